@@ -1,0 +1,249 @@
+// The distributional dynamics (SPEC 3) of the particles, optionally integrated together with
+// the residual dynamics on the training set (SPEC 4) and with the linearized (tangent) model.
+//
+// State vector, one flat buffer: [theta (P) | g (n k), with residual_dynamics | thetabar (P), with linearized]
+// where P = N k + N d (+ N) holds a, W, b in that order and g are the function values on X
+// driven by the tangent kernel of the current particles.
+//
+//   d theta_j / dt = (1/alpha) (1/n) sum_i grad sigma_*(x_i; theta_j)^T r_i - lambda theta_j
+//                  = J^T r / (alpha n) - lambda theta                    (J of F = sum_j a_j sigma)
+//   d g / dt       = (alpha/N) J v(g),  v(g) = J^T r(g) / (alpha n) - lambda theta
+//                  = (1/n) K_theta r(g) - lambda (alpha/N) J theta,   K_theta = J J^T / N  (SPEC 4)
+//   d thetabar/dt  = J_0^T r(fbar) / (alpha n) - lambda thetabar,  fbar = f_0 + (alpha/N) J_0 (thetabar - theta_0)
+#pragma once
+
+#include <cmath>
+#include <memory>
+#include <stdexcept>
+#include <string>
+
+#include "activations.hpp"
+#include "losses.hpp"
+#include "network.hpp"
+#include "random.hpp"
+
+namespace mfntk {
+
+enum class Method { euler, heun, rk4 };
+
+inline Method parse_method(const std::string& name) {
+  if (name == "euler") return Method::euler;
+  if (name == "heun") return Method::heun;
+  if (name == "rk4") return Method::rk4;
+  throw std::invalid_argument("method: unknown name '" + name + "'; expected 'euler', 'heun' or 'rk4'");
+}
+
+struct DynamicsOptions {
+  Index N = 0, d = 0, k = 1;
+  bool bias = false;
+  double alpha = 1.0;
+  Loss loss = Loss::squared;
+  double weight_decay = 0.0;
+  double temperature = 0.0;
+  std::uint64_t seed = 0;
+  bool residual_dynamics = false;
+  bool linearized = false;
+  int threads = 1;
+};
+
+struct StateLayout {
+  Index particles = 0;  // P
+  Index residual = 0;   // offset of g, 0 when absent
+  Index linearized = 0; // offset of thetabar, 0 when absent
+  Index size = 0;
+};
+
+enum class Status { ok = 0, nonfinite = 1 };
+
+struct AdvanceResult {
+  Index steps = 0;  // steps completed (the last one included when it went non-finite)
+  Status status = Status::ok;
+};
+
+// Full-batch data, or one batch per step stacked as (steps, B, d) and (steps, B, k).
+template <class T> struct Batches {
+  const T* X = nullptr;
+  const T* Y = nullptr;
+  Index size = 0;
+  bool stacked = false;
+  const T* x(Index s, Index d) const { return stacked ? X + s * size * d : X; }
+  const T* y(Index s, Index k) const { return stacked ? Y + s * size * k : Y; }
+};
+
+template <class T> class Dynamics {
+ public:
+  explicit Dynamics(const DynamicsOptions& o) : opt_(o) {
+    if (o.N <= 0 || o.d <= 0 || o.k <= 0) throw std::invalid_argument("Dynamics: N, d and k must be positive");
+    if (o.loss == Loss::logistic && o.k != 1) throw std::invalid_argument("loss: 'logistic' needs outputs = 1");
+    if (!(o.alpha > 0)) throw std::invalid_argument("alpha: must be positive");
+    if (o.threads < 1) throw std::invalid_argument("threads: must be at least 1");
+  }
+  virtual ~Dynamics() = default;
+
+  const DynamicsOptions& options() const { return opt_; }
+
+  // n: number of training points (the residual-dynamics block lives on them).
+  StateLayout layout(Index n) const {
+    StateLayout L;
+    L.particles = particle_size(opt_.N, opt_.d, opt_.k, opt_.bias);
+    Index off = L.particles;
+    if (opt_.residual_dynamics) { L.residual = off; off += n * opt_.k; }
+    if (opt_.linearized) { L.linearized = off; off += L.particles; }
+    L.size = off;
+    return L;
+  }
+
+  // The linearized model's reference point theta_0 and f_0 = f(X; theta_0) on the training set.
+  void set_reference(const T* theta0, const T* f0, Index n) {
+    const Index P = particle_size(opt_.N, opt_.d, opt_.k, opt_.bias);
+    theta0_.assign(theta0, theta0 + P);
+    f0_.assign(f0, f0 + n * opt_.k);
+  }
+
+  // dy = field(y) on data (X, Y) of n points.
+  virtual void field(const T* y, T* dy, const T* X, const T* Y, Index n) = 0;
+
+  AdvanceResult advance(T* y, Index n_train, Index steps, T dt, Method method, std::int64_t step0,
+                        const Batches<T>& data) {
+    const Index size = layout(n_train).size;
+    if ((opt_.residual_dynamics || opt_.linearized) && data.stacked)
+      throw std::invalid_argument("batch: residual_dynamics and linearized need full-batch dynamics");
+    k1_.resize(size); k2_.resize(size); k3_.resize(size); k4_.resize(size); tmp_.resize(size);
+    MapVec<T> Y(y, size);
+    const int th = opt_.threads;
+    AdvanceResult res;
+    for (Index s = 0; s < steps; ++s) {
+      const T* X = data.x(s, opt_.d);
+      const T* Yd = data.y(s, opt_.k);
+      const Index n = data.size;
+      switch (method) {
+        case Method::euler:
+          field(y, k1_.data(), X, Yd, n);
+          axpy(th, size, dt, k1_.data(), y);
+          break;
+        case Method::heun:
+          field(y, k1_.data(), X, Yd, n);
+          lincomb(th, size, y, dt, k1_.data(), tmp_.data());
+          field(tmp_.data(), k2_.data(), X, Yd, n);
+#pragma omp parallel for schedule(static) num_threads(th)
+          for (Index i = 0; i < size; ++i) y[i] += dt / T(2) * (k1_[i] + k2_[i]);
+          break;
+        case Method::rk4:
+          field(y, k1_.data(), X, Yd, n);
+          lincomb(th, size, y, dt / T(2), k1_.data(), tmp_.data());
+          field(tmp_.data(), k2_.data(), X, Yd, n);
+          lincomb(th, size, y, dt / T(2), k2_.data(), tmp_.data());
+          field(tmp_.data(), k3_.data(), X, Yd, n);
+          lincomb(th, size, y, dt, k3_.data(), tmp_.data());
+          field(tmp_.data(), k4_.data(), X, Yd, n);
+#pragma omp parallel for schedule(static) num_threads(th)
+          for (Index i = 0; i < size; ++i) y[i] += dt / T(6) * (k1_[i] + T(2) * (k2_[i] + k3_[i]) + k4_[i]);
+          break;
+      }
+      if (opt_.temperature > 0) add_noise(y, dt, step0 + s);
+      res.steps = s + 1;
+      if (!all_finite(th, size, Y.data())) {
+        res.status = Status::nonfinite;
+        return res;
+      }
+    }
+    return res;
+  }
+
+ protected:
+  DynamicsOptions opt_;
+  std::vector<T> theta0_, f0_;
+  Vec<T> k1_, k2_, k3_, k4_, tmp_;
+
+  static void axpy(int th, Index size, T a, const T* x, T* y) {
+#pragma omp parallel for schedule(static) num_threads(th)
+    for (Index i = 0; i < size; ++i) y[i] += a * x[i];
+  }
+  static void lincomb(int th, Index size, const T* y, T a, const T* x, T* out) {
+#pragma omp parallel for schedule(static) num_threads(th)
+    for (Index i = 0; i < size; ++i) out[i] = y[i] + a * x[i];
+  }
+  static bool all_finite(int th, Index size, const T* y) {
+    bool ok = true;
+#pragma omp parallel for schedule(static) num_threads(th) reduction(&& : ok)
+    for (Index i = 0; i < size; ++i) ok = ok && std::isfinite(y[i]);
+    return ok;
+  }
+  // Euler-Maruyama increment sqrt(2 tau dt) xi on the particles only.
+  void add_noise(T* y, T dt, std::int64_t step) const {
+    const Index P = particle_size(opt_.N, opt_.d, opt_.k, opt_.bias);
+    const T scale = static_cast<T>(std::sqrt(2.0 * opt_.temperature * static_cast<double>(dt)));
+    const std::uint64_t key = noise_key(opt_.seed, static_cast<std::uint64_t>(step));
+#pragma omp parallel for schedule(static) num_threads(opt_.threads)
+    for (Index i = 0; i < P; ++i) y[i] += scale * static_cast<T>(standard_normal(key, static_cast<std::uint64_t>(i)));
+  }
+};
+
+template <class T, class Act> class DynamicsOf final : public Dynamics<T> {
+ public:
+  DynamicsOf(const DynamicsOptions& o, Act act, Tiling tiling) : Dynamics<T>(o), act_(act) { ws_.tiling = tiling; }
+
+  void field(const T* y, T* dy, const T* X, const T* Y, Index n) override {
+    const auto& o = this->opt_;
+    const int th = o.threads;
+    const Index N = o.N, d = o.d, k = o.k, nk = n * k;
+    const auto L = this->layout(n);
+    const T alpha = static_cast<T>(o.alpha), lambda = static_cast<T>(o.weight_decay);
+    const T f_scale = alpha / static_cast<T>(N), g_scale = T(1) / (alpha * static_cast<T>(n));
+    F_.resize(nk); R_.resize(nk);
+
+    const Particles<T> theta = particles(y, N, d, k, o.bias);
+
+    // particles: J^T r(f) / (alpha n) - lambda theta
+    forward(act_, theta, X, n, F_.data(), ws_, th);
+    for (Index i = 0; i < nk; ++i) F_[i] *= f_scale;
+    residual(o.loss, F_.data(), Y, nk, R_.data());
+    particle_field(theta, X, n, R_.data(), y, dy, g_scale, lambda, L.particles);
+
+    if (o.residual_dynamics) {
+      // g' = (alpha/N) J v(g), with v(g) the particle field driven by the residual of g
+      scratch_.resize(L.particles);
+      residual(o.loss, y + L.residual, Y, nk, R_.data());
+      particle_field(theta, X, n, R_.data(), y, scratch_.data(), g_scale, lambda, L.particles);
+      const Particles<T> v = particles<T>(scratch_.data(), N, d, k, o.bias);
+      jvp(act_, theta, X, n, v, dy + L.residual, ws_, th);
+      for (Index i = 0; i < nk; ++i) dy[L.residual + i] *= f_scale;
+    }
+
+    if (o.linearized) {
+      // fbar = f0 + (alpha/N) J0 (thetabar - theta0); thetabar' = J0^T r(fbar) / (alpha n) - lambda thetabar
+      if (static_cast<Index>(this->f0_.size()) != nk) throw std::invalid_argument("linearized: reference not set");
+      scratch_.resize(L.particles);
+      const T* tbar = y + L.linearized;
+      for (Index i = 0; i < L.particles; ++i) scratch_[i] = tbar[i] - this->theta0_[i];
+      const Particles<T> theta0 = particles<T>(this->theta0_.data(), N, d, k, o.bias);
+      jvp(act_, theta0, X, n, particles<T>(scratch_.data(), N, d, k, o.bias), F_.data(), ws_, th);
+      for (Index i = 0; i < nk; ++i) F_[i] = this->f0_[i] + f_scale * F_[i];
+      residual(o.loss, F_.data(), Y, nk, R_.data());
+      particle_field(theta0, X, n, R_.data(), tbar, dy + L.linearized, g_scale, lambda, L.particles);
+    }
+  }
+
+ private:
+  Act act_;
+  Workspaces<T> ws_;
+  Vec<T> F_, R_, scratch_;
+
+  // out = J^T R * g_scale - lambda * theta_flat, J taken at theta.
+  void particle_field(const Particles<T>& theta, const T* X, Index n, const T* R, const T* theta_flat, T* out,
+                      T g_scale, T lambda, Index P) {
+    const auto& o = this->opt_;
+    vjp(act_, theta, X, n, R, particle_vec(out, o.N, o.d, o.k, o.bias), ws_, o.threads);
+#pragma omp parallel for schedule(static) num_threads(o.threads)
+    for (Index i = 0; i < P; ++i) out[i] = g_scale * out[i] - lambda * theta_flat[i];
+  }
+};
+
+template <class T>
+std::unique_ptr<Dynamics<T>> make_dynamics(const DynamicsOptions& o, ActivationId act, double c0, Tiling tiling = {}) {
+  return with_activation(act, c0, [&](auto a) -> std::unique_ptr<Dynamics<T>> {
+    return std::make_unique<DynamicsOf<T, decltype(a)>>(o, a, tiling);
+  });
+}
+
+}  // namespace mfntk

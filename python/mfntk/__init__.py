@@ -1,0 +1,1 @@
+"""mfntk: two-layer neural networks as interacting particle systems."""
