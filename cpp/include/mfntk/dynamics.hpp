@@ -26,6 +26,9 @@ namespace mfntk {
 
 enum class Method { euler, heun, rk4 };
 
+// Element-wise loops shorter than this run on one thread: waking a team costs more.
+constexpr Index kParallelMin = 1 << 15;
+
 inline Method parse_method(const std::string& name) {
   if (name == "euler") return Method::euler;
   if (name == "heun") return Method::heun;
@@ -125,7 +128,7 @@ template <class T> class Dynamics {
           field(y, k1_.data(), X, Yd, n);
           lincomb(th, size, y, dt, k1_.data(), tmp_.data());
           field(tmp_.data(), k2_.data(), X, Yd, n);
-#pragma omp parallel for schedule(static) num_threads(th)
+#pragma omp parallel for schedule(static) num_threads(th) if (size > kParallelMin)
           for (Index i = 0; i < size; ++i) y[i] += dt / T(2) * (k1_[i] + k2_[i]);
           break;
         case Method::rk4:
@@ -136,7 +139,7 @@ template <class T> class Dynamics {
           field(tmp_.data(), k3_.data(), X, Yd, n);
           lincomb(th, size, y, dt, k3_.data(), tmp_.data());
           field(tmp_.data(), k4_.data(), X, Yd, n);
-#pragma omp parallel for schedule(static) num_threads(th)
+#pragma omp parallel for schedule(static) num_threads(th) if (size > kParallelMin)
           for (Index i = 0; i < size; ++i) y[i] += dt / T(6) * (k1_[i] + T(2) * (k2_[i] + k3_[i]) + k4_[i]);
           break;
       }
@@ -156,16 +159,16 @@ template <class T> class Dynamics {
   Vec<T> k1_, k2_, k3_, k4_, tmp_;
 
   static void axpy(int th, Index size, T a, const T* x, T* y) {
-#pragma omp parallel for schedule(static) num_threads(th)
+#pragma omp parallel for schedule(static) num_threads(th) if (size > kParallelMin)
     for (Index i = 0; i < size; ++i) y[i] += a * x[i];
   }
   static void lincomb(int th, Index size, const T* y, T a, const T* x, T* out) {
-#pragma omp parallel for schedule(static) num_threads(th)
+#pragma omp parallel for schedule(static) num_threads(th) if (size > kParallelMin)
     for (Index i = 0; i < size; ++i) out[i] = y[i] + a * x[i];
   }
   static bool all_finite(int th, Index size, const T* y) {
     bool ok = true;
-#pragma omp parallel for schedule(static) num_threads(th) reduction(&& : ok)
+#pragma omp parallel for schedule(static) num_threads(th) if (size > kParallelMin) reduction(&& : ok)
     for (Index i = 0; i < size; ++i) ok = ok && std::isfinite(y[i]);
     return ok;
   }
@@ -174,7 +177,7 @@ template <class T> class Dynamics {
     const Index P = particle_size(opt_.N, opt_.d, opt_.k, opt_.bias);
     const T scale = static_cast<T>(std::sqrt(2.0 * opt_.temperature * static_cast<double>(dt)));
     const std::uint64_t key = noise_key(opt_.seed, static_cast<std::uint64_t>(step));
-#pragma omp parallel for schedule(static) num_threads(opt_.threads)
+#pragma omp parallel for schedule(static) num_threads(opt_.threads) if (P > kParallelMin / 8)
     for (Index i = 0; i < P; ++i) y[i] += scale * static_cast<T>(standard_normal(key, static_cast<std::uint64_t>(i)));
   }
 };
@@ -234,7 +237,7 @@ template <class T, class Act> class DynamicsOf final : public Dynamics<T> {
                       T g_scale, T lambda, Index P) {
     const auto& o = this->opt_;
     vjp(act_, theta, X, n, R, particle_vec(out, o.N, o.d, o.k, o.bias), ws_, o.threads);
-#pragma omp parallel for schedule(static) num_threads(o.threads)
+#pragma omp parallel for schedule(static) num_threads(o.threads) if (P > kParallelMin)
     for (Index i = 0; i < P; ++i) out[i] = g_scale * out[i] - lambda * theta_flat[i];
   }
 };

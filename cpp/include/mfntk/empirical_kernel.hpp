@@ -34,7 +34,7 @@ template <class T, class Act>
 void features_tile(const Act& act, const Particles<T>& p, const T* a2, const T* X, Index n, Index j0, Index nj,
                    RowMat<T>& S, RowMat<T>& D, RowMat<T>* DA, Index row_tile, int threads) {
   const Index tiles = num_tiles(n, row_tile);
-#pragma omp parallel for schedule(static) num_threads(threads)
+#pragma omp parallel for schedule(static) num_threads(threads) if (tiles > 1)
   for (Index it = 0; it < tiles; ++it) {
     const Index i0 = it * row_tile, ni = std::min(row_tile, n - i0);
     auto Z = S.block(i0, 0, ni, nj);
@@ -79,7 +79,7 @@ void empirical_gram(const Act& act, const Particles<T>& p, const T* X1, Index n1
     if (!sym) detail::features_tile<T>(act, p, nullptr, X2, n2, j0, nj, S2, D2, nullptr, out_tile, threads);
     const RowMat<T>& S2r = sym ? S1 : S2;
     const RowMat<T>& D2r = sym ? D1 : D2;
-#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads) if (nblocks > 1)
     for (Index b = 0; b < nblocks; ++b) {
       const Index i0 = blocks[b].first * out_tile, ni = std::min(out_tile, n1 - i0);
       const Index k0 = blocks[b].second * out_tile, nk = std::min(out_tile, n2 - k0);
@@ -91,7 +91,7 @@ void empirical_gram(const Act& act, const Particles<T>& p, const T* X1, Index n1
   }
   const T invN = T(1) / static_cast<T>(p.N);
   const T bias = p.bias() ? T(1) : T(0);
-#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads) if (nblocks > 1)
   for (Index b = 0; b < nblocks; ++b) {
     const Index i0 = blocks[b].first * out_tile, ni = std::min(out_tile, n1 - i0);
     const Index k0 = blocks[b].second * out_tile, nk = std::min(out_tile, n2 - k0);

@@ -20,14 +20,17 @@ namespace mfntk {
 
 // Per-thread scratch space for one tile, allocated once and reused by every pass.
 template <class T> struct TileWorkspace {
-  RowMat<T> Z, D, U, acc;
+  RowMat<T> Z, D, U, acc, acc2;
   void reserve(const Tiling& t, Index k) {
     if (Z.rows() < t.samples || Z.cols() < t.particles) {
       Z.resize(t.samples, t.particles);
       D.resize(t.samples, t.particles);
       U.resize(t.samples, t.particles);
     }
-    if (acc.rows() < t.samples || acc.cols() < k) acc.resize(t.samples, std::max<Index>(k, 1));
+    if (acc.rows() < t.samples || acc.cols() < k) {
+      acc.resize(t.samples, std::max<Index>(k, 1));
+      acc2.resize(t.samples, std::max<Index>(k, 1));
+    }
   }
 };
 
@@ -53,28 +56,36 @@ void preactivation(Out&& Z, const T* X, const T* W, const T* b, Index d, Index i
 
 }  // namespace detail
 
+// The sum over particles is taken over the two halves [0, N/2) and [N/2, N) separately, each
+// tiled from its own start, and the halves are added last. A symmetric initialisation (the
+// second half the first with a negated) then gives F = 0 exactly: rounding is odd under negation.
 template <class T, class Act>
 void forward(const Act& act, const Particles<T>& p, const T* X, Index n, T* F, Workspaces<T>& ws, int threads) {
   const Tiling tl = ws.tiling;
   ws.reserve(threads, p.k);
   const Index tiles = num_tiles(n, tl.samples);
-#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
+  const Index half = p.N % 2 == 0 ? p.N / 2 : p.N;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads) if (tiles > 1)
   for (Index it = 0; it < tiles; ++it) {
     auto& w = ws.per_thread[omp_get_thread_num()];
     const Index i0 = it * tl.samples, ni = std::min(tl.samples, n - i0);
     auto acc = w.acc.topLeftCorner(ni, p.k);
+    auto acc2 = w.acc2.topLeftCorner(ni, p.k);
     acc.setZero();
-    for (Index j0 = 0; j0 < p.N; j0 += tl.particles) {
-      const Index nj = std::min(tl.particles, p.N - j0);
+    acc2.setZero();
+    for (Index j0 = 0; j0 < p.N;) {
+      const Index end = j0 < half ? half : p.N;
+      const Index nj = std::min(tl.particles, end - j0);
       auto Z = w.Z.topLeftCorner(ni, nj);
       detail::preactivation<T>(Z, X, p.W, p.b, p.d, i0, ni, j0, nj);
       for (Index r = 0; r < ni; ++r) {
         T* z = &Z(r, 0);
         for (Index c = 0; c < nj; ++c) z[c] = act.f(z[c]);
       }
-      acc.noalias() += Z * CMapMat<T>(p.a + j0 * p.k, nj, p.k);
+      (j0 < half ? acc : acc2).noalias() += Z * CMapMat<T>(p.a + j0 * p.k, nj, p.k);
+      j0 += nj;
     }
-    MapMat<T>(F + i0 * p.k, ni, p.k) = acc;
+    MapMat<T>(F + i0 * p.k, ni, p.k) = acc + acc2;
   }
 }
 
@@ -85,7 +96,7 @@ void vjp(const Act& act, const Particles<T>& p, const T* X, Index n, const T* R,
   const Tiling tl = ws.tiling;
   ws.reserve(threads, p.k);
   const Index tiles = num_tiles(p.N, tl.particles);
-#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads) if (tiles > 1)
   for (Index jt = 0; jt < tiles; ++jt) {
     auto& w = ws.per_thread[omp_get_thread_num()];
     const Index j0 = jt * tl.particles, nj = std::min(tl.particles, p.N - j0);
@@ -130,7 +141,7 @@ void jvp(const Act& act, const Particles<T>& p, const T* X, Index n, const Parti
   const Tiling tl = ws.tiling;
   ws.reserve(threads, p.k);
   const Index tiles = num_tiles(n, tl.samples);
-#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads) if (tiles > 1)
   for (Index it = 0; it < tiles; ++it) {
     auto& w = ws.per_thread[omp_get_thread_num()];
     const Index i0 = it * tl.samples, ni = std::min(tl.samples, n - i0);

@@ -1,0 +1,93 @@
+// Infinite-width (analytic) kernels: Gram matrix, diagonal and the Gauss-Hermite rule.
+#include <pybind11/stl.h>
+
+#include "arrays.hpp"
+#include "mfntk/analytic_kernel.hpp"
+
+namespace py = pybind11;
+using namespace mfntk;
+using namespace mfntk::py_arrays;
+
+namespace {
+
+AnalyticParams make_params(const std::string& kind, double w_std, double a_std, double b_std, bool bias) {
+  AnalyticParams p;
+  p.kind = parse_kernel_kind(kind);
+  p.w_std = w_std;
+  p.a_std = a_std;
+  p.b_std = b_std;
+  p.bias = bias;
+  return p;
+}
+
+template <class T>
+Array<T> gram_py(const std::string& activation, double c0, const Array<T>& X1, const OptArray<T>& X2,
+                 const std::string& kind, double w_std, double a_std, double b_std, bool bias,
+                 const std::string& method, int quad_order, int threads) {
+  expect_shape(X1, "X", {-1, -1});
+  const Index d = X1.shape(1);
+  if (X2) expect_shape(*X2, "X2", {-1, d});
+  const Index n1 = X1.shape(0), n2 = X2 ? X2->shape(0) : n1;
+  const auto params = make_params(kind, w_std, a_std, b_std, bias);
+  const auto id = parse_activation(activation);
+  const auto mm = parse_moment_method(method);
+  auto K = empty<T>({n1, n2});
+  T* out = K.mutable_data();
+  {
+    py::gil_scoped_release release;
+    const HermiteRule rule = hermite_rule(quad_order);
+    with_moments(id, c0, mm, rule, [&](const auto& mom) {
+      analytic_gram(mom, params, X1.data(), n1, X2 ? X2->data() : nullptr, n2, d, out, threads);
+    });
+  }
+  return K;
+}
+
+template <class T>
+Array<T> diag_py(const std::string& activation, double c0, const Array<T>& X, const std::string& kind, double w_std,
+                 double a_std, double b_std, bool bias, const std::string& method, int quad_order, int threads) {
+  expect_shape(X, "X", {-1, -1});
+  const Index n = X.shape(0), d = X.shape(1);
+  const auto params = make_params(kind, w_std, a_std, b_std, bias);
+  const auto id = parse_activation(activation);
+  const auto mm = parse_moment_method(method);
+  auto D = empty<T>({n});
+  T* out = D.mutable_data();
+  {
+    py::gil_scoped_release release;
+    const HermiteRule rule = hermite_rule(quad_order);
+    with_moments(id, c0, mm, rule,
+                 [&](const auto& mom) { analytic_diag(mom, params, X.data(), n, d, out, threads); });
+  }
+  return D;
+}
+
+template <class T> void bind_for(py::module_& m) {
+  m.def("analytic_gram", &gram_py<T>, py::arg("activation"), py::arg("c0"), py::arg("X").noconvert(),
+        py::arg("X2").noconvert(), py::arg("kind"), py::arg("w_std"), py::arg("a_std"), py::arg("b_std"),
+        py::arg("bias"), py::arg("method"), py::arg("quad_order"), py::arg("threads"),
+        "Infinite-width kernel K(X, X2), shape (n1, n2) (SPEC 5).");
+  m.def("analytic_diag", &diag_py<T>, py::arg("activation"), py::arg("c0"), py::arg("X").noconvert(),
+        py::arg("kind"), py::arg("w_std"), py::arg("a_std"), py::arg("b_std"), py::arg("bias"), py::arg("method"),
+        py::arg("quad_order"), py::arg("threads"), "diag K(X, X), shape (n,).");
+}
+
+}  // namespace
+
+void bind_analytic(py::module_& m) {
+  bind_for<double>(m);
+  bind_for<float>(m);
+  m.def("hermite_rule",
+        [](int m) {
+          const HermiteRule r = hermite_rule(m);
+          auto z = empty<double>({static_cast<py::ssize_t>(m)});
+          auto w = empty<double>({static_cast<py::ssize_t>(m)});
+          std::copy(r.z.begin(), r.z.end(), z.mutable_data());
+          std::copy(r.w.begin(), r.w.end(), w.mutable_data());
+          return py::make_tuple(z, w);
+        },
+        py::arg("order"), "Gauss-Hermite nodes and weights for the standard normal law (weights sum to 1).");
+  m.def("analytic_has_closed_form",
+        [](const std::string& activation) { return has_closed_form(parse_activation(activation)); },
+        py::arg("activation"), "Whether the activation's Gaussian moments have a closed form in the core.");
+}

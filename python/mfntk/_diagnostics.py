@@ -1,0 +1,94 @@
+"""Lazy-versus-rich diagnostics along a run (SPEC 4).
+
+All are computed on a probe set (a subset of the training inputs) from the particles at two
+times, in particle blocks so that no (probe x N) array larger than a block is formed.
+"""
+from __future__ import annotations
+
+import numpy as np
+from scipy.special import erf as _erf
+
+from . import _core
+
+_BLOCK = 4096
+
+
+def _sigma_and_slope(name, c0, Z):
+    if name == "relu":
+        return np.maximum(Z, 0.0), (Z > 0).astype(Z.dtype)
+    if name == "tanh":
+        s = np.tanh(Z)
+        return s, 1.0 - s * s
+    if name == "erf":
+        return _erf(Z), (2.0 / np.sqrt(np.pi)) * np.exp(-Z * Z)
+    if name == "sigmoid":
+        s = np.exp(-np.logaddexp(0.0, -Z))
+        return s, s * (1.0 - s)
+    if name == "softplus":
+        return np.logaddexp(0.0, Z), np.exp(-np.logaddexp(0.0, -Z))
+    if name == "quadratic":
+        return Z * Z + c0, 2.0 * Z
+    return Z.copy(), np.ones_like(Z)
+
+
+def _features(net, a, W, b, X, j0, j1):
+    Z = X @ W[j0:j1].T
+    if b is not None:
+        Z += b[j0:j1]
+    return _sigma_and_slope(net.activation, net.c0, Z)
+
+
+def tangent_change(net, theta_prev, theta_now, X):
+    """|D f(theta_now) - D f(theta_prev)|_F / |D f(theta_prev)|_F on the inputs X.
+
+    The Jacobians of f with respect to all parameters (the lecture notes' Delta(D phi)); the
+    factor alpha/N cancels. Differences are taken entry by entry, so that nearly equal
+    Jacobians (the lazy regime) do not lose digits to cancellation.
+    """
+    (a0, W0, b0), (a1, W1, b1) = theta_prev, theta_now
+    X = np.asarray(X, np.float64)
+    xx = np.sum(X * X, axis=1) + (1.0 if b0 is not None else 0.0)
+    k = a0.shape[1]
+    num = den = 0.0
+    for j0 in range(0, W0.shape[0], _BLOCK):
+        j1 = min(j0 + _BLOCK, W0.shape[0])
+        s0, d0 = _features(net, a0, W0, b0, X, j0, j1)
+        s1, d1 = _features(net, a1, W1, b1, X, j0, j1)
+        num += k * np.sum((s1 - s0) ** 2)
+        den += k * np.sum(s0 ** 2)
+        for p in range(k):
+            num += np.sum(((d1 * a1[j0:j1, p]) - (d0 * a0[j0:j1, p])) ** 2 * xx[:, None])
+            den += np.sum((d0 * a0[j0:j1, p]) ** 2 * xx[:, None])
+    return float(np.sqrt(num / den)) if den > 0 else float("nan")
+
+
+def empirical_ntk(net, X, threads):
+    return _core.empirical_gram(net.activation, net.c0, net.a, net.W, net.b, X, None, "ntk", threads)
+
+
+def kernel_distance(K, K0):
+    """|K - K0|_F / |K0|_F."""
+    return float(np.linalg.norm(K - K0) / np.linalg.norm(K0))
+
+
+def alignment(K, Y):
+    """Kernel-target alignment <K, Y Y^T>_F / (|K|_F |Y|_F^2) (Cristianini et al. 2002)."""
+    Y = np.asarray(Y, np.float64)
+    return float(np.sum(Y * (K @ Y)) / (np.linalg.norm(K) * np.sum(Y * Y)))
+
+
+def displacement(theta0, theta):
+    """Relative displacements |theta - theta0| / |theta0|: all parameters, and per layer."""
+    out = {}
+    parts = {"a": 0, "W": 1, "b": 2}
+    num_all = den_all = 0.0
+    for name, i in parts.items():
+        if theta0[i] is None:
+            continue
+        num = float(np.sum((np.asarray(theta[i], np.float64) - theta0[i]) ** 2))
+        den = float(np.sum(np.asarray(theta0[i], np.float64) ** 2))
+        out[name] = np.sqrt(num / den) if den > 0 else float("nan")
+        num_all += num
+        den_all += den
+    out["all"] = np.sqrt(num_all / den_all) if den_all > 0 else float("nan")
+    return out

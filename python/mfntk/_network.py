@@ -1,0 +1,180 @@
+"""The two-layer network f(x) = (alpha / N) sum_j a_j sigma(<w_j, x> + b_j) (SPEC 1)."""
+from __future__ import annotations
+
+import copy as _copy
+import math
+import numbers
+
+import numpy as np
+
+from . import _core
+from ._validation import (
+    as_matrix,
+    check_choice,
+    check_float,
+    check_int,
+    resolve_dtype,
+    resolve_threads,
+)
+
+ACTIVATIONS = ("relu", "tanh", "erf", "sigmoid", "softplus", "quadratic", "identity")
+SCALINGS = ("mf", "ntk")
+A_INITS = ("gaussian", "rademacher")
+
+
+def resolve_alpha(scaling, width):
+    """alpha for a scaling name ("mf": 1, "ntk": sqrt(N)) or a positive number."""
+    if isinstance(scaling, str):
+        check_choice(scaling, "scaling", SCALINGS)
+        return 1.0 if scaling == "mf" else math.sqrt(width)
+    if isinstance(scaling, numbers.Real) and not isinstance(scaling, bool):
+        return check_float(scaling, "scaling", minimum=0.0, strict=True)
+    raise TypeError(f"scaling: expected 'mf', 'ntk' or a positive number, got {type(scaling).__name__}")
+
+
+class TwoLayer:
+    """Two-layer network of width N seen as N particles theta_j = (a_j, w_j, b_j).
+
+    f(x; theta) = (alpha / N) sum_j a_j sigma(<w_j, x> + b_j), with alpha = 1 in the
+    mean-field scaling ("mf") and alpha = sqrt(N) in the NTK scaling ("ntk").
+
+    Parameters
+    ----------
+    d : int
+        Input dimension.
+    width : int
+        Number of neurons (particles) N.
+    activation : str
+        One of relu, tanh, erf, sigmoid, softplus, quadratic (u^2 + c0), identity.
+    scaling : "mf", "ntk" or float
+        The factor alpha (float: alpha itself, > 0).
+    bias : bool
+        Whether each neuron has a bias b_j.
+    outputs : int
+        Output dimension k; a_j lies in R^k.
+    w_std : float or None
+        Standard deviation of the entries of w_j; None means 1/sqrt(d).
+    a_std : float
+        Scale of a_j: N(0, a_std^2) entries, or +-a_std with ``a_init="rademacher"``.
+    b_std : float
+        Standard deviation of b_j (with ``bias=True``).
+    symmetric : bool
+        Draw N/2 particles and complete them with (-a_j, w_j, b_j), so that f(x; theta_0) = 0
+        exactly (N must be even).
+    seed : int
+        Seed of the initialisation (numpy Generator).
+    dtype : "float64" or "float32"
+        Precision of the particles and of every computation on them.
+    a_init : "gaussian" or "rademacher"
+        Law of the second-layer weights.
+    c0 : float
+        Constant of the quadratic activation u^2 + c0.
+
+    Attributes
+    ----------
+    a : ndarray (N, k)
+    W : ndarray (N, d)
+    b : ndarray (N,) or None
+    alpha : float
+
+    Examples
+    --------
+    >>> import mfntk as mf, numpy as np
+    >>> net = mf.TwoLayer(d=3, width=8, symmetric=True, seed=1)
+    >>> float(np.abs(net.predict(np.ones((2, 3)))).max())
+    0.0
+    """
+
+    def __init__(self, d, width, activation="relu", scaling="mf", bias=False, outputs=1, w_std=None, a_std=1.0,
+                 b_std=0.0, symmetric=False, seed=0, dtype="float64", a_init="gaussian", c0=0.0):
+        self.d = check_int(d, "d")
+        self.width = check_int(width, "width")
+        self.activation = check_choice(activation, "activation", ACTIVATIONS)
+        self.scaling = scaling
+        self.alpha = resolve_alpha(scaling, self.width)
+        self.bias = bool(bias)
+        self.outputs = check_int(outputs, "outputs")
+        self.w_std = 1.0 / math.sqrt(self.d) if w_std is None else check_float(w_std, "w_std", minimum=0.0)
+        self.a_std = check_float(a_std, "a_std", minimum=0.0)
+        self.b_std = check_float(b_std, "b_std", minimum=0.0)
+        self.symmetric = bool(symmetric)
+        self.seed = check_int(seed, "seed", minimum=0)
+        self.dtype = resolve_dtype(dtype)
+        self.a_init = check_choice(a_init, "a_init", A_INITS)
+        self.c0 = check_float(c0, "c0")
+        if self.symmetric and self.width % 2:
+            raise ValueError(f"width: symmetric=True needs an even width, got {self.width}")
+        self.a, self.W, self.b = self._initial_particles()
+
+    def _initial_particles(self):
+        rng = np.random.default_rng(self.seed)
+        m = self.width // 2 if self.symmetric else self.width
+        W = self.w_std * rng.standard_normal((m, self.d))
+        if self.a_init == "gaussian":
+            a = self.a_std * rng.standard_normal((m, self.outputs))
+        else:
+            a = self.a_std * rng.choice([-1.0, 1.0], size=(m, self.outputs))
+        b = self.b_std * rng.standard_normal(m) if self.bias else None
+        if self.symmetric:
+            W = np.concatenate([W, W])
+            a = np.concatenate([a, -a])
+            b = np.concatenate([b, b]) if self.bias else None
+        cast = lambda x: None if x is None else np.ascontiguousarray(x, dtype=self.dtype)  # noqa: E731
+        return cast(a), cast(W), cast(b)
+
+    # ---- parameters as one flat vector [a | W | b] -----------------------------------------
+    @property
+    def n_params(self):
+        return self.width * (self.outputs + self.d + (1 if self.bias else 0))
+
+    def get_flat(self):
+        """The particles as one flat vector [a.ravel(), W.ravel(), b] (a copy)."""
+        parts = [self.a.ravel(), self.W.ravel()] + ([self.b] if self.bias else [])
+        return np.concatenate(parts)
+
+    def set_flat(self, theta):
+        """Set the particles from a flat vector laid out as get_flat()."""
+        theta = np.asarray(theta, dtype=self.dtype)
+        if theta.shape != (self.n_params,):
+            raise ValueError(f"theta: expected shape ({self.n_params},), got {theta.shape}")
+        N, k, d = self.width, self.outputs, self.d
+        self.a = np.ascontiguousarray(theta[: N * k].reshape(N, k))
+        self.W = np.ascontiguousarray(theta[N * k: N * (k + d)].reshape(N, d))
+        self.b = np.ascontiguousarray(theta[N * (k + d):]) if self.bias else None
+
+    def copy(self):
+        """A deep copy (particles included)."""
+        return _copy.deepcopy(self)
+
+    # ---- evaluation ---------------------------------------------------------------------------
+    def check_inputs(self, X, name="X", note_copy=True):
+        """X as a C-contiguous (n, d) array of the network's dtype, validated.
+
+        With ``note_copy``, a float array of the other precision is converted with a
+        UserWarning (the conversion copies it on every call).
+        """
+        return as_matrix(X, name, dtype=self.dtype, columns=self.d, copy_note=note_copy)
+
+    def predict(self, X, threads=None):
+        """f(X; theta), shape (n, k)."""
+        X = self.check_inputs(X)
+        F = _core.forward(self.activation, self.c0, self.a, self.W, self.b, X, resolve_threads(threads))
+        F *= self.dtype.type(self.alpha / self.width)
+        return F
+
+    def config(self):
+        """The constructor arguments, as a JSON-able dict."""
+        return {
+            "d": self.d, "width": self.width, "activation": self.activation,
+            "scaling": self.scaling if isinstance(self.scaling, str) else float(self.scaling),
+            "bias": self.bias, "outputs": self.outputs, "w_std": self.w_std, "a_std": self.a_std,
+            "b_std": self.b_std, "symmetric": self.symmetric, "seed": self.seed, "dtype": self.dtype.name,
+            "a_init": self.a_init, "c0": self.c0,
+        }
+
+    def __repr__(self):
+        extra = ", bias=True" if self.bias else ""
+        extra += f", outputs={self.outputs}" if self.outputs != 1 else ""
+        extra += ", symmetric=True" if self.symmetric else ""
+        return (f"TwoLayer(d={self.d}, width={self.width}, activation={self.activation!r}, "
+                f"scaling={self.scaling!r} (alpha={self.alpha:.4g}){extra}, dtype={self.dtype.name!r})")

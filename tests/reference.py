@@ -1,0 +1,85 @@
+"""Straightforward numpy formulas of SPEC 1-4, written independently of the C++ core.
+
+They form the full (n, N) matrices, so they are only for small sizes.
+"""
+import numpy as np
+from scipy.special import erf
+
+SQRT_PI = np.sqrt(np.pi)
+
+
+def sigma(name, u, c0=0.0):
+    return {
+        "relu": lambda: np.maximum(u, 0.0),
+        "tanh": lambda: np.tanh(u),
+        "erf": lambda: erf(u),
+        "sigmoid": lambda: 1.0 / (1.0 + np.exp(-u)),
+        "softplus": lambda: np.log1p(np.exp(u)),
+        "quadratic": lambda: u ** 2 + c0,
+        "identity": lambda: u.copy(),
+    }[name]()
+
+
+def dsigma(name, u, c0=0.0):
+    return {
+        "relu": lambda: (u > 0).astype(float),
+        "tanh": lambda: 1.0 / np.cosh(u) ** 2,
+        "erf": lambda: 2.0 / SQRT_PI * np.exp(-u ** 2),
+        "sigmoid": lambda: np.exp(-u) / (1.0 + np.exp(-u)) ** 2,
+        "softplus": lambda: 1.0 / (1.0 + np.exp(-u)),
+        "quadratic": lambda: 2.0 * u,
+        "identity": lambda: np.ones_like(u),
+    }[name]()
+
+
+def preact(a, W, b, X):
+    Z = X @ W.T
+    return Z + b if b is not None else Z
+
+
+def forward(net_like, X):
+    """f(X) = (alpha/N) sigma(X W^T + b) a, shape (n, k)."""
+    act, c0, alpha, a, W, b = net_like
+    return alpha / a.shape[0] * sigma(act, preact(a, W, b, X), c0) @ a
+
+
+def residual(loss, F, Y):
+    return Y - F if loss == "squared" else Y / (1.0 + np.exp(Y * F))
+
+
+def risk(loss, F, Y):
+    if loss == "squared":
+        return np.mean(0.5 * np.sum((Y - F) ** 2, axis=1))
+    return np.mean(np.sum(np.log1p(np.exp(-Y * F)), axis=1))
+
+
+def field(net_like, X, Y, loss="squared", weight_decay=0.0):
+    """SPEC 3: d theta_j/dt = (1/alpha)(1/n) sum_i grad sigma_*(x_i; theta_j)^T r_i - lambda theta_j."""
+    act, c0, alpha, a, W, b = net_like
+    n = X.shape[0]
+    Z = preact(a, W, b, X)
+    S, D = sigma(act, Z, c0), dsigma(act, Z, c0)
+    R = residual(loss, forward(net_like, X), Y)
+    G = D * (R @ a.T)  # (n, N): <r_i, a_j> sigma'(z_ij)
+    dA = S.T @ R / (alpha * n) - weight_decay * a
+    dW = G.T @ X / (alpha * n) - weight_decay * W
+    db = None if b is None else G.sum(0) / (alpha * n) - weight_decay * b
+    return dA, dW, db
+
+
+def ntk(net_like, X, X2=None, kind="ntk"):
+    """SPEC 4 scalar empirical kernel."""
+    act, c0, alpha, a, W, b = net_like
+    X2 = X if X2 is None else X2
+    S1, S2 = sigma(act, preact(a, W, b, X), c0), sigma(act, preact(a, W, b, X2), c0)
+    D1, D2 = dsigma(act, preact(a, W, b, X), c0), dsigma(act, preact(a, W, b, X2), c0)
+    a2 = np.sum(a ** 2, axis=1)
+    rf = S1 @ S2.T
+    nt = (X @ X2.T + (1.0 if b is not None else 0.0)) * ((D1 * a2) @ D2.T)
+    out = {"rf": rf, "nt": nt, "ntk": rf + nt}[kind]
+    return out / a.shape[0]
+
+
+def as_tuple(net):
+    f64 = lambda x: None if x is None else np.asarray(x, np.float64)  # noqa: E731
+    return (net.activation, net.c0, net.alpha, f64(net.a), f64(net.W), f64(net.b))
