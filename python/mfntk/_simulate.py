@@ -68,6 +68,13 @@ class Trajectory:
         self.net, self.net0, self.config = net, net0, config
         self.wall_time, self.interrupted, self.linearized_net = wall_time, interrupted, linearized_net
 
+    def linearized_predict(self, X, threads=None):
+        """The linearized model fbar(x) = f(x; theta_0) + (alpha/N) sum_j <grad sigma_*(x; theta_j^0), thetabar_j - theta_j^0>
+        at the last record (needs ``linearized=True``)."""
+        if self.linearized_net is None:
+            raise ValueError("linearized_predict: the run was not made with linearized=True")
+        return linearized_predict(self.net0, self.linearized_net, X, threads)
+
     def series(self):
         """The recorded time series as a dict of arrays (absent ones left out)."""
         return {k: getattr(self, k) for k in self._SERIES if getattr(self, k) is not None}
@@ -79,6 +86,17 @@ class Trajectory:
         last = f"t={self.t[-1]:.4g}, train_risk={self.train_risk[-1]:.4g}" if len(self.t) else "empty"
         flag = ", interrupted" if self.interrupted else ""
         return f"Trajectory({len(self.t)} records, {last}{flag})"
+
+
+def linearized_predict(net0, net_bar, X, threads=None):
+    """fbar(X) = f(X; theta0) + (alpha/N) J(theta0) (thetabar - theta0): the tangent model at theta0
+    (SPEC 4) evaluated with the parameters of ``net_bar``."""
+    X = net0.check_inputs(X)
+    th = resolve_threads(threads)
+    tangent = net0.copy()
+    tangent.set_flat(net_bar.get_flat() - net0.get_flat())
+    Jt = _core.jvp(net0.activation, net0.c0, net0.a, net0.W, net0.b, X, tangent.a, tangent.W, tangent.b, th)
+    return net0.predict(X, threads=th) + net0.dtype.type(net0.alpha / net0.width) * Jt
 
 
 def euler_dt(net, eta):
@@ -298,12 +316,10 @@ class Simulation:
                 f"(t = {t:.6g}); the dynamics diverged: reduce dt (now {self.dt:g})")
 
     def _linearized_outputs(self):
-        net0, off, P = self.net0, self.layout["linearized"], self.layout["particles"]
-        tangent = net0.copy()
-        tangent.set_flat(self.state[off:off + P] - net0.get_flat())
-        Jt = _core.jvp(net0.activation, net0.c0, net0.a, net0.W, net0.b, self.X, tangent.a, tangent.W, tangent.b,
-                       self.threads)
-        return self.f0.astype(np.float64) + (net0.alpha / net0.width) * Jt.astype(np.float64)
+        off, P = self.layout["linearized"], self.layout["particles"]
+        bar = self.net0.copy()
+        bar.set_flat(self.state[off:off + P])
+        return linearized_predict(self.net0, bar, self.X, self.threads).astype(np.float64)
 
     def _record_diagnostics(self, net, train):
         s, net0 = self.series, self.net0
