@@ -421,6 +421,53 @@ class Simulation:
                   "returning the trajectory so far", file=sys.stderr)
         return self.trajectory(interrupted)
 
+    # ---- checkpoint / resume hooks (used by mfntk._io) -------------------------------------
+    def state_dict(self):
+        """The part of the run that changes while it runs, for a checkpoint.
+
+        :meth:`load_state_dict` on a Simulation built with the same arguments (same initial
+        network and data) continues the run bit for bit: it restores the state vector
+        (particles, residual-dynamics block, linearized parameters), the step, the records
+        so far, the generator of the minibatch / online draws, and the diagnostics' memory
+        (K_0 and the previous record). The Langevin noise is keyed by (seed, step, index)
+        and needs nothing more.
+
+        Returns
+        -------
+        dict
+            ``state`` (ndarray), ``step``, ``record_steps`` (ints), ``series`` (dict of
+            lists), ``rng`` (the JSON-able ``bit_generator.state``), ``K0`` (ndarray or None),
+            ``prev`` (None or a dict with ``a``, ``W``, ``b``, ``risk``), ``wall_time``.
+        """
+        prev = None
+        if self._prev is not None:
+            (a, W, b), prev_risk = self._prev
+            prev = {"a": a.copy(), "W": W.copy(), "b": None if b is None else b.copy(), "risk": float(prev_risk)}
+        return {
+            "state": self.state.copy(), "step": int(self.step), "record_steps": int(self.record_steps),
+            "series": {k: [np.array(x, copy=True) if isinstance(x, np.ndarray) else x for x in v]
+                       for k, v in self.series.items() if v},
+            "rng": self.batch_rng.bit_generator.state, "K0": None if self._K0 is None else self._K0.copy(),
+            "prev": prev, "wall_time": float(self.wall_time),
+        }
+
+    def load_state_dict(self, sd):
+        """Restore what :meth:`state_dict` returned (see there); ``t_max`` is left as set."""
+        state = np.asarray(sd["state"])
+        if state.shape != self.state.shape:
+            raise ValueError(f"state: expected shape {self.state.shape}, got {state.shape} "
+                             "(the checkpoint belongs to a different run)")
+        self.state[...] = state
+        self.step = int(sd["step"])
+        self.record_steps = int(sd["record_steps"])
+        self.series = {name: list(sd["series"].get(name, [])) for name in Trajectory._SERIES}
+        self.batch_rng.bit_generator.state = sd["rng"]
+        self._K0 = None if sd.get("K0") is None else np.asarray(sd["K0"], np.float64)
+        prev = sd.get("prev")
+        self._prev = None if prev is None else ((prev["a"], prev["W"], prev["b"]), float(prev["risk"]))
+        self.wall_time = float(sd.get("wall_time", 0.0))
+        self._current_net()
+
     def trajectory(self, interrupted=False):
         net = self._current_net().copy()
         lin = None
