@@ -1,0 +1,240 @@
+"""Trajectories on disk: save/load round trip, checkpoint + resume bit for bit (full batch,
+minibatch, online, Langevin), a run killed with SIGKILL, corrupt and truncated files."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import h5py
+import numpy as np
+import pytest
+
+import mfntk as mf
+from mfntk import _io
+
+D = 6
+WIDTH = 32
+RUN = dict(t_max=2.0, dt=0.05, method="euler", record_every=0.1, threads=1)   # 40 steps, 20 records
+CHECKPOINT = 0.4                                                               # every 8 steps
+KILL_STEP = 28   # a record between the checkpoints at steps 24 and 32
+
+MODES = {
+    "full_batch": dict(method="rk4", diagnostics=True, linearized=True, residual_dynamics=True),
+    "minibatch": dict(batch=8, online=False, diagnostics=True),
+    "online": dict(batch=8),
+    "langevin": dict(batch=8, temperature=1e-3, weight_decay=1e-2),
+}
+
+
+def opts(mode, **extra):
+    """The keyword arguments of simulate for one of MODES."""
+    return {**RUN, **MODES[mode], **extra}
+
+
+def data():
+    return mf.datasets.teacher_dataset(mf.datasets.SingleNeuron(D, "tanh", seed=1), D, 40, 30, noise=0.1, seed=2)
+
+
+def student():
+    return mf.TwoLayer(D, WIDTH, "tanh", scaling="mf", bias=True, b_std=0.5, seed=3)
+
+
+class _Killed(Exception):
+    pass
+
+
+def assert_same_run(a, b):
+    """Every recorded series and the final particles equal, bit for bit."""
+    sa, sb = a.series(), b.series()
+    assert set(sa) == set(sb)
+    for key in sa:
+        assert sa[key].dtype == sb[key].dtype, key
+        np.testing.assert_array_equal(sa[key], sb[key], err_msg=key)
+    np.testing.assert_array_equal(a.net.get_flat(), b.net.get_flat())
+    np.testing.assert_array_equal(a.net0.get_flat(), b.net0.get_flat())
+    if a.linearized_net is not None:
+        np.testing.assert_array_equal(a.linearized_net.get_flat(), b.linearized_net.get_flat())
+
+
+def test_round_trip(tmp_path):
+    path = tmp_path / "run.h5"
+    ref = mf.simulate(student(), data(), **opts("full_batch"))
+    traj = mf.simulate(student(), data(), **opts("full_batch"), out=path, checkpoint_every=CHECKPOINT)
+    assert_same_run(ref, traj)
+    loaded = _io.load(path)
+    assert_same_run(ref, loaded)
+    assert loaded.config == json.loads(json.dumps(ref.config))
+    assert loaded.complete and not loaded.interrupted
+    assert loaded.net.config() == ref.net.config()
+    assert loaded.rd_residual.shape == ref.rd_residual.shape
+    # snapshots at every checkpoint: t = 0, 0.4, ..., 2.0
+    np.testing.assert_allclose(loaded.snapshots.t, np.arange(6) * CHECKPOINT)
+    np.testing.assert_array_equal(loaded.snapshots.theta[0], ref.net0.get_flat())
+    np.testing.assert_array_equal(loaded.snapshots.net(-1).get_flat(), ref.net.get_flat())
+    assert loaded.meta["mfntk_version"] == mf.__version__
+    assert loaded.meta["seeds"] == {"net": 3, "run": 0, "data": 2}
+    assert {"host", "platform", "cpus", "numpy"} <= set(loaded.meta["machine"])
+    with h5py.File(path, "r") as f:
+        assert f["snapshots/theta"].compression == "gzip"
+        assert f["snapshots/theta"].chunks == (1, student().n_params)
+    assert not os.path.exists(str(path) + ".partial")
+
+
+def test_snapshot_interval_and_no_checkpoints(tmp_path):
+    path = tmp_path / "run.h5"
+    traj = mf.simulate(student(), data(), **RUN, out=path)
+    np.testing.assert_allclose(traj.snapshots.t, [0.0, 2.0])     # t = 0 and the end only
+    sim = mf.Simulation(student(), data(), **RUN)
+    traj = _io.run_with_output(sim, path, checkpoint_every=1.0, snapshot_every=0.25)
+    np.testing.assert_allclose(traj.snapshots.t, [0.0, 0.3, 0.6, 0.9, 1.2, 1.5, 1.8, 2.0])  # 0.25 -> 3 records
+
+
+@pytest.mark.parametrize("mode", sorted(MODES))
+def test_resume_is_bit_identical(tmp_path, monkeypatch, mode):
+    path = tmp_path / "run.h5"
+    ref = mf.simulate(student(), data(), **opts(mode))
+    record = mf.Simulation._record
+
+    def record_then_die(sim):
+        record(sim)
+        if sim.step == KILL_STEP:
+            raise _Killed
+
+    monkeypatch.setattr(mf.Simulation, "_record", record_then_die)
+    with pytest.raises(_Killed):
+        mf.simulate(student(), data(), **opts(mode), out=path, checkpoint_every=CHECKPOINT)
+    monkeypatch.undo()
+    partial = _io.load(path)
+    assert not partial.complete
+    assert partial.step[-1] == 24          # the last checkpoint before the failure
+    resumed = mf.resume(path) if hasattr(mf, "resume") else _io.resume(path)
+    assert resumed.complete
+    assert_same_run(ref, resumed)
+    assert_same_run(ref, _io.load(path))
+    np.testing.assert_allclose(resumed.snapshots.t, np.arange(6) * CHECKPOINT)
+
+
+def test_resume_of_complete_run_and_extension(tmp_path):
+    path = tmp_path / "run.h5"
+    ref = mf.simulate(student(), data(), **opts("online", t_max=3.0))
+    mf.simulate(student(), data(), **opts("online"), out=path, checkpoint_every=CHECKPOINT)
+    again = _io.resume(path)
+    assert len(again) == 21
+    longer = _io.resume(path, t_max=3.0)
+    # 2.0 is a record of the longer run too, so the records coincide
+    assert_same_run(ref, longer)
+    with pytest.raises(ValueError, match="t_max"):
+        _io.resume(path, t_max=1.0)
+
+
+def test_resume_needs_data_when_the_sampler_cannot_be_stored(tmp_path, monkeypatch):
+    base = data()
+    sampler = base.sampler
+    ds = mf.datasets.Dataset(base.X, base.y, sampler=lambda rng, m: sampler(rng, m), name="lambda")
+    path = tmp_path / "run.h5"
+    ref = mf.simulate(student(), ds, **opts("online"))
+    record = mf.Simulation._record
+
+    def record_then_die(sim):
+        record(sim)
+        if sim.step == KILL_STEP:
+            raise _Killed
+
+    monkeypatch.setattr(mf.Simulation, "_record", record_then_die)
+    with pytest.raises(_Killed):
+        mf.simulate(student(), ds, **opts("online"), out=path, checkpoint_every=CHECKPOINT)
+    monkeypatch.undo()
+    with pytest.raises(ValueError, match="data"):
+        _io.resume(path)
+    with pytest.raises(ValueError, match="data: does not hold the training set"):
+        _io.resume(path, data=(base.X[:-1], base.y[:-1]))
+    assert_same_run(ref, _io.resume(path, data=ds))
+
+
+_CHILD = textwrap.dedent("""
+    import os, sys, time
+    import mfntk as mf
+    _replace = os.replace
+    def slow_replace(src, dst):
+        _replace(src, dst)
+        time.sleep(0.4)    # slow checkpoints down so that the parent kills the run mid-way
+    os.replace = slow_replace
+    D = {D}
+    data = mf.datasets.teacher_dataset(mf.datasets.SingleNeuron(D, "tanh", seed=1), D, 40, 30, noise=0.1, seed=2)
+    net = mf.TwoLayer(D, {WIDTH}, "tanh", scaling="mf", bias=True, b_std=0.5, seed=3)
+    mf.simulate(net, data, out=sys.argv[1], checkpoint_every={CHECKPOINT}, progress=False, **{OPTS})
+""")
+
+
+def test_sigkill_then_resume(tmp_path):
+    path = tmp_path / "killed.h5"
+    script = _CHILD.format(D=D, WIDTH=WIDTH, CHECKPOINT=CHECKPOINT, OPTS=opts("langevin"))
+    child = subprocess.Popen([sys.executable, "-c", script, str(path)], stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    try:
+        while True:
+            assert child.poll() is None, f"the run ended before it could be killed: {child.stderr.read()!r}"
+            assert time.monotonic() < deadline, "no checkpoint after t = 0 appeared"
+            if path.exists():
+                with h5py.File(path, "r") as f:     # only complete files ever appear under this name
+                    if f["checkpoint"].attrs["step"] > 0:
+                        break
+            time.sleep(0.02)
+        os.kill(child.pid, signal.SIGKILL)
+    finally:
+        child.kill()
+        child.wait()
+        child.stderr.close()
+    assert child.returncode == -signal.SIGKILL
+    partial = _io.load(path)
+    assert not partial.complete and 0 < partial.step[-1] < 40
+    ref = mf.simulate(student(), data(), **opts("langevin"))
+    resumed = _io.resume(path)
+    assert_same_run(ref, resumed)
+
+
+def test_missing_corrupt_and_truncated_files(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no such file"):
+        _io.load(tmp_path / "absent.h5")
+    garbage = tmp_path / "garbage.h5"
+    garbage.write_bytes(b"this is not HDF5" * 100)
+    with pytest.raises(_io.TrajectoryFileError, match="garbage.h5.*corrupt or truncated"):
+        _io.load(garbage)
+    other = tmp_path / "other.h5"
+    with h5py.File(other, "w") as f:
+        f["x"] = np.arange(3)
+    with pytest.raises(_io.TrajectoryFileError, match="not an mfntk trajectory"):
+        _io.load(other)
+    path = tmp_path / "run.h5"
+    mf.simulate(student(), data(), **RUN, out=path)
+    raw = path.read_bytes()
+    truncated = tmp_path / "truncated.h5"
+    truncated.write_bytes(raw[: len(raw) // 2])
+    with pytest.raises(_io.TrajectoryFileError, match="truncated.h5"):
+        _io.load(truncated)
+    with pytest.raises(_io.TrajectoryFileError):
+        _io.resume(truncated)
+    assert issubclass(_io.TrajectoryFileError, ValueError)
+    broken = tmp_path / "broken.h5"
+    broken.write_bytes(raw)
+    with h5py.File(broken, "a") as f:
+        del f["checkpoint"]
+    with pytest.raises(_io.TrajectoryFileError, match="/checkpoint is missing"):
+        _io.load(broken)
+
+
+def test_bad_arguments(tmp_path):
+    with pytest.raises(ValueError, match="checkpoint_every"):
+        mf.simulate(student(), data(), **RUN, checkpoint_every=1.0)
+    with pytest.raises(TypeError, match="out"):
+        mf.simulate(student(), data(), **RUN, out=3)
+    with pytest.raises(FileNotFoundError, match="out"):
+        mf.simulate(student(), data(), **RUN, out=tmp_path / "no" / "such" / "dir.h5")
+    with pytest.raises(ValueError, match="checkpoint_every"):
+        mf.simulate(student(), data(), **RUN, out=tmp_path / "r.h5", checkpoint_every=-1.0)
+    with pytest.raises(TypeError, match="path"):
+        _io.load(None)
