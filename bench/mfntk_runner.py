@@ -1,0 +1,187 @@
+"""The mfntk side of the benchmarks: every call into mfntk lives in this module.
+
+Each ``prep_*`` takes the shared numpy inputs of one configuration and returns a
+zero-argument callable that performs the timed operation once, like the
+preparers in :mod:`bench.peers`. The mfntk names are looked up in the preparer,
+so a name the package does not have yet makes the row "unavailable" rather than
+"failed". When the package's interface changes, only this
+file needs adjusting.
+"""
+from __future__ import annotations
+
+import os
+import sys
+
+import numpy as np
+
+_MF = None
+_ERR = None
+
+
+def load():
+    """Import mfntk once; return the module or raise ImportError with the reason."""
+    global _MF, _ERR
+    if _MF is not None:
+        return _MF
+    if _ERR is not None:
+        raise ImportError(_ERR)
+    try:
+        import mfntk as mf
+    except Exception as e:  # noqa: BLE001 - any failure means "unavailable"
+        first = f"{type(e).__name__}: {e}"
+        # a source checkout that is not installed: try python/ beside bench/
+        src = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "python")
+        if os.path.isdir(os.path.join(src, "mfntk")) and src not in sys.path:
+            sys.path.insert(0, src)
+            try:
+                import mfntk as mf
+            except Exception as e2:  # noqa: BLE001
+                _ERR = f"{first} (from {src}: {type(e2).__name__}: {e2})"
+                raise ImportError(_ERR) from None
+        else:
+            _ERR = first
+            raise ImportError(_ERR) from None
+    _MF = mf
+    return mf
+
+
+def describe():
+    """Version and location of the mfntk in use (for the machine facts)."""
+    mf = load()
+    info = {"version": getattr(mf, "__version__", None), "path": getattr(mf, "__file__", None)}
+    core = getattr(mf, "_core", None)
+    if core is not None:
+        info["core"] = getattr(core, "__file__", None)
+        for name in ("build_info", "config", "show_config"):
+            obj = getattr(core, name, None) or getattr(mf, name, None)
+            if callable(obj):
+                try:
+                    info["build"] = obj()
+                    if not isinstance(info["build"], (str, dict, list)):
+                        info["build"] = str(info["build"])
+                except Exception:  # noqa: BLE001
+                    pass
+                break
+    return info
+
+
+def _net(mf, inp, cfg):
+    """A TwoLayer net carrying the shared particles (a, W)."""
+    a, W = inp["a"], inp["W"]
+    N, d = W.shape
+    net = mf.TwoLayer(d, N, activation=cfg["act"], scaling="mf", dtype=cfg["dtype"], seed=0)
+    net.a[...] = a
+    net.W[...] = W
+    if not (np.array_equal(np.asarray(net.a), a) and np.array_equal(np.asarray(net.W), W)):
+        raise RuntimeError("could not load the shared particles into net.a / net.W")
+    if float(net.alpha) != float(inp["alpha"]):
+        raise RuntimeError(f"net.alpha = {net.alpha}, the peers use {inp['alpha']}")
+    return net
+
+
+def prep_dd(inp, cfg, threads):
+    mf = load()
+    net = _net(mf, inp, cfg)
+    X, Y = inp["X"], inp["Y"]
+    dd_field = mf.dd_field
+
+    def run():
+        dA, dW, _db = dd_field(net, X, Y, loss="squared", threads=threads)
+        return None, dA, dW
+
+    return run
+
+
+def prep_rk4(inp, cfg, threads):
+    mf = load()
+    net = _net(mf, inp, cfg)
+    X, Y, dt = inp["X"], inp["Y"], cfg["dt"]
+    simulate = mf.simulate
+
+    def run():
+        traj = simulate(net, (X, Y), t_max=dt, dt=dt, method="rk4", progress=False,
+                           threads=threads)
+        return np.asarray(traj.net.a), np.asarray(traj.net.W)
+
+    return run
+
+
+def prep_ntk(inp, cfg, threads):
+    mf = load()
+    net = _net(mf, inp, cfg)
+    X = inp["X"]
+    empirical = mf.kernels.empirical
+    return lambda: empirical(net, X, kind="ntk", threads=threads)
+
+
+def prep_analytic(inp, cfg, threads):
+    mf = load()
+    X = inp["X"]
+    analytic = mf.kernels.analytic
+    return lambda: analytic(X, activation="relu", kind="ntk",
+                                       w_std=inp["w_std"], a_std=inp["a_std"])
+
+
+def prep_cholesky(inp, cfg, threads):
+    """Kernel ridge regression on a precomputed kernel (Cholesky path).
+
+    Returns the fitted coefficients, computed as in the peer: the check compares
+    predictions K[:64] @ coef, obtained here through ``predict``.
+    """
+    mf = load()
+    K, Y, ridge = inp["K"], inp["Y"], cfg["ridge"]
+    m = min(64, K.shape[0])
+    KernelRegressor = mf.KernelRegressor
+
+    def run():
+        reg = KernelRegressor(kernel="precomputed", ridge=ridge).fit(K, Y)
+        return reg
+
+    def outputs(reg):
+        return np.asarray(reg.predict(K[:m]))
+
+    run.outputs = outputs
+    return run
+
+
+def prep_cg(inp, cfg, threads):
+    """Matrix-free CG on the empirical NTK; no peer. The check is the relative
+    residual |(K + ridge I) c - Y| / |Y| from an independent numpy K v."""
+    mf = load()
+    net = _net(mf, inp, cfg)
+    X, Y, ridge = inp["X"], inp["Y"], cfg["ridge"]
+    Empirical, KernelRegressor = mf.kernels.Empirical, mf.KernelRegressor
+
+    def run():
+        kern = Empirical(net, kind="ntk")
+        return KernelRegressor(kernel=kern, ridge=ridge, solver="cg").fit(X, Y)
+
+    return run
+
+
+def dual_coef(reg):
+    """The fitted dual coefficients (n, k), if the regressor exposes them."""
+    for name in ("dual_coef_", "coef_", "alpha_"):
+        c = getattr(reg, name, None)
+        if c is not None:
+            return np.asarray(c)
+    return None
+
+
+def n_iter(reg):
+    for name in ("n_iter_", "niter_", "iterations_"):
+        v = getattr(reg, name, None)
+        if v is not None:
+            return int(np.max(v))
+    return None
+
+
+PREPARERS = {
+    "dd_step": prep_dd,
+    "threads": prep_dd,
+    "rk4_step": prep_rk4,
+    "ntk_gram": prep_ntk,
+    "analytic_relu_ntk": prep_analytic,
+    "kernel_cholesky": prep_cholesky,
+    "cg_matfree": prep_cg,
+}
