@@ -20,6 +20,8 @@ particles          particle pictures a_j vs |w_j| or vs the projection on teache
 kernel             kernel heatmaps and eigenvalue spectra at t = 0 and at t
 phase_diagram      lazy-to-rich phase diagram over (alpha, N)
 convergence        log-log convergence plot with the least-squares slope printed on it
+study              the figure of a convergence study (mfntk.studies)
+trajectory_figures every figure of one trajectory, written to a folder
 """
 from __future__ import annotations
 
@@ -31,7 +33,7 @@ import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
 
-__all__ = ["STYLE", "risk", "lazy_rich", "particles", "kernel", "phase_diagram", "convergence", "save",
+__all__ = ["STYLE", "risk", "lazy_rich", "particles", "kernel", "phase_diagram", "convergence", "study", "save",
            "trajectory_figures"]
 
 #: rcParams shared by every figure of this module.
@@ -318,6 +320,328 @@ def _snapshot_pairs(snapshots, labels):
         else:
             raise TypeError(f"snapshots[{i}]: expected a TwoLayer or a (label, TwoLayer) pair")
     return pairs
+
+
+# ---------------------------------------------------------------------------------------
+# kernels
+# ---------------------------------------------------------------------------------------
+
+def kernel(source, X=None, kind="ntk", max_points=200, threads=None, title=None):
+    """Empirical tangent kernel at t = 0 and at the end: heatmaps and eigenvalue spectra.
+
+    Parameters
+    ----------
+    source : Trajectory or list of (label, TwoLayer)
+        A trajectory gives its networks at t = 0 and at the last record.
+    X : array (n, d), optional
+        Inputs on which the Gram matrices are formed (at most ``max_points`` of them, sorted
+        by their first coordinate so that structure shows). Default: the training inputs
+        stored in the trajectory's file.
+    kind : "ntk", "rf" or "nt"
+        Which part of K_mu (SPEC 4).
+    max_points : int
+    threads : int or None
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One heatmap per network (same colour scale) and one panel with the eigenvalues of
+        K / n in decreasing order (log scale).
+    """
+    from . import _core
+    from ._validation import check_choice, resolve_threads
+    check_choice(kind, "kind", ("ntk", "rf", "nt"))
+    pairs = _kernel_pairs(source)
+    if X is None:
+        path = getattr(source, "path", None)
+        if path is None:
+            raise ValueError("X: needed (the trajectory has no file to take the training inputs from)")
+        from ._io import load_data
+        X = load_data(path).X
+    X = np.asarray(X, np.float64)
+    if X.ndim != 2 or X.shape[1] != pairs[0][1].d:
+        raise ValueError(f"X: expected shape (n, {pairs[0][1].d}), got {X.shape}")
+    X = X[:max_points]
+    X = X[np.argsort(X[:, 0], kind="stable")]
+    th = resolve_threads(threads)
+    grams = []
+    for lab, net in pairs:
+        Xn = np.ascontiguousarray(X, dtype=net.dtype)
+        K = _core.empirical_gram(net.activation, net.c0, net.a, net.W, net.b, Xn, None, kind, th)
+        grams.append((lab, np.asarray(K, np.float64)))
+    fig, axes = _figure(1, len(grams) + 1, width=3.3, height=3.0)
+    vmin = min(K.min() for _, K in grams)
+    vmax = max(K.max() for _, K in grams)
+    with _style():
+        for ax, (lab, K) in zip(axes[0], grams):
+            im = ax.imshow(K, vmin=vmin, vmax=vmax, cmap="viridis", interpolation="nearest")
+            ax.set_title(f"{kind.upper()} Gram matrix, {lab}")
+            ax.set_xlabel("input i (sorted by x_1)")
+            ax.set_ylabel("input i'")
+            ax.grid(False)
+        fig.colorbar(im, ax=axes[0, :len(grams)].tolist(), shrink=0.8, label=r"$K_\mu(x_i, x_{i'})$")
+        ax = axes[0, -1]
+        n = X.shape[0]
+        for i, (lab, K) in enumerate(grams):
+            ev = np.sort(np.linalg.eigvalsh(K / n))[::-1]
+            ev = ev[ev > 1e-16 * max(ev[0], 1e-300)]
+            ax.plot(np.arange(1, len(ev) + 1), ev, marker=".", ls="-", color=["0.5", "C1", "C2", "C3"][i % 4],
+                    label=lab)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("index, log scale")
+        ax.set_ylabel(r"eigenvalue of $K/n$, log scale")
+        ax.set_title("spectrum")
+        ax.legend()
+        if title:
+            fig.suptitle(title)
+    return fig
+
+
+def _kernel_pairs(source):
+    if hasattr(source, "net") and hasattr(source, "net0"):
+        return [("t = 0", source.net0), (f"t = {source.t[-1]:.3g}", source.net)]
+    return _snapshot_pairs(source, None)
+
+
+# ---------------------------------------------------------------------------------------
+# studies
+# ---------------------------------------------------------------------------------------
+
+def convergence(x, ys, fits=None, xlabel="x", ylabel="error", title=None, ax=None, theory=True):
+    """Log-log convergence plot, with each fitted slope printed on the figure.
+
+    Parameters
+    ----------
+    x : array
+        The abscissae (width, dt, alpha, ...).
+    ys : dict of str -> array
+        One curve per entry.
+    fits : dict of str -> Fit, optional
+        Fits (from :func:`mfntk.studies.fit_loglog`) of some curves: drawn as dashed lines
+        over the points they used, with "slope s (theory t)" in the legend.
+    xlabel, ylabel, title : str
+    ax : matplotlib Axes, optional
+    theory : bool
+        Also draw a dotted line of the theory slope through the fit's first point.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    _check_ax(ax)
+    if not isinstance(ys, dict) or not ys:
+        raise TypeError("ys: expected a non-empty dict of label -> values")
+    fits = fits or {}
+    x = np.asarray(x, float)
+    with _style():
+        if ax is None:
+            fig, axes = _figure()
+            ax = axes[0, 0]
+        else:
+            fig = ax.figure
+        for i, (lab, y) in enumerate(ys.items()):
+            y = np.asarray(y, float)
+            if y.shape != x.shape:
+                raise ValueError(f"ys[{lab!r}]: shape {y.shape} does not match x {x.shape}")
+            keep = np.isfinite(y) & (y > 0)
+            c = f"C{i % 10}"
+            fit = fits.get(lab)
+            text = lab
+            if fit is not None:
+                text += f": slope {fit.slope:+.2f}"
+                if fit.theory is not None:
+                    text += f" (theory {fit.theory:+.3g})"
+            ax.plot(x[keep], y[keep], marker="o", ls="-", color=c, label=text)
+            if fit is not None:
+                xs = np.geomspace(fit.x.min(), fit.x.max(), 20)
+                ax.plot(xs, fit.predict(xs), ls="--", color=c, lw=1.0)
+                if theory and fit.theory is not None:
+                    x0, y0 = fit.x[0], fit.predict(fit.x[0])
+                    ax.plot(xs, y0 * (xs / x0) ** fit.theory, ls=":", color="0.4", lw=1.0)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel(xlabel + ", log scale")
+        ax.set_ylabel(ylabel + ", log scale")
+        if title:
+            ax.set_title(title)
+        ax.legend()
+    return fig
+
+
+def study(result):
+    """The figure of a :class:`mfntk.studies.StudyResult` (width, dt or alpha)."""
+    name = getattr(result, "name", None)
+    if name == "width":
+        return _width_figure(result)
+    if name == "dt":
+        return _dt_figure(result)
+    if name == "alpha":
+        return _alpha_figure(result)
+    raise TypeError(f"result: expected a StudyResult of the width, dt or alpha study, got {type(result).__name__}")
+
+
+def _fits_by(result, group=None):
+    return {f.quantity: f for f in result.fits if f.group == group}
+
+
+def _width_figure(result):
+    t = result.table
+    fits = _fits_by(result)
+    fig, axes = _figure(1, 2, width=4.4, height=3.4)
+    main = {q: t[q].astype(float) for q in ("rms_distance", "function_gap", "risk_gap")}
+    convergence(t["width"], main, fits, xlabel="width N", ylabel="distance to the reference", ax=axes[0, 0],
+                title=f"propagation of chaos (N_ref = {result.settings['n_ref']})")
+    w2 = {q: t[q].astype(float) for q in ("w2_coupled", "w2_sampling") if np.isfinite(t[q].astype(float)).any()}
+    ax = axes[0, 1]
+    if w2:
+        convergence(t["width"], w2, fits, xlabel="width N", ylabel="Wasserstein-2 distance at t_max", ax=ax,
+                    title=f"W2 (sampling rate N^-1/D, D = {result.settings.get('D')})")
+    else:
+        with _style():
+            ax.text(0.5, 0.5, "W2 skipped (POT not installed)", ha="center", va="center", transform=ax.transAxes)
+            ax.set_axis_off()
+    return fig
+
+
+def _dt_figure(result):
+    t = result.table
+    fig, axes = _figure(1, 1, width=4.6, height=3.6)
+    ax = axes[0, 0]
+    methods = list(dict.fromkeys(t["method"].tolist()))
+    with _style():
+        for i, m in enumerate(methods):
+            sel = t["method"] == m
+            dt, err = t["dt"][sel].astype(float), t["error"][sel].astype(float)
+            fit = next((f for f in result.fits if f.group == m), None)
+            label = m if fit is None else f"{m}: order {fit.slope:.2f} (theory {fit.theory:g})"
+            keep = np.isfinite(err) & (err > 0)
+            ax.plot(dt[keep], err[keep], marker="o", color=f"C{i}", label=label)
+            if fit is not None:
+                xs = np.geomspace(fit.x.min(), fit.x.max(), 20)
+                ax.plot(xs, fit.predict(xs), ls="--", color=f"C{i}", lw=1.0)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("time step dt (mean-field units), log scale")
+        ax.set_ylabel("relative particle error at t_max, log scale")
+        ax.set_title(f"observed order of the integrators (reference rk4, dt = {result.settings['dt_ref']:.3g})")
+        ax.legend()
+    return fig
+
+
+def _alpha_figure(result):
+    t = result.table
+    widths = list(dict.fromkeys(t["width"].tolist()))
+    fig, axes = _figure(1, 3, width=3.6, height=3.2)
+    with _style():
+        for i, n in enumerate(widths):
+            sel = t["width"] == n
+            a = t["alpha"][sel].astype(float)
+            for ax, (q, lab) in zip(axes[0, :2], (("displacement", "displacement"),
+                                                   ("kernel_distance", "kernel distance"))):
+                ax.plot(a, t[q][sel].astype(float), marker="o", color=f"C{i}", label=f"N = {n}")
+                fit = next((f for f in result.fits if f.quantity == q and f.group == f"N={n}"), None)
+                if fit is not None:
+                    xs = np.geomspace(fit.x.min(), fit.x.max(), 20)
+                    th = f", theory {fit.theory:+.3g}" if fit.theory is not None else ""
+                    ax.plot(xs, fit.predict(xs), ls="--", color=f"C{i}", lw=1.0,
+                            label=f"slope {fit.slope:+.2f}{th}")
+            axes[0, 2].plot(a, t["test_risk"][sel].astype(float), marker="o", color=f"C{i}", label=f"N = {n}, test")
+            axes[0, 2].plot(a, t["train_risk"][sel].astype(float), marker=".", ls=":", color=f"C{i}",
+                            label=f"N = {n}, train")
+            for ax in axes[0]:
+                ax.axvline(math.sqrt(n), color=f"C{i}", lw=0.6, ls="-.")
+        ylabels = (r"displacement $\|\theta_t-\theta_0\|/\|\theta_0\|$", r"kernel distance $\|K_t-K_0\|_F/\|K_0\|_F$",
+                   "final risk")
+        for ax, yl in zip(axes[0], ylabels):
+            ax.set_xscale("log")
+            ax.set_yscale("log")
+            ax.set_xlabel(r"$\alpha$, log scale (dash-dot: $\alpha=\sqrt{N}$, NTK)")
+            ax.set_ylabel(yl + ", log scale")
+            ax.legend()
+        fig.suptitle(f"lazy-to-rich sweep at t = {result.settings['t_max']:g}")
+    return fig
+
+
+def phase_diagram(table, quantity="kernel_distance", title=None, log=True):
+    """Lazy-to-rich phase diagram: ``quantity`` over the (alpha, N) grid of an alpha sweep.
+
+    Parameters
+    ----------
+    table : Table or StudyResult
+        The result of :func:`mfntk.studies.alpha_sweep` with several widths (or its table).
+    quantity : str
+        A column: kernel_distance, displacement, linearized_distance, test_risk, ...
+    log : bool
+        Logarithmic colour scale.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        A colour map over log alpha (horizontal) and log N (vertical), with the lines
+        alpha = 1 (mean-field) and alpha = sqrt(N) (NTK).
+    """
+    from matplotlib.colors import LogNorm
+    table = getattr(table, "table", table)
+    if not hasattr(table, "columns") or "alpha" not in table.columns or "width" not in table.columns:
+        raise TypeError("table: expected the table (or StudyResult) of an alpha sweep")
+    if quantity not in table.columns:
+        raise ValueError(f"quantity: {quantity!r} is not a column ({', '.join(table.columns)})")
+    alphas = np.unique(table["alpha"].astype(float))
+    widths = np.unique(table["width"].astype(int))
+    Z = np.full((len(widths), len(alphas)), np.nan)
+    for r in table.rows:
+        Z[np.searchsorted(widths, r["width"]), np.searchsorted(alphas, r["alpha"])] = r[quantity]
+    fig, axes = _figure(1, 1, width=4.8, height=3.6)
+    ax = axes[0, 0]
+
+    def edges(v):
+        lv = np.log(v)
+        if len(v) == 1:
+            return np.exp([lv[0] - 0.5, lv[0] + 0.5])
+        mid = (lv[1:] + lv[:-1]) / 2
+        return np.exp(np.concatenate([[2 * lv[0] - mid[0]], mid, [2 * lv[-1] - mid[-1]]]))
+
+    with _style():
+        positive = Z[np.isfinite(Z) & (Z > 0)]
+        norm = LogNorm(positive.min(), positive.max()) if (log and positive.size) else None
+        mesh = ax.pcolormesh(edges(alphas), edges(widths.astype(float)), Z, norm=norm, cmap="viridis", shading="flat")
+        fig.colorbar(mesh, ax=ax, label=quantity.replace("_", " ") + (", log scale" if norm is not None else ""))
+        ns = np.geomspace(widths.min(), widths.max(), 50)
+        ax.plot(np.sqrt(ns), ns, color="w", ls="--", lw=1.2, label=r"$\alpha=\sqrt{N}$ (NTK)")
+        ax.axvline(1.0, color="w", ls=":", lw=1.2, label=r"$\alpha=1$ (mean-field)")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlim(edges(alphas)[0], edges(alphas)[-1])
+        ax.set_ylim(edges(widths.astype(float))[0], edges(widths.astype(float))[-1])
+        ax.set_xlabel(r"scale $\alpha$, log scale")
+        ax.set_ylabel("width N, log scale")
+        ax.grid(False)
+        ax.legend(loc="lower right", labelcolor="w")
+        ax.set_title(title or f"lazy-to-rich phase diagram: {quantity.replace('_', ' ')}")
+    return fig
+
+
+# ---------------------------------------------------------------------------------------
+# everything about one trajectory
+# ---------------------------------------------------------------------------------------
+
+def trajectory_figures(traj, out, direction=None, threads=None):
+    """Write every figure that applies to one trajectory into the folder ``out``.
+
+    risk.png always; lazy_rich.png when diagnostics or the linearized model were recorded;
+    particles.png (snapshots, or t = 0 and the end); kernel.png when the training inputs are
+    available (a trajectory read from a file). Returns the list of paths written.
+    """
+    out = os.fspath(out)
+    os.makedirs(out, exist_ok=True)
+    paths = [save(risk(traj), os.path.join(out, "risk.png"))]
+    if any(getattr(traj, k, None) is not None for k, _ in _LAZY_SERIES):
+        paths.append(save(lazy_rich(traj), os.path.join(out, "lazy_rich.png")))
+    paths.append(save(particles(traj, direction=direction), os.path.join(out, "particles.png")))
+    if getattr(traj, "path", None) is not None:
+        paths.append(save(kernel(traj, threads=threads), os.path.join(out, "kernel.png")))
+    return paths
 
 
 # ---------------------------------------------------------------------------------------
