@@ -2,6 +2,8 @@
 
 import json
 
+import numpy as np
+
 import pytest
 
 from mfntk import cli
@@ -62,3 +64,148 @@ def test_demo_writes_summary_and_figures(tmp_path, capsys):
     # feature learning generalises better on a single-neuron teacher
     assert mf_run["test_risk"] < 0.5 * ntk_run["test_risk"]
 
+
+
+# ---------------------------------------------------------------------------------------
+# run / resume / plot / study
+# ---------------------------------------------------------------------------------------
+
+import pathlib  # noqa: E402
+
+EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "examples"
+
+TINY_RUN = """
+[data]
+kind = "teacher"
+teacher = "single_neuron"
+activation = "tanh"
+d = 4
+n_train = 30
+n_test = 20
+
+[net]
+width = 16
+activation = "tanh"
+seed = 1
+
+[run]
+t_max = 1.0
+dt = 0.1
+method = "heun"
+record_every = 0.2
+diagnostics = true
+
+[output]
+file = "tiny.h5"
+checkpoint_every = 0.4
+figures = false
+"""
+
+
+@pytest.mark.parametrize("command", ["demo", "run", "resume", "plot", "study"])
+def test_help_of_every_command(command, capsys):
+    with pytest.raises(SystemExit) as exc:
+        cli.main([command, "--help"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    assert f"usage: mfntk {command}" in out and "--threads" in out and "--quiet" in out
+
+
+def test_run_an_example_config(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert cli.main(["run", str(EXAMPLES / "online_langevin.toml"), "--out", str(out), "--threads", "1"]) == 0
+    printed = capsys.readouterr().out
+    assert "train risk" in printed and "wrote" in printed
+    for name in ("run.h5", "risk.png", "particles.png", "kernel.png"):
+        assert (out / name).stat().st_size > 1000, name
+    import mfntk._io as io
+    traj = io.load(out / "run.h5")
+    assert traj.complete and traj.config["online"] and traj.config["temperature"] == 1e-4
+    assert traj.test_risk[-1] < traj.test_risk[0]
+    np.testing.assert_allclose(traj.snapshots.t, [0.0, 5.0, 10.0, 15.0, 20.0])
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in EXAMPLES.glob("*.toml")))
+def test_every_example_config_is_valid(name):
+    kind = "study" if name in ("width.toml", "dt.toml", "alpha.toml") else "run"
+    cfg = cli.read_config(EXAMPLES / name, kind, study=name[:-5] if kind == "study" else None)
+    assert cfg["data"]
+
+
+def test_run_resume_plot(tmp_path, capsys):
+    config = tmp_path / "tiny.toml"
+    config.write_text(TINY_RUN)
+    out = tmp_path / "out"
+    assert cli.main(["run", str(config), "--out", str(out), "--quiet", "--threads", "1"]) == 0
+    assert capsys.readouterr().out == ""
+    path = out / "tiny.h5"
+    assert cli.main(["resume", str(path), "--t-max", "1.4", "--threads", "1"]) == 0
+    assert "t = 1.4" in capsys.readouterr().out
+    figs = tmp_path / "figs"
+    assert cli.main(["plot", str(path), "--out", str(figs)]) == 0
+    assert {p.name for p in figs.iterdir()} == {"risk.png", "lazy_rich.png", "particles.png", "kernel.png"}
+    assert cli.main(["plot", str(config)]) == 2          # not a trajectory: a clean error
+    assert "not a readable HDF5 file" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("edit, key", [
+    (("dt = 0.1", "dtt = 0.1"), "run.dtt: unknown key"),
+    (("dt = 0.1", "dt = -0.1"), "run.dt: must be > 0"),
+    (("width = 16", 'width = "wide"'), "net.width: expected an integer"),
+    (('method = "heun"', 'method = "leapfrog"'), "run.method: unknown value 'leapfrog'"),
+    (("[output]", "[outputs]"), "outputs: unknown table"),
+    (("n_test = 20", "delta = 0.3"), "data.delta: not used by kind = 'teacher'"),
+    (("d = 4", "d = 0"), "data.d: must be >= 1"),
+    (("t_max = 1.0", ""), "run.t_max: missing"),
+    (("[data]", "[data"), "not valid TOML"),
+    (("diagnostics = true", "diagnostics = 1"), "run.diagnostics: expected true or false"),
+    (("seed = 1", "scaling = -2"), "net.scaling"),
+])
+def test_bad_config_names_the_key(tmp_path, capsys, edit, key):
+    config = tmp_path / "bad.toml"
+    config.write_text(TINY_RUN.replace(*edit, 1))
+    assert cli.main(["run", str(config), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("mfntk run: error: ") and str(config) in err and key in err, err
+
+
+def test_bad_value_found_by_the_simulation_names_it(tmp_path, capsys):
+    config = tmp_path / "bad.toml"
+    config.write_text(TINY_RUN.replace('method = "heun"', 'method = "heun"\ntemperature = 0.1'))
+    assert cli.main(["run", str(config), "--out", str(tmp_path / "o")]) == 2
+    assert "method: temperature > 0" in capsys.readouterr().err
+
+
+TINY_STUDY = """
+[data]
+kind = "teacher"
+activation = "tanh"
+d = 4
+n_train = 30
+
+[net]
+activation = "tanh"
+
+[study]
+methods = ["euler", "heun"]
+dts = [0.2, 0.1]
+width = 8
+t_max = 0.4
+workers = 1
+"""
+
+
+def test_study_command(tmp_path, capsys):
+    config = tmp_path / "dt.toml"
+    config.write_text(TINY_STUDY)
+    out = tmp_path / "study"
+    assert cli.main(["study", "dt", str(config), "--out", str(out), "--threads", "1"]) == 0
+    printed = capsys.readouterr().out
+    assert "slope" in printed and "theory +2" in printed
+    assert {p.name for p in out.iterdir()} == {"dt.csv", "dt.json", "dt.png"}
+    config.write_text(TINY_STUDY.replace("width = 8", "widht = 8"))
+    assert cli.main(["study", "dt", str(config), "--out", str(out)]) == 2
+    assert "study.widht: unknown key" in capsys.readouterr().err
+    config.write_text(TINY_STUDY.replace("dts = [0.2, 0.1]", "dts = [0.2, -0.1]"))
+    assert cli.main(["study", "dt", str(config), "--out", str(out)]) == 2
+    assert "study.dts[1]: must be > 0" in capsys.readouterr().err

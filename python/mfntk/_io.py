@@ -197,6 +197,8 @@ class _Writer:
         self.written_records = 0   # records already in the file
         self.last_step = None      # step of the checkpoint in the file
         self.fresh = fresh
+        # Simulation.run adds its wall time only when it returns: count it here for the checkpoints
+        self._clock0, self._wall0 = time.perf_counter(), sim.wall_time
 
     # called by Simulation.run after every record
     def __call__(self, sim):
@@ -222,6 +224,7 @@ class _Writer:
         h5py = _h5py()
         sim = self.sim
         sd = sim.state_dict()
+        sd["wall_time"] = self._wall0 + (time.perf_counter() - self._clock0)
         if os.path.exists(self.tmp):
             os.remove(self.tmp)
         with h5py.File(self.tmp, "w") as f:
