@@ -37,6 +37,18 @@ def test_forward_matches_numpy(activation, k, bias, dtype, rng):
     close(F, ref.forward(ref.as_tuple(net), X.astype(dtype).astype(np.float64)), dtype)
 
 
+@pytest.mark.parametrize("scale", [1e-9, 1e-3, 0.19, 0.21, 3.0, 40.0])
+@pytest.mark.parametrize("activation", ["tanh", "sigmoid"])
+def test_vectorised_activations_keep_relative_accuracy(activation, scale, rng):
+    """The tile paths of tanh and sigmoid (polynomial / exp branches) against numpy, relative to
+    the size of the output, across the branch point |u| = 0.2 and in the tails."""
+    net = make_net(activation, 1, False, N=257, d=1)
+    X = np.full((300, 1), scale) * rng.choice([-1.0, 1.0], (300, 1)) / np.abs(net.W).max()
+    S = net.predict(X) * net.width  # alpha = 1: sum_j a_j sigma(w_j x)
+    expected = ref.sigma(activation, X @ net.W.T) @ net.a
+    assert np.abs(S - expected).max() <= 4e-15 * (np.abs(ref.sigma(activation, X @ net.W.T)) @ np.abs(net.a)).max()
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("bias", [False, True])
 @pytest.mark.parametrize("loss,k", [("squared", 1), ("squared", 2), ("logistic", 1)])  # logistic: one output
@@ -160,6 +172,16 @@ def test_one_and_two_threads_bit_identical(noise, rng):
     one, two = _run(net, (X, Y), 1, **kw), _run(net, (X, Y), 2, **kw)
     np.testing.assert_array_equal(one.net.get_flat(), two.net.get_flat())
     np.testing.assert_array_equal(one.train_risk, two.train_risk)
+
+
+@pytest.mark.parametrize("activation", ["relu", "tanh"])
+def test_preactivation_cache_is_bit_identical(activation, rng):
+    net = make_net(activation, 2, True, N=300, d=6)
+    X, Y = make_data(rng, n=520, d=6, k=2)
+    kw = dict(t_max=0.3, dt=0.05, method="rk4", residual_dynamics=True, linearized=True)
+    cached, recomputed = _run(net, (X, Y), 2, **kw), _run(net, (X, Y), 2, cache_mb=0, **kw)
+    np.testing.assert_array_equal(cached.net.get_flat(), recomputed.net.get_flat())
+    np.testing.assert_array_equal(cached.rd_residual, recomputed.rd_residual)
 
 
 def test_noise_does_not_depend_on_chunking(rng):

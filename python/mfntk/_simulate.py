@@ -110,11 +110,11 @@ def learning_rate(net, dt):
 
 
 def _engine(net, *, loss="squared", weight_decay=0.0, temperature=0.0, seed=0, residual_dynamics=False,
-            linearized=False, threads=1):
+            linearized=False, threads=1, cache_bytes=1 << 30):
     cls = _core.Dynamics64 if net.dtype == np.float64 else _core.Dynamics32
     return cls(activation=net.activation, c0=net.c0, N=net.width, d=net.d, k=net.outputs, bias=net.bias,
                alpha=net.alpha, loss=loss, weight_decay=weight_decay, temperature=temperature, seed=seed,
-               residual_dynamics=residual_dynamics, linearized=linearized, threads=threads)
+               residual_dynamics=residual_dynamics, linearized=linearized, threads=threads, cache_bytes=cache_bytes)
 
 
 def _targets(net, y, name):
@@ -186,7 +186,7 @@ class Simulation:
     def __init__(self, net, data, t_max, dt, method="rk4", loss="squared", batch=None, online=None,
                  weight_decay=0.0, temperature=0.0, record_every=None, threads=None, residual_dynamics=False,
                  linearized=False, diagnostics=False, probe_size=256, test_size=2048, seed=0,
-                 divergence_factor=1e6):
+                 divergence_factor=1e6, cache_mb=1024):
         if not isinstance(net, TwoLayer):
             raise TypeError(f"net: expected an mfntk.TwoLayer, got {type(net).__name__}")
         self.data = as_dataset(data)
@@ -223,6 +223,7 @@ class Simulation:
         self.seed = check_int(seed, "seed", minimum=0)
         self.divergence_factor = check_float(divergence_factor, "divergence_factor", minimum=1.0)
         self.threads = resolve_threads(threads)
+        self.cache_mb = check_float(cache_mb, "cache_mb", minimum=0.0)
 
         self.steps_total = int(math.ceil(self.t_max / self.dt - 1e-9)) if self.t_max > 0 else 0
         if record_every is None:
@@ -242,7 +243,7 @@ class Simulation:
 
         self.engine = _engine(net, loss=self.loss, weight_decay=self.weight_decay, temperature=self.temperature,
                               seed=self.seed, residual_dynamics=self.residual_dynamics, linearized=self.linearized,
-                              threads=self.threads)
+                              threads=self.threads, cache_bytes=int(self.cache_mb * 2 ** 20))
         self.engine.set_data(self.X, self.Y)
         self.layout = self.engine.layout()
         f0 = self.net0.predict(self.X, threads=self.threads)
@@ -279,7 +280,8 @@ class Simulation:
             "temperature": self.temperature, "record_every": self.record_steps * self.dt,
             "threads": self.threads, "residual_dynamics": self.residual_dynamics, "linearized": self.linearized,
             "diagnostics": self.diagnostics, "probe_size": self.probe_size, "test_size": self.test_size,
-            "seed": self.seed, "divergence_factor": self.divergence_factor, "steps": self.steps_total,
+            "seed": self.seed, "divergence_factor": self.divergence_factor, "cache_mb": self.cache_mb,
+            "steps": self.steps_total,
             "learning_rate": learning_rate(self.net0, self.dt), "data": self.data.name,
         }
 
@@ -482,7 +484,7 @@ class Simulation:
 def simulate(net, data, t_max, dt, method="rk4", loss="squared", batch=None, weight_decay=0.0, temperature=0.0,
              record_every=None, threads=None, progress=None, residual_dynamics=False, linearized=False,
              diagnostics=False, *, online=None, probe_size=256, test_size=2048, seed=0, divergence_factor=1e6,
-             out=None, checkpoint_every=None):
+             cache_mb=1024, out=None, checkpoint_every=None):
     """Train a two-layer network by the distributional dynamics (SPEC 3) and record the run.
 
     d theta_j / dt = (1/alpha) E_x[r(x) grad_theta sigma_*(x; theta_j)] - lambda theta_j
@@ -539,6 +541,11 @@ def simulate(net, data, t_max, dt, method="rk4", loss="squared", batch=None, wei
         Seed of minibatch / online sampling and of the Langevin noise.
     divergence_factor : float
         A training risk above this factor times max(initial risk, 1) stops the run.
+    cache_mb : float
+        Memory budget (MiB) for keeping the pre-activations X W^T of a step's points between
+        the forward and the gradient pass (n N values): within it a step costs 4 n N d flops,
+        beyond it they are recomputed tile by tile (6 n N d) and memory stays O((n + N) d).
+        Results are bit-identical either way.
     out : str or path, optional
         Write the trajectory (HDF5) there, with checkpoints every ``checkpoint_every``
         time units; :func:`mfntk.resume` continues such a run.
@@ -563,7 +570,8 @@ def simulate(net, data, t_max, dt, method="rk4", loss="squared", batch=None, wei
     sim = Simulation(net, data, t_max, dt, method=method, loss=loss, batch=batch, online=online,
                      weight_decay=weight_decay, temperature=temperature, record_every=record_every, threads=threads,
                      residual_dynamics=residual_dynamics, linearized=linearized, diagnostics=diagnostics,
-                     probe_size=probe_size, test_size=test_size, seed=seed, divergence_factor=divergence_factor)
+                     probe_size=probe_size, test_size=test_size, seed=seed, divergence_factor=divergence_factor,
+                     cache_mb=cache_mb)
     if out is None:
         if checkpoint_every is not None:
             raise ValueError("checkpoint_every: needs an output file (out=...)")

@@ -34,19 +34,17 @@ template <class T, class Act>
 void features_tile(const Act& act, const Particles<T>& p, const T* a2, const T* X, Index n, Index j0, Index nj,
                    RowMat<T>& S, RowMat<T>& D, RowMat<T>* DA, Index row_tile, int threads) {
   const Index tiles = num_tiles(n, row_tile);
+  const Eigen::OuterStride<> stride(S.cols());
 #pragma omp parallel for schedule(static) num_threads(threads) if (tiles > 1)
   for (Index it = 0; it < tiles; ++it) {
     const Index i0 = it * row_tile, ni = std::min(row_tile, n - i0);
-    auto Z = S.block(i0, 0, ni, nj);
-    preactivation<T>(Z, X, p.W, p.b, p.d, i0, ni, j0, nj);
-    for (Index r = i0; r < i0 + ni; ++r)
-      for (Index c = 0; c < nj; ++c) {
-        T s, ds;
-        act.f_df(S(r, c), s, ds);
-        S(r, c) = s;
-        D(r, c) = ds;
-        if (DA) (*DA)(r, c) = ds * a2[j0 + c];
-      }
+    Tile<T> St(S.data() + i0 * S.cols(), ni, nj, stride);
+    Tile<T> Dt(D.data() + i0 * D.cols(), ni, nj, stride);
+    preactivation<T>(St, X, p.W, p.b, p.d, i0, ni, j0, nj);
+    activate<T>(act, CTile<T>(St.data(), ni, nj, stride), St, Dt, true);
+    if (DA)
+      Tile<T>(DA->data() + i0 * DA->cols(), ni, nj, stride) =
+          Dt * CMapVec<T>(a2 + j0, nj).asDiagonal();
   }
 }
 
