@@ -141,3 +141,44 @@ def test_diagnostics_are_consistent():
     risks = traj.train_risk
     np.testing.assert_allclose(traj.objective_change[1:], (risks[:-1] - risks[1:]) / risks[:-1], rtol=1e-12)
     assert np.all(traj.tangent_change[1:] > 0)
+
+
+def test_ntk_limit_closed_form():
+    X, Y = problem(n=30)
+    X2 = problem(seed=9, n=11)[0]
+    net = mf.TwoLayer(4, 512, activation="erf", bias=True, b_std=0.5, scaling="ntk", seed=6)
+    limit = mf.NTKLimit(net, X, Y)
+    f0 = net.predict(X2)
+    np.testing.assert_allclose(limit.predict(X2, t=0.0), f0, rtol=0, atol=1e-14)
+    np.testing.assert_allclose(limit.predict(X, t=np.inf), Y, atol=1e-8)  # ridgeless interpolation
+    np.testing.assert_allclose(limit.residual(2.0), Y - limit.predict(X, t=2.0), atol=1e-12)
+    assert limit.residual(1e6).max() < 1e-8 and limit.n_clipped >= 0
+    # exactly the dynamics the linearized model follows under simulate
+    t = 2.0
+    traj = mf.simulate(net, (X, Y), t_max=t, dt=0.05, linearized=True, record_every=t, progress=False)
+    np.testing.assert_allclose(traj.linearized_predict(X2), limit.predict(X2, t=t), atol=1e-8)
+    vec = mf.NTKLimit(net, X, Y[:, 0]).predict(X2, t=t)
+    assert vec.shape == (11,) and np.allclose(vec, limit.predict(X2, t=t)[:, 0])
+
+
+def test_wide_network_in_ntk_scaling_follows_its_ntk_limit():
+    X, Y = problem(n=30)
+    X2 = problem(seed=9, n=50)[0]
+    gaps = []
+    for N in (256, 4096):
+        net = mf.TwoLayer(4, N, activation="tanh", scaling="ntk", symmetric=True, seed=1)
+        traj = mf.simulate(net, (X, Y), t_max=3.0, dt=0.1, record_every=3.0, progress=False)
+        expected = mf.NTKLimit(net, X, Y).predict(X2, t=3.0)
+        gaps.append(np.linalg.norm(traj.net.predict(X2) - expected) / np.linalg.norm(expected))
+    assert gaps[1] < 0.01 and gaps[1] < gaps[0] / 4  # O(1/alpha) = O(N^-1/2) or faster
+
+
+def test_ntk_limit_rejects_bad_input():
+    net = mf.TwoLayer(4, 16)
+    X, Y = problem(n=10)
+    with pytest.raises(TypeError, match="net"):
+        mf.NTKLimit("net", X, Y)
+    with pytest.raises(ValueError, match="Y: has 9 rows but X has 10"):
+        mf.NTKLimit(net, X, Y[:9])
+    with pytest.raises(ValueError, match="X2: expected 4 columns"):
+        mf.NTKLimit(net, X, Y).predict(np.ones((2, 3)))

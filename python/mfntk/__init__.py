@@ -1,16 +1,44 @@
 """mfntk: two-layer neural networks as interacting particle systems.
 
 Mean-field (feature-learning) and NTK (lazy) dynamics of the particles, the residual
-dynamics with the tangent kernel K_mu, and kernel regression. See SPEC-style conventions
-in the README.
+dynamics with the tangent kernel K_mu, infinite-width kernels and kernel regression.
+
+    import mfntk as mf
+    net = mf.TwoLayer(d=10, width=1024, scaling="mf")
+    traj = mf.simulate(net, data, t_max=10.0, dt=0.05)
+
+``mfntk.plot`` (matplotlib) is imported on first use only.
 """
-from . import datasets
+import importlib
+
+from . import datasets, kernels, studies
+from ._io import TrajectoryFileError, load, resume
 from ._network import TwoLayer
-from ._simulate import DivergenceError, Simulation, Trajectory, dd_field, euler_dt, learning_rate, simulate
+from ._ntk_limit import NTKLimit
+from ._simulate import (
+    DivergenceError,
+    Simulation,
+    Trajectory,
+    dd_field,
+    euler_dt,
+    learning_rate,
+    linearized_predict,
+    simulate,
+)
+from ._solvers import ConvergenceWarning, IndefiniteKernelWarning, SolverFallbackWarning
+from .regression import KernelClassifier, KernelRegressor, NeuralTangent, RandomFeatures
 
 __version__ = "0.1.0"
 
 __all__ = [
     "TwoLayer", "simulate", "Simulation", "Trajectory", "DivergenceError", "dd_field", "euler_dt",
-    "learning_rate", "datasets", "__version__",
+    "learning_rate", "linearized_predict", "NTKLimit", "kernels", "KernelRegressor", "KernelClassifier",
+    "RandomFeatures", "NeuralTangent", "ConvergenceWarning", "IndefiniteKernelWarning", "SolverFallbackWarning",
+    "load", "resume", "TrajectoryFileError", "datasets", "studies", "plot", "__version__",
 ]
+
+
+def __getattr__(name):
+    if name == "plot":  # matplotlib stays out of the import of the package
+        return importlib.import_module(".plot", __name__)
+    raise AttributeError(f"module 'mfntk' has no attribute {name!r}")
