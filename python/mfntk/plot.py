@@ -168,7 +168,7 @@ def risk(trajs, labels=None, ax=None, logx=True, test=True, title=None):
             ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel(TIME_LABEL + (", log scale" if logx else ""))
-        ax.set_ylabel("risk  mean of l(f, y), log scale")
+        ax.set_ylabel("risk (mean of l(f, y)), log scale")
         if title:
             ax.set_title(title)
         ax.legend()
