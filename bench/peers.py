@@ -162,6 +162,8 @@ def np_relu_ntk_analytic(X, X2=None, w_std=1.0, a_std=1.0):
     n2 = nx if X2 is X else np.sqrt(np.einsum("ij,ij->i", X2, X2))
     P = np.multiply.outer(nx, n2)           # |x||x'|
     C = np.divide(G, P)                     # cos t
+    if X2 is X:
+        np.fill_diagonal(C, 1.0)  # exact: arccos near 1 turns an eps rounding into t ~ 1e-8
     np.clip(C, -1.0, 1.0, out=C)
     T = np.arccos(C)                        # t
     # K_rf: P * (sin t + (pi - t) cos t) / (2 pi) ; sin t = sqrt(1 - cos^2)
@@ -188,6 +190,8 @@ def np_relu_ntk_analytic_blocked(X, w_std=1.0, a_std=1.0, block=1024):
     K = np.empty((n, n), dtype=X.dtype)
     for i0 in range(0, n, block):
         K[i0:i0 + block] = np_relu_ntk_analytic(X[i0:i0 + block], X, w_std, a_std)
+    diag = np.einsum("ij,ij->i", X, X) * (w_std ** 2 / 2 + a_std ** 2 / 2)  # t = 0 exactly
+    np.fill_diagonal(K, diag)
     # exact symmetry (the blocks agree to rounding only)
     K += K.T
     K *= 0.5

@@ -27,7 +27,9 @@ def _check_cell(row):
     if c.get("is_reference"):
         return "ref"
     if "rel_residual" in c:
-        return f"{'ok' if c['ok'] else 'FAIL'} res {c['rel_residual']:.1e}"
+        rep = c.get("reported_residual")
+        return (f"{'ok' if c['ok'] else 'FAIL'} res {c['rel_residual']:.1e}"
+                + ("" if rep is None else f" (reported {rep:.1e})"))
     if c.get("rel_err") is None:
         return c.get("note", "")
     s = f"{'ok' if c['ok'] else 'FAIL'} {c['rel_err']:.1e}"
@@ -55,6 +57,8 @@ def _note(row):
             parts.append(f"1st call {_fmt_t(w[0])}")
         if row.get("n_iter") is not None:
             parts.append(f"{row['n_iter']} CG iterations")
+        if row.get("s_per_iter") is not None:
+            parts.append(f"{_fmt_t(row['s_per_iter'])}/iteration (setup included)")
     return "; ".join(parts)
 
 
