@@ -35,7 +35,6 @@ import io
 import json
 import math
 import multiprocessing
-import numbers
 import os
 import sys
 import time
