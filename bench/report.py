@@ -76,6 +76,11 @@ def markdown(result):
         f"{result['mem_budget_gib']:.1f} GiB; repeats {result['args']['repeats']} "
         f"(min {result['args']['min_repeats']}, {result['args']['budget']} s budget per task)",
     ]
+    la = result.get("loadavg")
+    if la:
+        busy = max(la["start"], la["end"]) > m["cores"]["usable"] + 0.5
+        lines.append(f"- load average (1 min) at start / end: {la['start']:.1f} / {la['end']:.1f}"
+                     + (" -- the machine was shared, timings are noisy" if busy else ""))
     if g:
         lines.append("- reference GEMM (numpy, same run): " + ", ".join(
             f"{k}: {v['gflops']:.1f} GFLOP/s ({v['size']}^2)" for k, v in g.items()))

@@ -284,6 +284,7 @@ def main(argv=None):
     want_mf = args.frameworks is None or "mfntk" in args.frameworks.split(",")
     mfntk_info = machine.mfntk_probe() if want_mf else {"ok": False, "error": "not selected"}
 
+    load_start = os.getloadavg()
     rows, tasks = plan(args, budget, mfntk_info)
     byid = {r["id"]: r for r in rows}
     t_start = time.time()
@@ -319,6 +320,8 @@ def main(argv=None):
         "args": vars(args),
         "mem_budget_gib": budget / GiB,
         "elapsed_s": time.time() - t_start,
+        # 1-minute load averages: above the core count, other processes competed for the CPUs
+        "loadavg": {"start": load_start[0], "end": os.getloadavg()[0]},
         "cases": {n: {"doc": CASES[n].doc, "flop_formula": CASES[n].flop_formula}
                   for n in {r["case"] for r in rows}},
         "tolerances": TOL,
