@@ -85,8 +85,12 @@ def markdown(result):
         lines.append("- reference GEMM (numpy, same run): " + ", ".join(
             f"{k}: {v['gflops']:.1f} GFLOP/s ({v['size']}^2)" for k, v in g.items()))
     mf = result.get("mfntk", {})
-    lines.append(f"- mfntk: {mf.get('version') or ''} {mf.get('path') or ''}" if mf.get("ok")
-                 else f"- mfntk: unavailable ({mf.get('error')})")
+    if mf.get("ok"):
+        lines.append(f"- mfntk: {mf.get('version') or ''} {mf.get('path') or ''}")
+    elif mf.get("error") == "not selected":
+        lines.append("- mfntk: not run (--frameworks)")
+    else:
+        lines.append(f"- mfntk: unavailable ({mf.get('error')})")
     lines += ["", "speed-up = peer median / mfntk median (> 1: mfntk faster). "
               "% GEMM = achieved GFLOP/s / the GEMM rate above (same dtype and threads). "
               "check = normwise relative difference to the reference framework's checksum.", ""]

@@ -28,32 +28,35 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def parse(argv):
     ncpu = machine._cores()["usable"]
-    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
     p.add_argument("--cases", default=",".join(ORDER),
-                   help="comma-separated case names: " + ", ".join(ORDER) + " (and gemm)")
+                   help="comma-separated case names (default: all): " + ", ".join(ORDER)
+                        + "; the gemm case always runs unless --no-gemm")
     p.add_argument("--frameworks", default=None,
                    help="comma-separated subset, e.g. numpy,torch,jax (default: all)")
     p.add_argument("--match", default=None,
                    help="only configurations whose label contains every comma-separated "
                         "substring, e.g. 'n=4096 N=16384,float64 relu'")
     p.add_argument("--quick", action="store_true",
-                   help="shrink every size (n/8, N/16) to check the harness in about a minute")
+                   help="shrink every size (n/8, N/32) to check the harness in about a minute")
     p.add_argument("--repeats", type=int, default=None,
                    help="timed calls per task, at most (default 5; 3 with --quick)")
     p.add_argument("--min-repeats", type=int, default=None,
                    help="timed calls per task, at least (default 3; 2 with --quick)")
     p.add_argument("--budget", type=float, default=60.0,
-                   help="stop repeating once the timed calls of a task exceed this many seconds")
-    p.add_argument("--threads", type=int, default=ncpu, help="threads for every framework")
-    p.add_argument("--out", default=os.path.join(ROOT, "bench", "results"))
+                   help="stop repeating once the timed calls of a task exceed this many seconds "
+                        "(default 60)")
+    p.add_argument("--threads", type=int, default=ncpu,
+                   help=f"threads for every framework (default: the {ncpu} usable cores)")
+    p.add_argument("--out", default=os.path.join(ROOT, "bench", "results"),
+                   help="output folder (default: bench/results)")
     p.add_argument("--tag", default=None, help="suffix of the result file names")
     p.add_argument("--mem-budget-gib", type=float, default=None,
                    help="memory a task may need (default: min(60%% of RAM, 85%% of available))")
     p.add_argument("--no-gemm", action="store_true", help="do not measure the GEMM rate")
     p.add_argument("--no-plot", action="store_true")
     p.add_argument("--child-timeout", type=float, default=3600.0,
-                   help="seconds before a child process is killed")
+                   help="seconds before a child process is killed (default 3600)")
     p.add_argument("--list", action="store_true", help="list the cases and configurations and exit")
     args = p.parse_args(argv)
     if args.repeats is None:
