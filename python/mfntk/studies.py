@@ -39,6 +39,7 @@ import os
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 
 import numpy as np
 
@@ -342,6 +343,13 @@ def run_tasks(fn, tasks, executor=None, workers=None, threads=None, progress=Non
                 results[futures[fut]] = fut.result()
                 bar.update(1)
             return results
+        except BrokenProcessPool:
+            if not own:
+                raise
+            raise RuntimeError(
+                "studies: a worker process died before finishing. Workers start with 'spawn' and import "
+                "the calling script again: in a script, call the study under `if __name__ == \"__main__\":`, "
+                "or pass workers=1 to run in this process") from None
         finally:
             if own:
                 executor.shutdown(wait=True, cancel_futures=True)
