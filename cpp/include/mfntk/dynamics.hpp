@@ -114,7 +114,11 @@ template <class T> class Dynamics {
     const Index size = layout(n_train).size;
     if ((opt_.residual_dynamics || opt_.linearized) && data.stacked)
       throw std::invalid_argument("batch: residual_dynamics and linearized need full-batch dynamics");
-    k1_.resize(size); k2_.resize(size); k3_.resize(size); k4_.resize(size); tmp_.resize(size);
+    // Only the stage buffers the method uses: at N = 2^20 each holds hundreds of MB.
+    const int stages = method == Method::euler ? 1 : method == Method::heun ? 2 : 4;
+    for (int i = 0; i < 4; ++i) stage_[i].resize(i < stages ? size : 0);
+    tmp_.resize(stages > 1 ? size : 0);
+    T* k1 = stage_[0].data(); T* k2 = stage_[1].data(); T* k3 = stage_[2].data(); T* k4 = stage_[3].data();
     MapVec<T> Y(y, size);
     const int th = opt_.threads;
     AdvanceResult res;
@@ -124,26 +128,26 @@ template <class T> class Dynamics {
       const Index n = data.size;
       switch (method) {
         case Method::euler:
-          field(y, k1_.data(), X, Yd, n);
-          axpy(th, size, dt, k1_.data(), y);
+          field(y, k1, X, Yd, n);
+          axpy(th, size, dt, k1, y);
           break;
         case Method::heun:
-          field(y, k1_.data(), X, Yd, n);
-          lincomb(th, size, y, dt, k1_.data(), tmp_.data());
-          field(tmp_.data(), k2_.data(), X, Yd, n);
+          field(y, k1, X, Yd, n);
+          lincomb(th, size, y, dt, k1, tmp_.data());
+          field(tmp_.data(), k2, X, Yd, n);
 #pragma omp parallel for schedule(static) num_threads(th) if (size > kParallelMin)
-          for (Index i = 0; i < size; ++i) y[i] += dt / T(2) * (k1_[i] + k2_[i]);
+          for (Index i = 0; i < size; ++i) y[i] += dt / T(2) * (k1[i] + k2[i]);
           break;
         case Method::rk4:
-          field(y, k1_.data(), X, Yd, n);
-          lincomb(th, size, y, dt / T(2), k1_.data(), tmp_.data());
-          field(tmp_.data(), k2_.data(), X, Yd, n);
-          lincomb(th, size, y, dt / T(2), k2_.data(), tmp_.data());
-          field(tmp_.data(), k3_.data(), X, Yd, n);
-          lincomb(th, size, y, dt, k3_.data(), tmp_.data());
-          field(tmp_.data(), k4_.data(), X, Yd, n);
+          field(y, k1, X, Yd, n);
+          lincomb(th, size, y, dt / T(2), k1, tmp_.data());
+          field(tmp_.data(), k2, X, Yd, n);
+          lincomb(th, size, y, dt / T(2), k2, tmp_.data());
+          field(tmp_.data(), k3, X, Yd, n);
+          lincomb(th, size, y, dt, k3, tmp_.data());
+          field(tmp_.data(), k4, X, Yd, n);
 #pragma omp parallel for schedule(static) num_threads(th) if (size > kParallelMin)
-          for (Index i = 0; i < size; ++i) y[i] += dt / T(6) * (k1_[i] + T(2) * (k2_[i] + k3_[i]) + k4_[i]);
+          for (Index i = 0; i < size; ++i) y[i] += dt / T(6) * (k1[i] + T(2) * (k2[i] + k3[i]) + k4[i]);
           break;
       }
       if (opt_.temperature > 0) add_noise(y, dt, step0 + s);
@@ -159,7 +163,7 @@ template <class T> class Dynamics {
  protected:
   DynamicsOptions opt_;
   std::vector<T> theta0_, f0_;
-  Vec<T> k1_, k2_, k3_, k4_, tmp_;
+  Vec<T> stage_[4], tmp_;
 
   static void axpy(int th, Index size, T a, const T* x, T* y) {
 #pragma omp parallel for schedule(static) num_threads(th) if (size > kParallelMin)
