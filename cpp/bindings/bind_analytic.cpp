@@ -20,10 +20,21 @@ AnalyticParams make_params(const std::string& kind, double w_std, double a_std, 
   return p;
 }
 
+py::dict info_dict(const AnalyticInfo& info) {
+  py::dict out;
+  out["quadrature"] = info.quadrature;
+  out["order"] = info.order;
+  out["terms_f"] = info.terms_f;
+  out["terms_d"] = info.terms_d;
+  out["bound_f"] = info.bound_f;
+  out["bound_d"] = info.bound_d;
+  return out;
+}
+
 template <class T>
-Array<T> gram_py(const std::string& activation, double c0, const Array<T>& X1, const OptArray<T>& X2,
-                 const std::string& kind, double w_std, double a_std, double b_std, bool bias,
-                 const std::string& method, int quad_order, int threads) {
+py::tuple gram_py(const std::string& activation, double c0, const Array<T>& X1, const OptArray<T>& X2,
+                  const std::string& kind, double w_std, double a_std, double b_std, bool bias,
+                  const std::string& method, int quad_order, double quad_tol, int threads) {
   expect_shape(X1, "X", {-1, -1});
   const Index d = X1.shape(1);
   if (X2) expect_shape(*X2, "X2", {-1, d});
@@ -31,45 +42,48 @@ Array<T> gram_py(const std::string& activation, double c0, const Array<T>& X1, c
   const auto params = make_params(kind, w_std, a_std, b_std, bias);
   const auto id = parse_activation(activation);
   const auto mm = parse_moment_method(method);
+  if (quad_order > kMaxHermiteOrder) throw std::invalid_argument("quad_order: out of range");
   auto K = empty<T>({n1, n2});
   T* out = K.mutable_data();
+  AnalyticInfo info;
   {
     py::gil_scoped_release release;
-    const HermiteRule rule = hermite_rule(quad_order);
-    with_moments(id, c0, mm, rule, [&](const auto& mom) {
-      analytic_gram(mom, params, X1.data(), n1, X2 ? X2->data() : nullptr, n2, d, out, threads);
-    });
+    info = analytic_kernel<T>(id, c0, mm, quad_order, quad_tol, params, X1.data(), n1, X2 ? X2->data() : nullptr,
+                              n2, d, false, out, threads);
   }
-  return K;
+  return py::make_tuple(K, info_dict(info));
 }
 
 template <class T>
-Array<T> diag_py(const std::string& activation, double c0, const Array<T>& X, const std::string& kind, double w_std,
-                 double a_std, double b_std, bool bias, const std::string& method, int quad_order, int threads) {
+py::tuple diag_py(const std::string& activation, double c0, const Array<T>& X, const std::string& kind,
+                  double w_std, double a_std, double b_std, bool bias, const std::string& method, int quad_order,
+                  double quad_tol, int threads) {
   expect_shape(X, "X", {-1, -1});
   const Index n = X.shape(0), d = X.shape(1);
   const auto params = make_params(kind, w_std, a_std, b_std, bias);
   const auto id = parse_activation(activation);
   const auto mm = parse_moment_method(method);
+  if (quad_order > kMaxHermiteOrder) throw std::invalid_argument("quad_order: out of range");
   auto D = empty<T>({n});
   T* out = D.mutable_data();
+  AnalyticInfo info;
   {
     py::gil_scoped_release release;
-    const HermiteRule rule = hermite_rule(quad_order);
-    with_moments(id, c0, mm, rule,
-                 [&](const auto& mom) { analytic_diag(mom, params, X.data(), n, d, out, threads); });
+    info = analytic_kernel<T>(id, c0, mm, quad_order, quad_tol, params, X.data(), n, nullptr, n, d, true, out,
+                              threads);
   }
-  return D;
+  return py::make_tuple(D, info_dict(info));
 }
 
 template <class T> void bind_for(py::module_& m) {
   m.def("analytic_gram", &gram_py<T>, py::arg("activation"), py::arg("c0"), py::arg("X").noconvert(),
         py::arg("X2").noconvert(), py::arg("kind"), py::arg("w_std"), py::arg("a_std"), py::arg("b_std"),
-        py::arg("bias"), py::arg("method"), py::arg("quad_order"), py::arg("threads"),
-        "Infinite-width kernel K(X, X2), shape (n1, n2) (SPEC 5).");
+        py::arg("bias"), py::arg("method"), py::arg("quad_order"), py::arg("quad_tol"), py::arg("threads"),
+        "Infinite-width kernel K(X, X2), shape (n1, n2) (SPEC 5), and a dict describing the method used.");
   m.def("analytic_diag", &diag_py<T>, py::arg("activation"), py::arg("c0"), py::arg("X").noconvert(),
         py::arg("kind"), py::arg("w_std"), py::arg("a_std"), py::arg("b_std"), py::arg("bias"), py::arg("method"),
-        py::arg("quad_order"), py::arg("threads"), "diag K(X, X), shape (n,).");
+        py::arg("quad_order"), py::arg("quad_tol"), py::arg("threads"),
+        "diag K(X, X), shape (n,), and a dict describing the method used.");
 }
 
 }  // namespace
@@ -78,10 +92,10 @@ void bind_analytic(py::module_& m) {
   bind_for<double>(m);
   bind_for<float>(m);
   m.def("hermite_rule",
-        [](int m) {
-          const HermiteRule r = hermite_rule(m);
-          auto z = empty<double>({static_cast<py::ssize_t>(m)});
-          auto w = empty<double>({static_cast<py::ssize_t>(m)});
+        [](int order) {
+          const HermiteRule r = hermite_rule(order);
+          auto z = empty<double>({static_cast<py::ssize_t>(order)});
+          auto w = empty<double>({static_cast<py::ssize_t>(order)});
           std::copy(r.z.begin(), r.z.end(), z.mutable_data());
           std::copy(r.w.begin(), r.w.end(), w.mutable_data());
           return py::make_tuple(z, w);

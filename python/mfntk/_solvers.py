@@ -1,0 +1,469 @@
+"""Linear-algebra machinery of kernel regression and of frozen-kernel dynamics (SPEC 4, 6).
+
+Dense solves run in float64 through LAPACK (``scipy.linalg.cho_factor``/``cho_solve``,
+``scipy.linalg.eigh``), which is fast and multithreaded by the BLAS; large matrix-free solves
+use the conjugate-gradient loop of this module over a user-supplied product ``K V``.
+
+Public API (used by :class:`mfntk.KernelRegressor`, :class:`mfntk.RandomFeatures`,
+:class:`mfntk.NeuralTangent` and the frozen-kernel dynamics ``mfntk.NTKLimit``):
+
+- :class:`SpectralFactor` -- symmetric eigendecomposition K = V diag(lam) V^T, computed once,
+  then ridge, ridgeless (pseudo-inverse) and time-t kernel-flow coefficients and the
+  training-set flow of the residual, each O(n^2 k) per call.
+- :func:`cholesky_solve` -- (K + ridge I)^{-1} Y by Cholesky, ``None`` when the factorisation
+  fails or the matrix is numerically singular (the caller falls back).
+- :func:`solve_psd` -- the robust dispatcher: Cholesky, eigendecomposition, or Cholesky with a
+  warned fallback to the eigendecomposition; never returns NaN.
+- :func:`conjugate_gradient` -- block CG on (K + shift I) X = B over a matvec, optionally
+  Jacobi-preconditioned; warns :class:`ConvergenceWarning` with the residual reached.
+- :func:`check_kernel_matrix` -- validation of a precomputed square kernel matrix.
+- warnings :class:`ConvergenceWarning`, :class:`SolverFallbackWarning`,
+  :class:`IndefiniteKernelWarning`.
+"""
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+import scipy.linalg
+
+from ._validation import as_matrix, check_float
+
+__all__ = [
+    "ConvergenceWarning",
+    "IndefiniteKernelWarning",
+    "SolverFallbackWarning",
+    "SpectralFactor",
+    "check_kernel_matrix",
+    "cholesky_solve",
+    "conjugate_gradient",
+    "flow_filter",
+    "solve_psd",
+]
+
+
+class ConvergenceWarning(UserWarning):
+    """An iterative solver stopped before reaching its tolerance (the message gives the residual)."""
+
+
+class SolverFallbackWarning(UserWarning):
+    """A direct solve failed or was ill-conditioned; the message names the fallback used."""
+
+
+class IndefiniteKernelWarning(UserWarning):
+    """A kernel matrix has negative eigenvalues beyond rounding (they were clipped to 0)."""
+
+
+# ---------------------------------------------------------------------------------------------
+def check_kernel_matrix(K, name="K", sym_rtol=1e-6):
+    """A precomputed kernel matrix as a finite, square, symmetric float64 array.
+
+    Parameters
+    ----------
+    K : array_like, shape (n, n)
+    name : str
+        Argument name used in error messages.
+    sym_rtol : float
+        Largest accepted asymmetry max|K - K^T| / max|K|; within it, K is symmetrised
+        (K + K^T) / 2 (a copy; the input is never modified).
+
+    Raises
+    ------
+    ValueError
+        Not square, non-finite, or not symmetric.
+    """
+    K = as_matrix(K, name, dtype=np.float64)
+    if K.shape[0] != K.shape[1]:
+        raise ValueError(f"{name}: a precomputed kernel must be square (n, n), got shape {K.shape}")
+    scale, asym = _symmetry(K)
+    if asym > sym_rtol * max(scale, np.finfo(np.float64).tiny):
+        raise ValueError(f"{name}: a precomputed kernel must be symmetric; max|K - K^T| = {asym:.3g} "
+                         f"(relative {asym / scale:.3g})")
+    if asym > 0.0:
+        K = 0.5 * (K + K.T)
+    return K
+
+
+def _symmetry(K, block=512):
+    """max|K| and max|K - K^T|, block by block (cache-friendly, O(block^2) extra memory)."""
+    n = K.shape[0]
+    scale = asym = 0.0
+    for i in range(0, n, block):
+        for j in range(i, n, block):
+            a = K[i:i + block, j:j + block]
+            scale = max(scale, float(np.max(np.abs(a))))
+            if j > i or n > 1:
+                asym = max(asym, float(np.max(np.abs(a - K[j:j + block, i:i + block].T))))
+    return scale, asym
+
+
+def _as_rhs(Y, n, name="Y"):
+    arr = np.asarray(Y)
+    Y = as_matrix(Y, name, dtype=np.float64, allow_vector=True)
+    if Y.shape[0] != n:
+        raise ValueError(f"{name}: expected {n} rows, got shape {arr.shape}")
+    return Y, arr.ndim == 1
+
+
+def _check_time(t, name="t"):
+    t = check_float(t, name, minimum=0.0, allow_inf=True)
+    return t
+
+
+def flow_filter(lam, t, n, ridge=0.0):
+    """phi_t(lam) = (1 - exp(-t (lam + ridge) / n)) / (lam + ridge), elementwise, stably.
+
+    The limit lam + ridge -> 0 is t / n; written with expm1 so that no digits are lost for
+    t (lam + ridge) / n small. ``t = inf`` gives 1 / (lam + ridge) where lam + ridge > 0 and 0
+    elsewhere (the caller applies its pseudo-inverse cutoff before).
+    """
+    x = np.asarray(lam, dtype=np.float64) + ridge
+    if math.isinf(t):
+        out = np.zeros_like(x)
+        pos = x > 0.0
+        out[pos] = 1.0 / x[pos]
+        return out
+    tau = t / n
+    z = tau * x
+    out = np.empty_like(x)
+    small = np.abs(z) < 1e-8
+    out[small] = tau * (1.0 - 0.5 * z[small])  # series of -expm1(-z)/x = tau (1 - z/2 + ...)
+    big = ~small
+    out[big] = -np.expm1(-z[big]) / x[big]
+    return out
+
+
+class SpectralFactor:
+    """Symmetric eigendecomposition K = V diag(lam) V^T of a kernel matrix, computed once.
+
+    Used for ridgeless and ridge kernel regression and for the time-t kernel gradient flow
+    (SPEC 4, 6): on the training set the residual obeys du/dt = -(1/n) K u, so
+
+    - ``flow_residual(U0, t)`` = exp(-t K / n) U0 (the training-set residual at time t),
+    - ``flow_coef(Y, t)`` = K^{-1} (I - exp(-t K / n)) Y, whose product with K(x, X) is the
+      function learned at time t from f = 0: fhat_t(x) = K(x, X) flow_coef(Y, t). For the
+      frozen-kernel (NTK-limit) dynamics, f_t(x) = f_0(x) + K0(x, X) flow_coef(u0, t) with
+      u0 = y - f_0 on the training set.
+
+    All coefficients are V diag(g(lam)) V^T Y for a filter g (see :meth:`apply`): O(n^2 k) per
+    call after the O(n^3) factorisation (LAPACK ``syevd`` via :func:`scipy.linalg.eigh`).
+
+    Parameters
+    ----------
+    K : array_like, shape (n, n)
+        Symmetric positive semi-definite kernel matrix (copied to float64; never modified).
+        Use :func:`check_kernel_matrix` first for untrusted input.
+    rcond : float or None
+        Relative cutoff of the pseudo-inverse: eigenvalues <= rcond * max(lam) count as zero
+        in the ridgeless solution. None means n * eps, eps the machine epsilon of K's dtype
+        (the convention of ``scipy.linalg.pinvh``).
+    n : int or None
+        The number n of the flow's time scale t / n (SPEC 4: the number of training points);
+        None means K.shape[0].
+
+    Attributes
+    ----------
+    eigenvalues : ndarray (n,)
+        Ascending, negative values clipped to 0.
+    eigenvectors : ndarray (n, n)
+    min_eigenvalue : float
+        The smallest eigenvalue before clipping.
+    n_clipped : int
+        How many eigenvalues were negative (and clipped to 0).
+    cutoff : float
+        rcond * max(lam): the pseudo-inverse threshold.
+    rank : int
+        Number of eigenvalues above the cutoff.
+
+    Warns
+    -----
+    IndefiniteKernelWarning
+        When an eigenvalue is below -cutoff, i.e. negative beyond rounding (K is not a
+        positive semi-definite kernel matrix); such eigenvalues are clipped to 0 as well.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> K = np.array([[2.0, 1.0], [1.0, 2.0]])
+    >>> F = SpectralFactor(K)
+    >>> y = np.array([1.0, 0.0])
+    >>> bool(np.allclose(K @ F.pinv(y), y))
+    True
+    >>> bool(np.allclose(F.flow_coef(y, t=0.0), 0.0))
+    True
+    >>> bool(np.allclose(F.flow_coef(y, t=np.inf), F.pinv(y)))
+    True
+    """
+
+    def __init__(self, K, rcond=None, n=None):
+        K_in = np.asarray(K)
+        eps = float(np.finfo(K_in.dtype).eps) if np.issubdtype(K_in.dtype, np.floating) else float(
+            np.finfo(np.float64).eps)
+        K = as_matrix(K, "K", dtype=np.float64)
+        if K.shape[0] != K.shape[1]:
+            raise ValueError(f"K: expected a square matrix, got shape {K.shape}")
+        size = K.shape[0]
+        self.n = size if n is None else int(n)
+        if self.n < 1:
+            raise ValueError(f"n: must be >= 1, got {n}")
+        self.rcond = size * eps if rcond is None else check_float(rcond, "rcond", minimum=0.0)
+        lam, V = scipy.linalg.eigh(K, lower=True, check_finite=False, driver="evd")
+        top = max(float(np.max(np.abs(lam))), 0.0)
+        self.cutoff = self.rcond * top
+        self.min_eigenvalue = float(lam[0])
+        self.n_clipped = int(np.count_nonzero(lam < 0.0))
+        if self.min_eigenvalue < -max(self.cutoff, 0.0) and self.min_eigenvalue < 0.0:
+            warnings.warn(
+                f"K: not positive semi-definite beyond rounding: smallest eigenvalue {self.min_eigenvalue:.3g} "
+                f"(relative {self.min_eigenvalue / top if top else float('-inf'):.3g}); {self.n_clipped} negative "
+                f"eigenvalue(s) clipped to 0", IndefiniteKernelWarning, stacklevel=2)
+        self.eigenvalues = np.maximum(lam, 0.0)
+        self.eigenvectors = V
+        self.rank = int(np.count_nonzero(self.eigenvalues > self.cutoff))
+
+    # -- the one primitive ---------------------------------------------------------------------
+    def apply(self, g, Y):
+        """V diag(g) V^T Y for filter values g (n,) and Y (n,) or (n, k) (same shape out)."""
+        Y2, vector = _as_rhs(Y, self.eigenvalues.shape[0])
+        out = self.eigenvectors @ (np.asarray(g, dtype=np.float64)[:, None] * (self.eigenvectors.T @ Y2))
+        return out[:, 0] if vector else out
+
+    # -- regression coefficients ---------------------------------------------------------------
+    def pinv(self, Y, rcond=None):
+        """K^+ Y: eigenvalues <= rcond * max(lam) (default: the factor's cutoff) are dropped."""
+        cutoff = self.cutoff if rcond is None else check_float(rcond, "rcond", minimum=0.0) * float(
+            np.max(self.eigenvalues, initial=0.0))
+        lam = self.eigenvalues
+        g = np.zeros_like(lam)
+        keep = lam > cutoff
+        g[keep] = 1.0 / lam[keep]
+        return self.apply(g, Y)
+
+    def ridge(self, Y, ridge):
+        """(K + ridge I)^{-1} Y; ridge = 0 gives :meth:`pinv`."""
+        ridge = check_float(ridge, "ridge", minimum=0.0)
+        if ridge == 0.0:
+            return self.pinv(Y)
+        return self.apply(1.0 / (self.eigenvalues + ridge), Y)
+
+    def flow_coef(self, Y, t, ridge=0.0):
+        """Coefficients of the time-t kernel gradient flow started from f = 0.
+
+        c_t = (K + ridge I)^{-1} (I - exp(-t (K + ridge I) / n)) Y, so that
+        fhat_t(x) = K(x, X) c_t. This is the flow dc/dt = -(1/n)((K + ridge I) c - Y), i.e.
+        gradient flow in function space on (1/2n) sum_i (y_i - f(x_i))^2 + (ridge/2n) |f|_H^2;
+        with ridge = 0 it is SPEC 4's du/dt = -(1/n) K u. t = 0 gives 0; t = inf gives the
+        ridge solution (ridge > 0) or the pseudo-inverse (ridge = 0, with the cutoff).
+        Eigenvalues lam + ridge -> 0 are handled stably (limit t / n, via expm1).
+        """
+        t = _check_time(t)
+        ridge = check_float(ridge, "ridge", minimum=0.0)
+        if math.isinf(t):
+            return self.ridge(Y, ridge)
+        return self.apply(flow_filter(self.eigenvalues, t, self.n, ridge), Y)
+
+    def flow_residual(self, U0, t):
+        """exp(-t K / n) U0: the training-set residual of the flow at time t (SPEC 4).
+
+        At t = inf the components of U0 outside the range of K (eigenvalues <= cutoff) remain.
+        """
+        t = _check_time(t)
+        lam = self.eigenvalues
+        if math.isinf(t):
+            g = (lam <= self.cutoff).astype(np.float64)
+        else:
+            g = np.exp(-(t / self.n) * lam)
+        return self.apply(g, U0)
+
+    def flow_fit(self, Y, t):
+        """(I - exp(-t K / n)) Y = K flow_coef(Y, t): the training-set predictions at time t."""
+        Y2, vector = _as_rhs(Y, self.eigenvalues.shape[0])
+        out = Y2 - self.flow_residual(Y2, t)
+        return out[:, 0] if vector else out
+
+
+# ---------------------------------------------------------------------------------------------
+def cholesky_solve(K, Y, ridge=0.0):
+    """(K + ridge I)^{-1} Y by Cholesky (LAPACK potrf/potrs via scipy.linalg.cho_factor/cho_solve).
+
+    Parameters
+    ----------
+    K : ndarray (n, n), float64, symmetric
+        Not modified (a copy is factored).
+    Y : ndarray (n, k), float64
+    ridge : float >= 0
+
+    Returns
+    -------
+    (coef, rcond) or (None, reason)
+        ``coef`` (n, k) and LAPACK's estimate (pocon) of the reciprocal condition number of
+        K + ridge I; ``None`` and a string when the factorisation failed (not positive definite)
+        or the matrix is singular to working precision (rcond < eps, the criterion of
+        scipy.linalg.solve's LinAlgWarning), so that the caller can fall back.
+    """
+    # K is symmetric: the transpose of a C-ordered copy is K in Fortran order, which LAPACK
+    # factors in place (no transposing copy).
+    A = np.array(K, dtype=np.float64, copy=True, order="C").T
+    if ridge:
+        A.flat[:: A.shape[0] + 1] += ridge
+    anorm = float(np.max(np.abs(A).sum(axis=1)))  # symmetric: 1-norm = inf-norm (contiguous rows)
+    try:
+        c, lower = scipy.linalg.cho_factor(A, lower=True, overwrite_a=True, check_finite=False)
+    except np.linalg.LinAlgError as exc:
+        return None, f"Cholesky failed ({exc})"
+    pocon = scipy.linalg.get_lapack_funcs("pocon", (c,))
+    rcond, info = pocon(c, anorm, uplo="L")
+    rcond = float(rcond)
+    n = A.shape[0]
+    if info != 0 or not np.isfinite(rcond) or rcond < np.finfo(np.float64).eps:
+        return None, f"K + ridge I is numerically singular (reciprocal condition number {rcond:.2g})"
+    coef = scipy.linalg.cho_solve((c, lower), Y, check_finite=False)
+    if not np.all(np.isfinite(coef)):
+        return None, "Cholesky solve produced non-finite values"
+    return coef, rcond
+
+
+def solve_psd(K, Y, ridge=0.0, solver="auto", rcond=None, stacklevel=3):
+    """(K + ridge I)^{-1} Y for a symmetric positive semi-definite K, robustly.
+
+    Parameters
+    ----------
+    K : ndarray (n, n) float64 (validated, symmetric)
+    Y : ndarray (n, k) float64
+    ridge : float >= 0
+    solver : {"auto", "cholesky", "eigh"}
+        "auto": Cholesky when ridge > 0, the eigendecomposition (pseudo-inverse) when ridge = 0.
+        "cholesky": Cholesky even at ridge = 0. "eigh": always the eigendecomposition.
+        A failed or numerically singular Cholesky falls back to the eigendecomposition, with a
+        :class:`SolverFallbackWarning` naming the cutoff used.
+    rcond : float or None
+        Pseudo-inverse cutoff of the eigendecomposition (see :class:`SpectralFactor`).
+
+    Returns
+    -------
+    coef : ndarray (n, k)
+    used : str
+        "cholesky" or "eigh".
+    factor : SpectralFactor or None
+        The eigendecomposition when it was used (reusable, e.g. for flows).
+    """
+    if solver not in ("auto", "cholesky", "eigh"):
+        raise ValueError(f"solver: unknown value {solver!r}; expected 'auto', 'cholesky' or 'eigh'")
+    if solver == "cholesky" or (solver == "auto" and ridge > 0.0):
+        coef, info = cholesky_solve(K, Y, ridge)
+        if coef is not None:
+            return coef, "cholesky", None
+        factor = SpectralFactor(K, rcond=rcond)
+        cut = factor.rcond if ridge == 0.0 else 0.0
+        warnings.warn(f"{info}; fell back to the symmetric eigendecomposition"
+                      + (f" with pseudo-inverse cutoff {cut:.2g} * max eigenvalue" if ridge == 0.0 else "")
+                      + f" (rank {factor.rank} of {K.shape[0]})", SolverFallbackWarning, stacklevel=stacklevel)
+        return factor.ridge(Y, ridge), "eigh", factor
+    factor = SpectralFactor(K, rcond=rcond)
+    return factor.ridge(Y, ridge), "eigh", factor
+
+
+# ---------------------------------------------------------------------------------------------
+def conjugate_gradient(matvec, B, shift=0.0, tol=1e-8, max_iter=None, diag=None, x0=None, stacklevel=3):
+    """Block conjugate gradient for (A + shift I) X = B, A symmetric positive semi-definite.
+
+    Each column is an independent CG run (its own step sizes); the product A V is taken for
+    all active columns at once, so a matrix-free matvec (e.g. the empirical NTK product of
+    :meth:`mfntk.kernels.Empirical.matvec`, O(n N d) per column) is called once per iteration.
+
+    Parameters
+    ----------
+    matvec : callable
+        V (n, m) -> A V (n, m).
+    B : ndarray (n, k)
+    shift : float >= 0
+        The ridge.
+    tol : float
+        Stop a column when |b - (A + shift I) x| <= tol |b|.
+    max_iter : int or None
+        Default 10 n (enough in exact arithmetic is n).
+    diag : ndarray (n,) or None
+        diag(A) for a Jacobi preconditioner M = diag(A) + shift.
+    x0 : ndarray (n, k) or None
+        Starting point (default 0; from 0 on a singular consistent system CG converges to the
+        minimum-norm solution).
+
+    Returns
+    -------
+    X : ndarray (n, k)
+    info : dict
+        ``iterations`` (int), ``residual`` (ndarray (k,), relative residual norms reached),
+        ``converged`` (bool).
+
+    Warns
+    -----
+    ConvergenceWarning
+        When some column has not reached ``tol`` after ``max_iter`` iterations or CG broke down
+        (a non-positive curvature p^T (A + shift I) p, i.e. A + shift I is singular or
+        indefinite); the last iterate is returned, finite.
+
+    Raises
+    ------
+    FloatingPointError
+        When the matvec returns non-finite values.
+    """
+    B = np.asarray(B, dtype=np.float64)
+    n, k = B.shape
+    max_iter = 10 * n if max_iter is None else int(max_iter)
+    X = np.zeros((n, k)) if x0 is None else np.array(x0, dtype=np.float64, copy=True)
+    if diag is not None:
+        minv = 1.0 / np.maximum(np.asarray(diag, dtype=np.float64) + shift, np.finfo(np.float64).tiny)
+    else:
+        minv = None
+
+    def op(V):
+        out = np.asarray(matvec(V), dtype=np.float64)
+        if out.shape != V.shape:
+            raise ValueError(f"matvec: returned shape {out.shape}, expected {V.shape}")
+        if not np.all(np.isfinite(out)):
+            raise FloatingPointError("matvec: returned non-finite values")
+        if shift:
+            out = out + shift * V
+        return out
+
+    bnorm = np.linalg.norm(B, axis=0)
+    bnorm_safe = np.where(bnorm > 0.0, bnorm, 1.0)
+    R = B - op(X) if x0 is not None else B.copy()
+    Z = R * minv[:, None] if minv is not None else R
+    P = Z.copy()
+    rz = np.einsum("ij,ij->j", R, Z)
+    res = np.linalg.norm(R, axis=0) / bnorm_safe
+    active = res > tol
+    broke = np.zeros(k, dtype=bool)
+    it = 0
+    while active.any() and it < max_iter:
+        cols = np.flatnonzero(active)
+        AP = op(np.ascontiguousarray(P[:, cols]))
+        pAp = np.einsum("ij,ij->j", P[:, cols], AP)
+        bad = ~(pAp > 0.0)
+        if bad.any():
+            broke[cols[bad]] = True
+            active[cols[bad]] = False
+            keep = ~bad
+            cols, AP, pAp = cols[keep], AP[:, keep], pAp[keep]
+            if cols.size == 0:
+                break
+        alpha = rz[cols] / pAp
+        X[:, cols] += alpha * P[:, cols]
+        R[:, cols] -= alpha * AP
+        res[cols] = np.linalg.norm(R[:, cols], axis=0) / bnorm_safe[cols]
+        Zc = R[:, cols] * minv[:, None] if minv is not None else R[:, cols]
+        rz_new = np.einsum("ij,ij->j", R[:, cols], Zc)
+        beta = rz_new / rz[cols]
+        P[:, cols] = Zc + beta * P[:, cols]
+        rz[cols] = rz_new
+        active[cols] = res[cols] > tol
+        it += 1
+    converged = bool(np.all(res <= tol))
+    if not converged:
+        why = "broke down (non-positive curvature: the matrix is singular or indefinite)" if broke.any() else (
+            f"did not converge in {it} iterations")
+        warnings.warn(f"conjugate gradient {why}: relative residual {float(np.max(res)):.3g} > tol {tol:.3g}; "
+                      f"returning the last iterate", ConvergenceWarning, stacklevel=stacklevel)
+    return X, {"iterations": it, "residual": res, "converged": converged}

@@ -1,0 +1,625 @@
+"""Kernel regression, kernel classification and the finite-width RF / NT models (SPEC 6).
+
+- :class:`KernelRegressor` -- kernel ridge(less) regression and the time-t kernel gradient
+  flow (early stopping), with a precomputed kernel matrix or a kernel object
+  (:class:`mfntk.kernels.Analytic`, :class:`mfntk.kernels.Empirical`, or any callable k(X, X2)).
+- :class:`KernelClassifier` -- the same on one-hot targets, prediction by argmax, score =
+  accuracy.
+- :class:`RandomFeatures`, :class:`NeuralTangent` -- least squares over the second-layer
+  weights (N features) or over the first-layer directions (N d features) of a two-layer
+  network at fixed random first-layer weights: the RF and NT models of
+  Ghorbani-Mei-Misiakiewicz-Montanari.
+
+All follow scikit-learn's conventions: ``__init__`` only stores its arguments, ``fit`` checks
+them and returns ``self``, fitted attributes end in ``_``, ``predict`` raises
+:class:`sklearn.exceptions.NotFittedError` before ``fit``, ``get_params``/``set_params``/
+``clone`` work, ``score`` is R^2 (regressors) or accuracy (classifier).
+
+Objective and the ridge. With n training points, KernelRegressor solves
+
+    min_f  sum_i |y_i - f(x_i)|^2 + ridge |f|_H^2      ->  fhat(x) = K(x, X) (K + ridge I)^{-1} Y,
+
+exactly the objective of :class:`sklearn.kernel_ridge.KernelRidge`, so its ``alpha`` *is* our
+``ridge`` (for the normalised objective (1/n) sum_i |y_i - f(x_i)|^2 + lambda |f|_H^2, ridge =
+n lambda). ridge = 0 is the minimum-norm interpolant (pseudo-inverse).
+
+References
+----------
+.. [GMMM19] S. Mei, T. Misiakiewicz, B. Ghorbani and A. Montanari, "Limitations of lazy training
+   of two-layers neural networks", NeurIPS 2019 (the RF and NT classes; Theorems 1-2 for a
+   quadratic target).
+.. [GMMM21] B. Ghorbani, S. Mei, T. Misiakiewicz and A. Montanari, "Linearized two-layers neural
+   networks in high dimension", Ann. Statist. 49(2), 2021 (eq. (2)-(3): F_RF and F_NT).
+.. [JGH18] A. Jacot, F. Gabriel and C. Hongler, "Neural tangent kernel", NeurIPS 2018
+   (Section 5: the kernel gradient flow, f_t = f_0 + K(x,X) K^{-1}(I - exp(-t K / n))(y - f_0)).
+"""
+from __future__ import annotations
+
+import math
+import numbers
+
+import numpy as np
+from scipy import special
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.utils.validation import check_is_fitted
+
+from . import _activations, _core
+from ._solvers import (
+    ConvergenceWarning,
+    SolverFallbackWarning,
+    SpectralFactor,
+    check_kernel_matrix,
+    conjugate_gradient,
+    solve_psd,
+)
+from ._validation import as_matrix, check_choice, check_float, check_int, resolve_threads
+
+__all__ = [
+    "ConvergenceWarning",
+    "KernelClassifier",
+    "KernelRegressor",
+    "NeuralTangent",
+    "RandomFeatures",
+    "SolverFallbackWarning",
+]
+
+SOLVERS = ("auto", "cholesky", "eigh", "cg")
+
+
+def _float_dtype_of(A):
+    """float32 for float32 (or float16) arrays, float64 otherwise."""
+    dt = getattr(A, "dtype", None)
+    return np.dtype(np.float32) if dt is not None and dt.kind == "f" and dt.itemsize <= 4 else np.dtype(np.float64)
+
+
+def _rows_like(Y, n, name="Y"):
+    """Y as float64 (n, k); also whether it was 1-D."""
+    arr = np.asarray(Y) if not isinstance(Y, np.ndarray) else Y
+    Y2 = as_matrix(Y, name, dtype=np.float64, allow_vector=True)
+    if Y2.shape[0] != n:
+        raise ValueError(f"{name}: expected {n} rows (one per training point), got shape {arr.shape}")
+    return Y2, arr.ndim == 1
+
+
+# =============================================================================================
+# kernel regression
+# =============================================================================================
+class _KernelModel(BaseEstimator):
+    """Shared parameters, fitting on (n, k) targets, and decision values."""
+
+    def __init__(self, kernel="precomputed", ridge=0.0, t=None, solver="auto", tol=None, max_iter=None, rcond=None,
+                 max_dense=16384):
+        self.kernel = kernel
+        self.ridge = ridge
+        self.t = t
+        self.solver = solver
+        self.tol = tol
+        self.max_iter = max_iter
+        self.rcond = rcond
+        self.max_dense = max_dense
+
+    # -- parameters -----------------------------------------------------------------------------
+    def _precomputed(self):
+        return isinstance(self.kernel, str) and self.kernel == "precomputed"
+
+    def _check_params(self):
+        if isinstance(self.kernel, str):
+            if self.kernel != "precomputed":
+                raise ValueError(f"kernel: unknown value {self.kernel!r}; expected 'precomputed' or a kernel object "
+                                 "(mfntk.kernels.Analytic, mfntk.kernels.Empirical or a callable k(X, X2))")
+        elif not callable(self.kernel):
+            raise TypeError(f"kernel: expected 'precomputed' or a callable kernel object, got "
+                            f"{type(self.kernel).__name__}")
+        ridge = check_float(self.ridge, "ridge", minimum=0.0)
+        t = None if self.t is None else check_float(self.t, "t", minimum=0.0, allow_inf=True)
+        solver = check_choice(self.solver, "solver", SOLVERS)
+        if t is not None and solver in ("cholesky", "cg"):
+            raise ValueError(f"solver: {solver!r} cannot compute the kernel flow at time t; use 'eigh' or 'auto' "
+                             "(or t=None)")
+        tol = None if self.tol is None else check_float(self.tol, "tol", minimum=0.0, strict=True)
+        max_iter = None if self.max_iter is None else check_int(self.max_iter, "max_iter")
+        rcond = None if self.rcond is None else check_float(self.rcond, "rcond", minimum=0.0)
+        max_dense = check_int(self.max_dense, "max_dense")
+        return ridge, t, solver, tol, max_iter, rcond, max_dense
+
+    def _validate_X(self, X, name="X"):
+        validate = getattr(self.kernel, "validate", None)
+        if validate is not None:
+            return validate(X, name)
+        return as_matrix(X, name, dtype=np.float64)
+
+    def _kernel_matrix(self, X, X2=None):
+        K = self.kernel(X) if X2 is None else self.kernel(X, X2)
+        K = np.asarray(K)
+        want = (X.shape[0], X.shape[0] if X2 is None else X2.shape[0])
+        if K.shape != want:
+            raise ValueError(f"kernel: returned shape {K.shape}, expected {want}")
+        return K
+
+    # -- fitting --------------------------------------------------------------------------------
+    def _fit_targets(self, X, Y):
+        ridge, t, solver, tol, max_iter, rcond, max_dense = self._check_params()
+        if self._precomputed():
+            kdtype = _float_dtype_of(X)
+            K = check_kernel_matrix(X, "X")
+            n = K.shape[0]
+            Xfit = None
+        else:
+            Xfit = self._validate_X(X, "X")
+            n = Xfit.shape[0]
+            K = None
+            kdtype = getattr(self.kernel, "dtype", None)
+            kdtype = np.dtype(Xfit.dtype if kdtype is None else kdtype)
+        Y2, vector = _rows_like(Y, n)
+        if solver == "auto":
+            if t is not None:
+                solver = "eigh"
+            elif K is None and hasattr(self.kernel, "matvec") and n > max_dense:
+                solver = "cg"
+            else:
+                solver = "cholesky" if ridge > 0.0 else "eigh"
+        self.n_iter_ = None
+        if solver == "cg":
+            if K is not None:
+                matvec, diag = (lambda V: K @ V), np.diag(K).copy()
+            elif hasattr(self.kernel, "matvec"):
+                matvec = lambda V: self.kernel.matvec(Xfit, V)  # noqa: E731
+                diag = self.kernel.diag(Xfit) if hasattr(self.kernel, "diag") else None
+            else:
+                Kd = check_kernel_matrix(self._kernel_matrix(Xfit), "kernel(X)")
+                matvec, diag = (lambda V: Kd @ V), np.diag(Kd).copy()
+            if tol is None:
+                tol = 1e-5 if kdtype.itemsize <= 4 else 1e-8
+            coef, info = conjugate_gradient(matvec, Y2, shift=ridge, tol=tol, max_iter=max_iter, diag=diag,
+                                            stacklevel=4)
+            self.n_iter_ = info["iterations"]
+            self.residual_ = info["residual"]
+            used = "cg"
+        else:
+            if K is None:
+                raw = self._kernel_matrix(Xfit)
+                kdtype = _float_dtype_of(raw)
+                K = check_kernel_matrix(raw, "kernel(X)")
+            if rcond is None:  # pseudo-inverse cutoff: n * eps of the precision K was computed in
+                rcond = n * float(np.finfo(kdtype).eps)
+            if t is not None:
+                coef = SpectralFactor(K, rcond=rcond).flow_coef(Y2, t, ridge)
+                used = "eigh"
+            else:
+                coef, used, _ = solve_psd(K, Y2, ridge, solver, rcond, stacklevel=4)
+        self.X_fit_ = Xfit
+        self.dual_coef_ = coef[:, 0].copy() if vector else coef
+        self.solver_ = used
+        self.n_fit_ = n
+        self._vector = vector
+        self.n_features_in_ = n if Xfit is None else Xfit.shape[1]
+        return self
+
+    def _decision(self, X, chunk=4096):
+        check_is_fitted(self, "dual_coef_")
+        coef = self.dual_coef_[:, None] if self.dual_coef_.ndim == 1 else self.dual_coef_
+        if self._precomputed():
+            K2 = as_matrix(X, "X", dtype=np.float64)
+            if K2.shape[1] != self.n_fit_:
+                raise ValueError(f"X: a precomputed kernel K(X2, X_train) needs {self.n_fit_} columns (one per "
+                                 f"training point), got shape {K2.shape}")
+            return K2 @ coef
+        X2 = self._validate_X(X, "X")
+        if X2.shape[1] != self.X_fit_.shape[1]:
+            raise ValueError(f"X: expected {self.X_fit_.shape[1]} columns (as in fit), got {X2.shape[1]}")
+        if self.solver_ == "cg" and hasattr(self.kernel, "cross_matvec"):
+            return np.asarray(self.kernel.cross_matvec(X2, self.X_fit_, coef), dtype=np.float64)
+        out = np.empty((X2.shape[0], coef.shape[1]))
+        for i0 in range(0, X2.shape[0], chunk):
+            K2 = np.asarray(self._kernel_matrix(X2[i0:i0 + chunk], self.X_fit_), dtype=np.float64)
+            out[i0:i0 + chunk] = K2 @ coef
+        return out
+
+    def _more_tags(self):  # scikit-learn < 1.6
+        return {"pairwise": self._precomputed()}
+
+    def __sklearn_tags__(self):  # scikit-learn >= 1.6
+        tags = super().__sklearn_tags__()
+        tags.input_tags.pairwise = self._precomputed()
+        return tags
+
+
+class KernelRegressor(RegressorMixin, _KernelModel):
+    """Kernel ridge(less) regression and time-t kernel gradient flow (SPEC 6).
+
+    fhat(x) = K(x, X) (K + ridge I)^{-1} Y, or at a finite flow time t (early stopping),
+    fhat_t(x) = K(x, X) (K + ridge I)^{-1} (I - exp(-t (K + ridge I) / n)) Y: the kernel gradient
+    flow started from f = 0 on (1/2n) sum_i |y_i - f(x_i)|^2 + (ridge/2n) |f|_H^2, whose
+    coefficients obey dc/dt = -(1/n)((K + ridge I) c - Y). With ridge = 0 this is SPEC 4's
+    du/dt = -(1/n) K u on the training set (n the number of training points).
+
+    Parameters
+    ----------
+    kernel : "precomputed" or kernel object
+        "precomputed": ``fit`` takes K(X, X) (n, n) and ``predict`` K(X2, X) (m, n). Otherwise
+        a callable ``k(X, X2=None)`` -- :class:`mfntk.kernels.Analytic`,
+        :class:`mfntk.kernels.Empirical` (whose ``matvec`` enables matrix-free CG) or any function.
+    ridge : float >= 0
+        Ridge (sklearn's KernelRidge ``alpha``; see the module notes). 0: ridgeless.
+    t : float or None
+        Kernel-flow time (>= 0, ``np.inf`` allowed); None: the limit t = inf, i.e. plain kernel
+        ridge regression. t = 0 predicts 0.
+    solver : {"auto", "cholesky", "eigh", "cg"}
+        "cholesky": LAPACK Cholesky of K + ridge I (falls back to "eigh" with a
+        SolverFallbackWarning when K + ridge I is not numerically positive definite).
+        "eigh": symmetric eigendecomposition; ridgeless solutions use the pseudo-inverse with
+        relative cutoff ``rcond``; the only solver for finite t. "cg": conjugate gradient on
+        (K + ridge I) c = Y, matrix-free for kernels with a ``matvec`` (the empirical NTK:
+        O(n N d) per iteration and column, no n x n matrix), Jacobi-preconditioned when the
+        kernel has a ``diag``. "auto": "eigh" when t is given, "cg" for a matvec kernel with
+        n > max_dense, else "cholesky" when ridge > 0 and "eigh" when ridge = 0.
+    tol : float or None
+        CG relative residual tolerance; None: 1e-8 (1e-5 for a float32 kernel).
+    max_iter : int or None
+        CG iteration limit (None: 10 n). Non-convergence warns (ConvergenceWarning) with the
+        residual reached.
+    rcond : float or None
+        Pseudo-inverse cutoff relative to the largest eigenvalue; None: n * eps of K's dtype.
+    max_dense : int
+        Largest n for which "auto" forms the n x n matrix of a matvec kernel.
+
+    Attributes
+    ----------
+    dual_coef_ : ndarray (n,) or (n, k)
+        Coefficients c with fhat(x) = K(x, X) c (1-D when Y was 1-D).
+    X_fit_ : ndarray (n, d) or None
+        The training inputs (a validated copy), None for a precomputed kernel.
+    solver_ : str
+        The solver actually used ("cholesky", "eigh" or "cg").
+    n_iter_ : int or None
+        CG iterations (None for direct solvers).
+    residual_ : ndarray (k,)
+        CG relative residuals reached (only after a CG fit).
+    n_features_in_ : int
+
+    Examples
+    --------
+    >>> import numpy as np, mfntk as mf
+    >>> rng = np.random.default_rng(0)
+    >>> X, X2 = rng.standard_normal((20, 3)), rng.standard_normal((5, 3))
+    >>> y = np.sin(X[:, 0])
+    >>> k = mf.kernels.Analytic(activation="relu", kind="ntk")
+    >>> reg = mf.KernelRegressor(kernel=k).fit(X, y)          # ridgeless: interpolates
+    >>> bool(np.allclose(reg.predict(X), y))
+    True
+    >>> early = mf.KernelRegressor(kernel=k, t=5.0).fit(X, y)  # early-stopped kernel flow
+    >>> early.predict(X2).shape
+    (5,)
+    """
+
+    def fit(self, X, Y):
+        """Fit on inputs X (n, d) -- or K (n, n) when kernel="precomputed" -- and targets Y (n,) or (n, k).
+
+        Returns
+        -------
+        self
+        """
+        return self._fit_targets(X, Y)
+
+    def predict(self, X):
+        """Predictions at X (m, d) -- or from K(X2, X_train) (m, n) when precomputed.
+
+        Returns an (m,) array when Y was 1-D, (m, k) otherwise.
+        """
+        out = self._decision(X)
+        return out[:, 0] if self._vector else out
+
+    def predict_class(self, X):
+        """Argmax over the output columns of :meth:`predict` (for one-hot targets): indices (m,)."""
+        out = self._decision(X)
+        if out.shape[1] < 2:
+            raise ValueError("predict_class: needs a model fitted on one-hot targets with >= 2 columns")
+        return np.argmax(out, axis=1)
+
+
+class KernelClassifier(ClassifierMixin, _KernelModel):
+    """Kernel classification by regression on one-hot targets and argmax (SPEC 6).
+
+    The labels y are encoded one-hot (column c is 1 for class ``classes_[c]``, 0 otherwise),
+    regressed exactly as :class:`KernelRegressor` does, and a point is assigned the class of
+    its largest output. ``score`` is the accuracy.
+
+    Parameters
+    ----------
+    kernel, ridge, t, solver, tol, max_iter, rcond, max_dense
+        As for :class:`KernelRegressor`.
+
+    Attributes
+    ----------
+    classes_ : ndarray (C,)
+    dual_coef_ : ndarray (n, C)
+    X_fit_, solver_, n_iter_, n_features_in_
+        As for :class:`KernelRegressor`.
+
+    Examples
+    --------
+    >>> import numpy as np, mfntk as mf
+    >>> rng = np.random.default_rng(1)
+    >>> X = rng.standard_normal((40, 2)); y = np.where(X[:, 0] > 0, "right", "left")
+    >>> clf = mf.KernelClassifier(kernel=mf.kernels.Analytic(kind="ntk"), ridge=1e-3).fit(X, y)
+    >>> clf.score(X, y)
+    1.0
+    """
+
+    def fit(self, X, y):
+        """Fit on inputs X (or a precomputed K) and labels y (n,); returns self."""
+        y = np.asarray(y)
+        if y.ndim != 1:
+            raise ValueError(f"y: expected a 1-D array of class labels, got shape {y.shape}")
+        if y.dtype.kind == "f" and not np.all(np.isfinite(y)):
+            raise ValueError("y: contains NaN or inf")
+        classes, codes = np.unique(y, return_inverse=True)
+        if classes.size < 2:
+            raise ValueError(f"y: needs at least 2 classes, got {classes.size}")
+        Y = np.zeros((y.shape[0], classes.size))
+        Y[np.arange(y.shape[0]), codes] = 1.0
+        self._fit_targets(X, Y)
+        self.classes_ = classes
+        return self
+
+    def decision_function(self, X):
+        """The regression outputs (m, C), one column per class."""
+        return self._decision(X)
+
+    def predict(self, X):
+        """The class of the largest output, (m,)."""
+        return self.classes_[np.argmax(self._decision(X), axis=1)]
+
+
+# =============================================================================================
+# finite-width random-features and neural-tangent models
+# =============================================================================================
+def _derivative(name, c0=0.0):
+    """sigma' in NumPy (the features of the NT model); matches the C++ policies."""
+    table = {
+        "relu": lambda u: (u > 0.0).astype(np.float64),
+        "tanh": lambda u: 1.0 - np.tanh(u) ** 2,
+        "erf": lambda u: (2.0 / math.sqrt(math.pi)) * np.exp(-u * u),
+        "sigmoid": lambda u: special.expit(u) * special.expit(-u),
+        "softplus": special.expit,
+        "quadratic": lambda u: 2.0 * u,
+        "identity": np.ones_like,
+    }
+    return table[name]
+
+
+class _FeatureModel(RegressorMixin, BaseEstimator):
+    _kind = None  # "rf" | "nt"
+
+    def __init__(self, width=100, activation="relu", ridge=0.0, w_std=None, bias=False, b_std=0.0, c0=0.0, seed=0,
+                 formulation="auto", net=None, threads=None):
+        self.width = width
+        self.activation = activation
+        self.ridge = ridge
+        self.w_std = w_std
+        self.bias = bias
+        self.b_std = b_std
+        self.c0 = c0
+        self.seed = seed
+        self.formulation = formulation
+        self.net = net
+        self.threads = threads
+
+    # -- the fixed first layer ------------------------------------------------------------------
+    def _network(self, d):
+        from ._network import TwoLayer
+
+        if self.net is not None:
+            from .kernels import _check_net
+
+            net = _check_net(self.net)
+            if net.d != d:
+                raise ValueError(f"X: has {d} columns but net.d = {net.d}")
+            return net
+        return TwoLayer(d, self.width, activation=self.activation, bias=self.bias, w_std=self.w_std, a_std=1.0,
+                        b_std=self.b_std, seed=self.seed, c0=self.c0, a_init="rademacher")
+
+    def _particles(self, net):
+        a = np.ascontiguousarray(net.a, dtype=np.float64)
+        W = np.ascontiguousarray(net.W, dtype=np.float64)
+        b = None if net.b is None else np.ascontiguousarray(net.b, dtype=np.float64)
+        return a, W, b
+
+    def _n_features(self, N, d, bias):
+        return N if self._kind == "rf" else N * d + (N if bias else 0)
+
+    def _features(self, X, i0, i1):
+        """Phi(X[i0:i1]) with Phi Phi^T = the empirical kernel of the fixed network (kind rf or nt)."""
+        a, W, b = self._particles_
+        N = W.shape[0]
+        Xc = X[i0:i1]
+        Z = Xc @ W.T
+        if b is not None:
+            Z += b
+        scale = 1.0 / math.sqrt(N)
+        if self._kind == "rf":
+            return _activations.get(self._act, self._c0)(Z) * scale
+        D = _derivative(self._act, self._c0)(Z) * (np.sqrt(np.einsum("jk,jk->j", a, a)) * scale)
+        Phi = (D[:, :, None] * Xc[:, None, :]).reshape(Xc.shape[0], -1)
+        if b is not None:
+            Phi = np.concatenate([Phi, D], axis=1)
+        return Phi
+
+    def _chunk(self):
+        return max(1, int(2 ** 22 // max(self.n_features_, 1)))
+
+    # -- fit / predict --------------------------------------------------------------------------
+    def fit(self, X, Y):
+        """Least squares (with ridge) over the model's free weights; returns self.
+
+        Parameters
+        ----------
+        X : array_like (n, d)
+        Y : array_like (n,) or (n, k)
+        """
+        ridge = check_float(self.ridge, "ridge", minimum=0.0)
+        formulation = check_choice(self.formulation, "formulation", ("auto", "kernel", "primal"))
+        threads = resolve_threads(self.threads)
+        if self.net is None:
+            check_int(self.width, "width")
+            check_choice(self.activation, "activation",
+                         ("relu", "tanh", "erf", "sigmoid", "softplus", "quadratic", "identity"))
+        X = as_matrix(X, "X", dtype=np.float64)
+        n, d = X.shape
+        Y2, vector = _rows_like(Y, n)
+        net = self._network(d)
+        self.network_ = net
+        self._act, self._c0 = net.activation, float(net.c0)
+        self._particles_ = self._particles(net)
+        self.n_features_ = self._n_features(net.width, d, net.b is not None)
+        if formulation == "auto":
+            formulation = "kernel" if n < self.n_features_ else "primal"
+        a, W, b = self._particles_
+        if formulation == "kernel":
+            K = _core.empirical_gram(self._act, self._c0, a, W, b, X, None, self._kind, threads)
+            coef, used, _ = solve_psd(K, Y2, ridge, "auto", stacklevel=3)
+            self.dual_coef_ = coef[:, 0].copy() if vector else coef
+            self.X_fit_ = X.copy()
+            self.coef_ = None
+        else:
+            p = self.n_features_
+            G = np.zeros((p, p))
+            PY = np.zeros((p, Y2.shape[1]))
+            step = self._chunk()
+            for i0 in range(0, n, step):
+                Phi = self._features(X, i0, min(n, i0 + step))
+                G += Phi.T @ Phi
+                PY += Phi.T @ Y2[i0:i0 + step]
+            coef, used, _ = solve_psd(G, PY, ridge, "auto", stacklevel=3)
+            self.coef_ = coef[:, 0].copy() if vector else coef
+            self.dual_coef_ = None
+            self.X_fit_ = None
+        self.formulation_ = formulation
+        self.solver_ = used
+        self.n_features_in_ = d
+        self._vector = vector
+        return self
+
+    def predict(self, X):
+        """Predictions (m,) or (m, k) at X (m, d)."""
+        check_is_fitted(self, "formulation_")
+        X = as_matrix(X, "X", dtype=np.float64, columns=self.n_features_in_)
+        if self.formulation_ == "kernel":
+            a, W, b = self._particles_
+            coef = self.dual_coef_[:, None] if self.dual_coef_.ndim == 1 else self.dual_coef_
+            out = np.empty((X.shape[0], coef.shape[1]))
+            threads = resolve_threads(self.threads)
+            for i0 in range(0, X.shape[0], 4096):
+                K2 = _core.empirical_gram(self._act, self._c0, a, W, b, X[i0:i0 + 4096], self.X_fit_, self._kind,
+                                          threads)
+                out[i0:i0 + 4096] = K2 @ coef
+        else:
+            coef = self.coef_[:, None] if self.coef_.ndim == 1 else self.coef_
+            out = np.empty((X.shape[0], coef.shape[1]))
+            step = self._chunk()
+            for i0 in range(0, X.shape[0], step):
+                out[i0:i0 + step] = self._features(X, i0, min(X.shape[0], i0 + step)) @ coef
+        return out[:, 0] if self._vector else out
+
+    def risk(self, X, Y, normalized=False):
+        """Test risk on (X, Y).
+
+        normalized=False: the mean over samples of (1/2)|y - f(x)|^2 (SPEC 2's squared loss).
+        normalized=True: mean |y - f(x)|^2 / mean |y|^2, i.e. R / ||f*||^2 of [GMMM19]_
+        Theorems 1-2 when Y = f*(X).
+        """
+        check_is_fitted(self, "formulation_")
+        X = as_matrix(X, "X", dtype=np.float64, columns=self.n_features_in_)
+        Y2, _ = _rows_like(Y, X.shape[0])
+        P = self.predict(X)
+        P = P[:, None] if P.ndim == 1 else P
+        err = np.sum((Y2 - P) ** 2, axis=1)
+        if normalized:
+            return float(np.mean(err) / np.mean(np.sum(Y2 ** 2, axis=1)))
+        return float(0.5 * np.mean(err))
+
+
+_FEATURE_DOC = """
+    Parameters
+    ----------
+    width : int
+        Number N of neurons.
+    activation : str
+        sigma: relu, tanh, erf, sigmoid, softplus, quadratic (u^2 + c0) or identity.
+    ridge : float >= 0
+        Penalty ridge |theta|^2 added to sum_i |y_i - f(x_i)|^2 (0: minimum-norm least squares).
+    w_std : float or None
+        First-layer weights w_j ~ N(0, w_std^2 I_d); None: 1/sqrt(d).
+    bias : bool
+        Whether neurons have biases b_j ~ N(0, b_std^2).
+    b_std, c0 : float
+    seed : int
+        The random first layer is that of ``mfntk.TwoLayer(d, width, ..., a_init="rademacher",
+        seed=seed)`` (exposed as ``network_``), so the model pairs with
+        ``mfntk.kernels.Empirical(network_, kind=...)``.
+    formulation : {"auto", "kernel", "primal"}
+        "kernel": through the n x n kernel matrix Phi Phi^T (the empirical kernel of the network,
+        from the C++ core); "primal": normal equations Phi^T Phi (p x p) accumulated over
+        chunks of rows; "auto": "kernel" when n < p features, "primal" otherwise. Both give the
+        same predictor (ridge > 0: (Phi^T Phi + ridge I)^{-1} Phi^T Y = Phi^T (Phi Phi^T + ridge I)^{-1} Y;
+        ridge = 0: the minimum-norm least-squares solution).
+    net : mfntk.TwoLayer or None
+        Use this network's first layer (and |a_j| for NT) instead; width, activation, w_std,
+        bias, b_std, c0 and seed are then ignored.
+    threads : int or None
+
+    Attributes
+    ----------
+    network_ : TwoLayer
+        The network holding the fixed weights.
+    n_features_ : int
+        p.
+    formulation_ : str
+    coef_ : ndarray (p,) or (p, k) or None
+        Weights of the features (primal formulation).
+    dual_coef_ : ndarray (n,) or (n, k) or None
+        Kernel coefficients (kernel formulation).
+    X_fit_ : ndarray or None
+        Training inputs (kernel formulation).
+    solver_ : str
+"""
+
+
+class RandomFeatures(_FeatureModel):
+    __doc__ = """Random-features (RF) model: least squares over the second-layer weights (SPEC 6).
+
+    F_RF = { f(x) = sum_j theta_j sigma(<w_j, x> + b_j) / sqrt(N) : theta in R^N } at fixed random
+    w_j ([GMMM21]_ eq. (2); [GMMM19]_ Theorem 1). The feature map Phi(x) = (sigma(<w_j, x> +
+    b_j) / sqrt(N))_j has Phi Phi^T = the empirical "rf" kernel of the network.
+""" + _FEATURE_DOC + """
+    Examples
+    --------
+    >>> import numpy as np, mfntk as mf
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.standard_normal((200, 5)); y = X[:, 0] ** 2
+    >>> rf = mf.RandomFeatures(width=50, activation="relu", ridge=1e-6).fit(X, y)
+    >>> rf.formulation_, rf.n_features_
+    ('primal', 50)
+    """
+    _kind = "rf"
+
+
+class NeuralTangent(_FeatureModel):
+    __doc__ = """Neural-tangent (NT) model: least squares over the first-layer directions (SPEC 6).
+
+    F_NT = { f(x) = sum_j |a_j| sigma'(<w_j, x> + b_j) (<v_j, x> + c_j) / sqrt(N) : v_j in R^d
+    (c_j in R with bias) } at fixed random w_j, b_j ([GMMM21]_ eq. (3); [GMMM19]_ Theorem 2),
+    N d (+ N) features; Phi Phi^T = the empirical "nt" kernel of the network (|a_j| = 1 with the
+    default Rademacher second layer).
+""" + _FEATURE_DOC + """
+    Examples
+    --------
+    >>> import numpy as np, mfntk as mf
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.standard_normal((30, 5)); y = X[:, 0] * X[:, 1]
+    >>> nt = mf.NeuralTangent(width=40, activation="relu").fit(X, y)   # 200 features > 30 points
+    >>> nt.formulation_, bool(np.allclose(nt.predict(X), y))
+    ('kernel', True)
+    """
+    _kind = "nt"
+
