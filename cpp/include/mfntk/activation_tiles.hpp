@@ -36,31 +36,33 @@ inline void tanh_row(const double* z, double* s, double* scratch, Index cols) {
 
 }  // namespace detail
 
+// One row: s = sigma(z), and ds = sigma'(z) when `derivative` (otherwise ds is scratch).
+// z may alias s.
+template <class T, class Act>
+void activate_row(const Act& act, const T* z, T* s, T* ds, Index cols, bool derivative) {
+  if constexpr (std::is_same_v<Act, Tanh>) {
+    if constexpr (std::is_same_v<T, double>) detail::tanh_row(z, s, ds, cols);
+    else Eigen::Map<Eigen::ArrayXf>(s, cols) = Eigen::Map<const Eigen::ArrayXf>(z, cols).tanh();
+    if (derivative)
+      for (Index c = 0; c < cols; ++c) ds[c] = T(1) - s[c] * s[c];
+  } else if constexpr (std::is_same_v<Act, Sigmoid>) {
+    using Arr = Eigen::Array<T, Eigen::Dynamic, 1>;
+    Eigen::Map<Arr>(s, cols) = T(1) / (T(1) + (-Eigen::Map<const Arr>(z, cols)).exp());
+    if (derivative)
+      for (Index c = 0; c < cols; ++c) ds[c] = s[c] * (T(1) - s[c]);
+  } else if (derivative) {
+    for (Index c = 0; c < cols; ++c) act.f_df(z[c], s[c], ds[c]);
+  } else {
+    for (Index c = 0; c < cols; ++c) s[c] = act.f(z[c]);
+  }
+}
+
 // S = sigma(Zin), and D = sigma'(Zin) when `derivative`; otherwise D is only scratch space.
 // Zin may alias S.
 template <class T, class Act, class In>
 void activate(const Act& act, const In& Zin, Tile<T> S, Tile<T> D, bool derivative) {
-  const Index rows = S.rows(), cols = S.cols();
-  for (Index r = 0; r < rows; ++r) {
-    const T* z = Zin.data() + r * Zin.outerStride();
-    T* s = &S(r, 0);
-    T* dd = &D(r, 0);
-    if constexpr (std::is_same_v<Act, Tanh>) {
-      if constexpr (std::is_same_v<T, double>) detail::tanh_row(z, s, dd, cols);
-      else Eigen::Map<Eigen::ArrayXf>(s, cols) = Eigen::Map<const Eigen::ArrayXf>(z, cols).tanh();
-      if (derivative)
-        for (Index c = 0; c < cols; ++c) dd[c] = T(1) - s[c] * s[c];
-    } else if constexpr (std::is_same_v<Act, Sigmoid>) {
-      using Arr = Eigen::Array<T, Eigen::Dynamic, 1>;
-      Eigen::Map<Arr>(s, cols) = T(1) / (T(1) + (-Eigen::Map<const Arr>(z, cols)).exp());
-      if (derivative)
-        for (Index c = 0; c < cols; ++c) dd[c] = s[c] * (T(1) - s[c]);
-    } else if (derivative) {
-      for (Index c = 0; c < cols; ++c) act.f_df(z[c], s[c], dd[c]);
-    } else {
-      for (Index c = 0; c < cols; ++c) s[c] = act.f(z[c]);
-    }
-  }
+  for (Index r = 0; r < S.rows(); ++r)
+    activate_row<T>(act, Zin.data() + r * Zin.outerStride(), &S(r, 0), &D(r, 0), S.cols(), derivative);
 }
 
 }  // namespace mfntk

@@ -126,9 +126,22 @@ void forward(const Act& act, const Particles<T>& p, const T* X, Index n, T* F, W
     for (Index jt = 0; jt < static_cast<Index>(plan.particle_tiles.size()); ++jt) {
       const auto [j0, nj] = plan.particle_tiles[jt];
       Tile<T> S = w.tile(w.Z, ni, nj);
+      Tile<T> scratch = w.tile(w.D, ni, nj);
       const CTile<T> Z = detail::preactivation_tile(cache, S, p, X, i0, ni, j0, nj);
-      activate<T>(act, Z, S, w.tile(w.D, ni, nj), false);
-      (jt < plan.first_of_second_half ? acc : acc2).noalias() += S * CMapMat<T>(p.a + j0 * p.k, nj, p.k);
+      auto& sum = jt < plan.first_of_second_half ? acc : acc2;
+      if (p.k == 1) {  // one output: each row's activation and its dot product with a, in L1
+        const T* a = p.a + j0;
+        for (Index r = 0; r < ni; ++r) {
+          T* s = &S(r, 0);
+          activate_row<T>(act, Z.data() + r * Z.outerStride(), s, &scratch(r, 0), nj, false);
+          T dot = T(0);
+          for (Index c = 0; c < nj; ++c) dot += s[c] * a[c];
+          sum(r, 0) += dot;
+        }
+      } else {
+        activate<T>(act, Z, S, scratch, false);
+        sum.noalias() += S * CMapMat<T>(p.a + j0 * p.k, nj, p.k);
+      }
     }
     MapMat<T>(F + i0 * p.k, ni, p.k) = acc + acc2;
   }
@@ -156,16 +169,34 @@ void vjp(const Act& act, const Particles<T>& p, const T* X, Index n, const T* R,
       const Index ni = std::min(plan.sample_tile, n - i0);
       Tile<T> S = w.tile(w.Z, ni, nj);
       Tile<T> D = w.tile(w.D, ni, nj);
-      Tile<T> RA = w.tile(w.U, ni, nj);
       const CTile<T> Z = detail::preactivation_tile(cache, S, p, X, i0, ni, j0, nj);
-      activate<T>(act, Z, S, D, true);
       CMapMat<T> RI(R + i0 * p.k, ni, p.k);
       CMapMat<T> XI(X + i0 * p.d, ni, p.d);
-      RA.noalias() = RI * AJ.transpose();  // <R_i, a_j>
-      D.array() *= RA.array();
-      gA.noalias() += S.transpose() * RI;
+      if (p.k == 1) {  // one output: gA, gb and D = <R_i, a_j> sigma'(z_ij) row by row, in L1
+        const T* a = p.a + j0;
+        T* ga = g.a + j0;
+        T* gb = g.b ? g.b + j0 : nullptr;
+        for (Index r = 0; r < ni; ++r) {
+          T* s = &S(r, 0);
+          T* dd = &D(r, 0);
+          activate_row<T>(act, Z.data() + r * Z.outerStride(), s, dd, nj, true);
+          const T rr = R[i0 + r];
+          for (Index c = 0; c < nj; ++c) {
+            ga[c] += rr * s[c];
+            dd[c] *= rr * a[c];
+          }
+          if (gb)
+            for (Index c = 0; c < nj; ++c) gb[c] += dd[c];
+        }
+      } else {
+        Tile<T> RA = w.tile(w.U, ni, nj);
+        activate<T>(act, Z, S, D, true);
+        RA.noalias() = RI * AJ.transpose();  // <R_i, a_j>
+        D.array() *= RA.array();
+        gA.noalias() += S.transpose() * RI;
+        if (g.b) MapVec<T>(g.b + j0, nj) += D.colwise().sum().transpose();
+      }
       gW.noalias() += D.transpose() * XI;
-      if (g.b) MapVec<T>(g.b + j0, nj) += D.colwise().sum().transpose();
     }
   }
 }
