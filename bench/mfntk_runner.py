@@ -94,14 +94,14 @@ def _net(mf, inp, cfg):
 
 
 def prep_dd(inp, cfg, threads):
+    """One field evaluation of a persistent Simulation (its buffers are set up once, as in a run)."""
     mf = load()
     net = _net(mf, inp, cfg)
-    X, Y = inp["X"], inp["Y"]
-    dd_field = mf.dd_field
+    sim = mf.Simulation(net, (inp["X"], inp["Y"]), t_max=1.0, dt=1.0, method="euler", threads=threads)
 
     def run():
-        dA, dW, _db = dd_field(net, X, Y, loss="squared", threads=threads)
-        return None, dA, dW
+        dA, dW, _db = sim.field()
+        return None, dA.copy(), dW.copy()
 
     return run
 
@@ -110,12 +110,15 @@ def prep_rk4(inp, cfg, threads):
     mf = load()
     net = _net(mf, inp, cfg)
     X, Y, dt = inp["X"], inp["Y"], cfg["dt"]
-    simulate = mf.simulate
+    sim = mf.Simulation(net, (X, Y), t_max=dt, dt=dt, method="rk4", threads=threads)
+    start = sim.state.copy()
 
-    def run():
-        traj = simulate(net, (X, Y), t_max=dt, dt=dt, method="rk4", progress=False,
-                           threads=threads)
-        return np.asarray(traj.net.a), np.asarray(traj.net.W)
+    def run():  # one RK4 step from the same initial state each time
+        sim.state[:] = start
+        sim.step = 0
+        sim.advance(1)
+        N, d = net.W.shape
+        return sim.state[:N].reshape(N, 1).copy(), sim.state[N:N * (1 + d)].reshape(N, d).copy()
 
     return run
 

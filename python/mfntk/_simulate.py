@@ -55,6 +55,10 @@ class Trajectory:
         With ``diagnostics=True`` (see :func:`simulate`).
     config : dict
         The options of the run. ``wall_time`` (s), ``interrupted`` (bool).
+
+    A trajectory read from disk (:func:`mfntk.load`, :func:`mfntk.resume`) also has ``path``,
+    ``snapshots`` (particle snapshots, :class:`mfntk._io.Snapshots`), ``complete`` (the run
+    reached t_max) and ``meta`` (package version, machine, seeds).
     """
 
     _SERIES = ("t", "step", "train_risk", "test_risk", "rd_residual", "linearized_distance", "displacement",
@@ -138,12 +142,21 @@ def dd_field(net, X, Y, loss="squared", weight_decay=0.0, threads=None):
     X = net.check_inputs(X, note_copy=False)
     Y = _targets(net, _validated_y(Y, X.shape[0]), "Y")
     check_choice(loss, "loss", LOSSES)
+    # one evaluation: no pre-activation cache (allocating it would cost more than it saves);
+    # for repeated evaluations use Simulation.field, whose buffers persist
     eng = _engine(net, loss=loss, weight_decay=check_float(weight_decay, "weight_decay", minimum=0.0),
-                  threads=resolve_threads(threads))
+                  threads=resolve_threads(threads), cache_bytes=0)
     eng.set_data(X, Y)
-    probe = net.copy()
-    probe.set_flat(eng.field(net.get_flat()))
-    return probe.a, probe.W, probe.b
+    return _particle_views(net, eng.field(net.get_flat()))
+
+
+def _particle_views(net, flat):
+    """(a, W, b) views of the particle part [a | W | b] of a flat vector."""
+    N, k, d = net.width, net.outputs, net.d
+    a = flat[: N * k].reshape(N, k)
+    W = flat[N * k: N * (k + d)].reshape(N, d)
+    b = flat[N * (k + d): N * (k + d + 1)] if net.bias else None
+    return a, W, b
 
 
 def _validated_y(Y, n):
@@ -373,6 +386,29 @@ class Simulation:
         idx = np.stack([self.batch_rng.choice(self.data.n, self.batch, replace=False) for _ in range(steps)])
         return np.ascontiguousarray(self.X[idx]), np.ascontiguousarray(self.Y[idx])
 
+    def field(self):
+        """The field (dA, dW, db) of the particles at the current state on the full training set.
+
+        The same as :func:`dd_field`, with the simulation's persistent buffers (and its
+        pre-activation cache): the way to evaluate the field repeatedly.
+        """
+        return _particle_views(self.net0, self.engine.field(self.state))
+
+    def advance(self, steps=1):
+        """Advance ``steps`` integrator steps without recording (a later :meth:`run` records on schedule).
+
+        Raises DivergenceError when the state becomes non-finite.
+        """
+        steps = check_int(steps, "steps")
+        Xb, Yb = self._batches(steps)
+        done, finite = self.engine.advance(self.state, steps, self.dt, self.method, self.step, Xb, Yb)
+        self.step += done
+        if not finite:
+            raise DivergenceError(
+                f"simulate: the particles became non-finite (NaN or inf) at step {self.step} "
+                f"(t = {self.step * self.dt:.6g}); the dynamics diverged: reduce dt (now {self.dt:g})")
+        return done
+
     def run(self, progress=None, callback=None):
         """Integrate up to t_max and return the :class:`Trajectory`.
 
@@ -396,14 +432,7 @@ class Simulation:
                 while self.step < self.steps_total:
                     to_record = self.record_steps - self.step % self.record_steps
                     steps = min(chunk, to_record, self.steps_total - self.step)
-                    Xb, Yb = self._batches(steps)
-                    done, finite = self.engine.advance(self.state, steps, self.dt, self.method, self.step, Xb, Yb)
-                    self.step += done
-                    bar.update(done)
-                    if not finite:
-                        raise DivergenceError(
-                            f"simulate: the particles became non-finite (NaN or inf) at step {self.step} "
-                            f"(t = {self.step * self.dt:.6g}); the dynamics diverged: reduce dt (now {self.dt:g})")
+                    bar.update(self.advance(steps))
                     if self.step % self.record_steps == 0 or self.step == self.steps_total:
                         self._record()
                         if callback:

@@ -205,8 +205,11 @@ template <class T, class Act> class DynamicsOf final : public Dynamics<T> {
     const Particles<T> theta = particles(y, N, d, k, o.bias);
     ZCache<T> cache;
     if (static_cast<double>(n) * N * sizeof(T) <= static_cast<double>(o.cache_bytes)) {
-      cache_.resize(n * N);
-      cache = {cache_.data(), true, true};
+      if (cache_size_ < static_cast<std::size_t>(n * N)) {  // uninitialised: forward writes it first
+        cache_size_ = static_cast<std::size_t>(n * N);
+        cache_.reset(new T[cache_size_]);
+      }
+      cache = {cache_.get(), true, true};
     }
 
     // particles: J^T r(f) / (alpha n) - lambda theta
@@ -243,7 +246,8 @@ template <class T, class Act> class DynamicsOf final : public Dynamics<T> {
   Act act_;
   Workspaces<T> ws_;
   Vec<T> F_, R_, scratch_;
-  std::vector<T> cache_;
+  std::unique_ptr<T[]> cache_;
+  std::size_t cache_size_ = 0;
 
   // out = J^T R * g_scale - lambda * theta_flat, J taken at theta.
   void particle_field(const Particles<T>& theta, const T* X, Index n, const T* R, const T* theta_flat, T* out,
