@@ -24,13 +24,18 @@ namespace detail {
 // compiler vectorises (Eigen 3.4's select has no packet path).
 inline void tanh_row(const double* z, double* s, double* scratch, Index cols) {
   Eigen::Map<Eigen::ArrayXd>(scratch, cols) = (-2.0 * Eigen::Map<const Eigen::ArrayXd>(z, cols).abs()).exp();
+  // s may be z (in place): read through s then, so that the loop carries no possible overlap
+  // and vectorises.
+  double* __restrict out = s;
+  const double* __restrict e = scratch;
+  const double* in = z == s ? out : z;
   for (Index c = 0; c < cols; ++c) {
-    const double u = z[c], e = scratch[c], p = u * u;
-    const double big = std::copysign((1.0 - e) / (1.0 + e), u);
+    const double u = in[c], p = u * u;
+    const double big = std::copysign((1.0 - e[c]) / (1.0 + e[c]), u);
     const double poly =
         1.0 + p * (-1.0 / 3 + p * (2.0 / 15 + p * (-17.0 / 315 + p * (62.0 / 2835 + p * (-1382.0 / 155925 +
         p * (21844.0 / 6081075 + p * (-929569.0 / 638512875 + p * (6404582.0 / 10854718875.0))))))));
-    s[c] = std::fabs(u) < 0.2 ? u * poly : big;
+    out[c] = std::fabs(u) < 0.2 ? u * poly : big;
   }
 }
 
@@ -50,10 +55,23 @@ void activate_row(const Act& act, const T* z, T* s, T* ds, Index cols, bool deri
     Eigen::Map<Arr>(s, cols) = T(1) / (T(1) + (-Eigen::Map<const Arr>(z, cols)).exp());
     if (derivative)
       for (Index c = 0; c < cols; ++c) ds[c] = s[c] * (T(1) - s[c]);
-  } else if (derivative) {
-    for (Index c = 0; c < cols; ++c) act.f_df(z[c], s[c], ds[c]);
   } else {
-    for (Index c = 0; c < cols; ++c) s[c] = act.f(z[c]);
+    // Restrict-qualified pointers, with the in-place case (z == s) read through s, so that the
+    // compiler need not guard against partial overlap and vectorises the loop.
+    T* __restrict sv = s;
+    T* __restrict dv = ds;
+    if (z == s) {
+      if (derivative)
+        for (Index c = 0; c < cols; ++c) { const T u = sv[c]; act.f_df(u, sv[c], dv[c]); }
+      else
+        for (Index c = 0; c < cols; ++c) sv[c] = act.f(sv[c]);
+    } else {
+      const T* __restrict zv = z;
+      if (derivative)
+        for (Index c = 0; c < cols; ++c) act.f_df(zv[c], sv[c], dv[c]);
+      else
+        for (Index c = 0; c < cols; ++c) sv[c] = act.f(zv[c]);
+    }
   }
 }
 
