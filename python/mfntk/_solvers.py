@@ -80,8 +80,11 @@ def check_kernel_matrix(K, name="K", sym_rtol=1e-6):
     if asym > sym_rtol * max(scale, np.finfo(np.float64).tiny):
         raise ValueError(f"{name}: a precomputed kernel must be symmetric; max|K - K^T| = {asym:.3g} "
                          f"(relative {asym / scale:.3g})")
-    if asym > 0.0:
-        K = 0.5 * (K + K.T)
+    if asym > 0.0:  # (K + K^T) / 2 in one copy, block by block
+        out = np.empty_like(K)
+        for i in range(0, K.shape[0], 512):
+            out[i:i + 512] = 0.5 * (K[i:i + 512] + K[:, i:i + 512].T)
+        K = out
     return K
 
 
@@ -304,10 +307,12 @@ def cholesky_solve(K, Y, ridge=0.0):
     """
     # K is symmetric: the transpose of a C-ordered copy is K in Fortran order, which LAPACK
     # factors in place (no transposing copy).
-    A = np.array(K, dtype=np.float64, copy=True, order="C").T
+    C = np.array(K, dtype=np.float64, copy=True, order="C")
     if ridge:
-        A.flat[:: A.shape[0] + 1] += ridge
-    anorm = float(np.max(np.abs(A).sum(axis=1)))  # symmetric: 1-norm = inf-norm (contiguous rows)
+        C.flat[:: C.shape[0] + 1] += ridge
+    # symmetric: 1-norm = inf-norm; by blocks of contiguous rows, without an n x n temporary
+    anorm = max(float(np.abs(C[i:i + 256]).sum(axis=1).max()) for i in range(0, C.shape[0], 256))
+    A = C.T
     try:
         c, lower = scipy.linalg.cho_factor(A, lower=True, overwrite_a=True, check_finite=False)
     except np.linalg.LinAlgError as exc:
