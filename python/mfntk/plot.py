@@ -121,6 +121,14 @@ def _positive(t, y):
     return t[keep], y[keep]
 
 
+def _figure_and_ax(ax):
+    """A new one-panel figure, or the given axes and their figure."""
+    if ax is None:
+        fig, axes = _figure()
+        return fig, axes[0, 0]
+    return ax.figure, ax
+
+
 def _check_ax(ax):
     if ax is not None and not hasattr(ax, "plot"):
         raise TypeError(f"ax: expected a matplotlib Axes, got {type(ax).__name__}")
@@ -153,11 +161,7 @@ def risk(trajs, labels=None, ax=None, logx=True, test=True, title=None):
     _check_ax(ax)
     trajs, labels = _as_list(trajs, labels)
     with _style():
-        if ax is None:
-            fig, axes = _figure()
-            ax = axes[0, 0]
-        else:
-            fig = ax.figure
+        fig, ax = _figure_and_ax(ax)
         for i, (tr, lab) in enumerate(zip(trajs, labels)):
             c = _color(tr, i)
             clip = _positive if logx else (lambda t, y: (np.asarray(t), np.asarray(y)))
@@ -435,11 +439,7 @@ def convergence(x, ys, fits=None, xlabel="x", ylabel="error", title=None, ax=Non
     fits = fits or {}
     x = np.asarray(x, float)
     with _style():
-        if ax is None:
-            fig, axes = _figure()
-            ax = axes[0, 0]
-        else:
-            fig = ax.figure
+        fig, ax = _figure_and_ax(ax)
         for i, (lab, y) in enumerate(ys.items()):
             y = np.asarray(y, float)
             if y.shape != x.shape:
