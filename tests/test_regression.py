@@ -359,3 +359,17 @@ def test_rf_nt_risks_on_quadratic_target_follow_gmmm_theorems():
     # risk conventions: 1/2 mean squared error, and its normalisation
     assert nt.risk(Xt, yt) == pytest.approx(0.5 * np.mean((yt - nt.predict(Xt)) ** 2))
     assert r_nt == pytest.approx(np.mean((yt - nt.predict(Xt)) ** 2) / np.mean(yt ** 2))
+
+
+def test_nearly_symmetric_kernel_is_symmetrised_blockwise():
+    from mfntk._solvers import check_kernel_matrix
+
+    rng = np.random.default_rng(3)
+    A = rng.standard_normal((700, 700))   # more than one 512-row block
+    K = A @ A.T
+    K_noisy = K + 1e-12 * rng.standard_normal(K.shape)
+    before = K_noisy.copy()
+    out = check_kernel_matrix(K_noisy)
+    np.testing.assert_array_equal(out, 0.5 * (K_noisy + K_noisy.T))
+    np.testing.assert_array_equal(out, out.T)
+    np.testing.assert_array_equal(K_noisy, before)  # the input is left unmodified

@@ -182,3 +182,44 @@ def test_ntk_limit_rejects_bad_input():
         mf.NTKLimit(net, X, Y[:9])
     with pytest.raises(ValueError, match="X2: expected 4 columns"):
         mf.NTKLimit(net, X, Y).predict(np.ones((2, 3)))
+
+
+def test_tangent_change_against_explicit_jacobians():
+    """Delta(D phi) = |J_1 - J_0|_F / |J_0|_F with the Jacobians of f formed entry by entry in numpy."""
+    from mfntk import _diagnostics
+
+    X, Y = problem(n=12, d=3)
+    net0 = mf.TwoLayer(3, 20, activation="tanh", bias=True, b_std=0.4, outputs=2, seed=2)
+    net1 = mf.simulate(net0, (X, np.hstack([Y, -Y])), t_max=1.0, dt=0.1, progress=False).net
+
+    def jacobian(net):  # (n k, N (k + d + 1)): d f_p(x_i) / d (a_j, w_j, b_j)
+        Z = X @ net.W.T + net.b
+        S, D = np.tanh(Z), 1 - np.tanh(Z) ** 2
+        rows = []
+        for i in range(X.shape[0]):
+            for p in range(2):
+                da = np.zeros((20, 2))
+                da[:, p] = S[i]
+                dw = (net.a[:, p] * D[i])[:, None] * X[i]
+                db = net.a[:, p] * D[i]
+                rows.append(np.concatenate([da.ravel(), dw.ravel(), db]))
+        return np.array(rows)
+
+    J0, J1 = jacobian(net0), jacobian(net1)
+    expected = np.linalg.norm(J1 - J0) / np.linalg.norm(J0)
+    got = _diagnostics.tangent_change(net0, (net0.a, net0.W, net0.b), (net1.a, net1.W, net1.b), X)
+    assert got == pytest.approx(expected, rel=1e-12)
+    assert expected > 1e-3
+
+
+def test_simulation_field_and_advance_match_the_one_call_forms():
+    X, Y = problem()
+    net = mf.TwoLayer(4, 300, activation="relu", bias=True, b_std=0.3, seed=5)
+    sim = mf.Simulation(net, (X, Y), t_max=1.0, dt=0.1, method="heun")
+    for got, expected in zip(sim.field(), mf.dd_field(net, X, Y)):
+        np.testing.assert_array_equal(got, expected)   # cached and uncached passes: bit-identical
+    assert sim.advance(10) == 10 and sim.step == 10
+    full = mf.simulate(net, (X, Y), t_max=1.0, dt=0.1, method="heun", progress=False)
+    np.testing.assert_array_equal(sim.state[:net.n_params], full.net.get_flat())
+    with pytest.raises(ValueError, match="steps"):
+        sim.advance(0)
