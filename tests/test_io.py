@@ -93,10 +93,8 @@ def test_snapshot_interval_and_no_checkpoints(tmp_path):
     np.testing.assert_allclose(traj.snapshots.t, [0.0, 0.3, 0.6, 0.9, 1.2, 1.5, 1.8, 2.0])  # 0.25 -> 3 records
 
 
-@pytest.mark.parametrize("mode", sorted(MODES))
-def test_resume_is_bit_identical(tmp_path, monkeypatch, mode):
-    path = tmp_path / "run.h5"
-    ref = mf.simulate(student(), data(), **opts(mode))
+def _run_until_killed(monkeypatch, path, ds, mode):
+    """Write a run to path that fails right after the record of step KILL_STEP."""
     record = mf.Simulation._record
 
     def record_then_die(sim):
@@ -106,8 +104,15 @@ def test_resume_is_bit_identical(tmp_path, monkeypatch, mode):
 
     monkeypatch.setattr(mf.Simulation, "_record", record_then_die)
     with pytest.raises(_Killed):
-        mf.simulate(student(), data(), **opts(mode), out=path, checkpoint_every=CHECKPOINT)
+        mf.simulate(student(), ds, **opts(mode), out=path, checkpoint_every=CHECKPOINT)
     monkeypatch.undo()
+
+
+@pytest.mark.parametrize("mode", sorted(MODES))
+def test_resume_is_bit_identical(tmp_path, monkeypatch, mode):
+    path = tmp_path / "run.h5"
+    ref = mf.simulate(student(), data(), **opts(mode))
+    _run_until_killed(monkeypatch, path, data(), mode)
     partial = _io.load(path)
     assert not partial.complete
     assert partial.step[-1] == 24          # the last checkpoint before the failure
@@ -137,17 +142,7 @@ def test_resume_needs_data_when_the_sampler_cannot_be_stored(tmp_path, monkeypat
     ds = mf.datasets.Dataset(base.X, base.y, sampler=lambda rng, m: sampler(rng, m), name="lambda")
     path = tmp_path / "run.h5"
     ref = mf.simulate(student(), ds, **opts("online"))
-    record = mf.Simulation._record
-
-    def record_then_die(sim):
-        record(sim)
-        if sim.step == KILL_STEP:
-            raise _Killed
-
-    monkeypatch.setattr(mf.Simulation, "_record", record_then_die)
-    with pytest.raises(_Killed):
-        mf.simulate(student(), ds, **opts("online"), out=path, checkpoint_every=CHECKPOINT)
-    monkeypatch.undo()
+    _run_until_killed(monkeypatch, path, ds, "online")
     with pytest.raises(ValueError, match="data"):
         _io.resume(path)
     with pytest.raises(ValueError, match="data: does not hold the training set"):
