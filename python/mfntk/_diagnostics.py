@@ -8,7 +8,6 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import erf as _erf
 
-from . import _core
 
 _BLOCK = 4096
 
@@ -60,10 +59,6 @@ def tangent_change(net, theta_prev, theta_now, X):
             num += np.sum(((d1 * a1[j0:j1, p]) - (d0 * a0[j0:j1, p])) ** 2 * xx[:, None])
             den += np.sum((d0 * a0[j0:j1, p]) ** 2 * xx[:, None])
     return float(np.sqrt(num / den)) if den > 0 else float("nan")
-
-
-def empirical_ntk(net, X, threads):
-    return _core.empirical_gram(net.activation, net.c0, net.a, net.W, net.b, X, None, "ntk", threads)
 
 
 def kernel_distance(K, K0):

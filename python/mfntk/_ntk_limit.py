@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _core
+from . import kernels
 from ._network import TwoLayer
 from ._solvers import SpectralFactor
 from ._validation import as_matrix, resolve_threads
@@ -81,8 +81,7 @@ class NTKLimit:
         self._coef_cache = {}
 
     def _kernel(self, X1, X2):
-        n = self.net
-        return _core.empirical_gram(n.activation, n.c0, n.a, n.W, n.b, X1, X2, "ntk", self.threads).astype(np.float64)
+        return kernels.empirical(self.net, X1, X2, threads=self.threads).astype(np.float64)
 
     def _shape(self, out):
         return out[:, 0] if self._vector else out

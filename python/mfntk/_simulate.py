@@ -15,7 +15,7 @@ import warnings
 
 import numpy as np
 
-from . import _core, _diagnostics
+from . import _core, _diagnostics, kernels
 from ._losses import LOSSES, residual, risk
 from ._network import TwoLayer
 from ._validation import check_choice, check_float, check_int, resolve_threads
@@ -345,7 +345,7 @@ class Simulation:
         s["displacement_a"].append(disp["a"])
         s["displacement_W"].append(disp["W"])
         s["displacement_b"].append(disp.get("b", float("nan")))
-        K = _diagnostics.empirical_ntk(net, self.X_probe, self.threads).astype(np.float64)
+        K = kernels.empirical(net, self.X_probe, threads=self.threads).astype(np.float64)
         if self._K0 is None:
             self._K0 = K
         s["kernel_distance"].append(_diagnostics.kernel_distance(K, self._K0))
