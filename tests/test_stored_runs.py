@@ -1,0 +1,28 @@
+"""The runs of ``stored_runs.CASES`` give the numbers the 0.1.0 release stored."""
+import json
+
+import numpy as np
+import pytest
+
+import stored_runs
+
+
+@pytest.fixture(scope="module")
+def stored():
+    with open(stored_runs.PATH) as f:
+        return json.load(f)
+
+
+@pytest.mark.parametrize("name", sorted(stored_runs.CASES))
+def test_run_reproduces_the_stored_numbers(stored, name):
+    got = stored_runs.record(stored_runs.run(name))
+    want = stored["runs"][name]
+    assert set(got) == set(want)
+    same_cpu = stored_runs.cpu_fingerprint() == stored["cpu"]
+    for key in want:
+        g, w = np.array(got[key]), np.array(want[key])
+        assert g.shape == w.shape, key
+        if same_cpu:
+            np.testing.assert_array_equal(g, w, err_msg=key)
+        else:
+            np.testing.assert_allclose(g, w, rtol=1e-10, atol=1e-12, err_msg=key)
