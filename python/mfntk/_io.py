@@ -25,8 +25,12 @@ root attributes
 ``/data``
     ``X``, ``y`` (training set, float64) and ``X_test``, ``y_test`` (the test set the run
     evaluates on: the data's split, or the sample it drew from the sampler); attributes
-    ``name``, ``task``, ``description``, ``sampler_repr`` and, when the sampler could be
-    pickled, ``sampler_pickle`` (needed by :func:`resume` for online runs).
+    ``name``, ``task``, ``description``, ``sampler_repr``. A built-in sampler (a
+    built-in teacher or mixture; needed by :func:`resume` for online runs) is stored as
+    data in the group ``/data/sampler``: its ``kind`` and numbers as JSON attributes, its
+    arrays as datasets, a nested spec as a subgroup (see
+    :func:`mfntk.datasets.sampler_spec`). Any other sampler is stored only when the run
+    was started with ``trust=True``, as a pickle in the attribute ``sampler_pickle``.
 
 Checkpoints
 -----------
@@ -41,9 +45,11 @@ most one interval of work is lost, and :func:`resume` redoes it with the same nu
 copy makes a checkpoint cost O(file size); with large data sets or many snapshots choose
 ``checkpoint_every`` so that this stays a small fraction of the run.
 
-Security: a sampler is stored with :mod:`pickle` so that online runs can be resumed
-without passing the data again; :func:`resume` unpickles it only when ``data`` is not
-given. Resume only files you trust (as with any pickle). :func:`load` never unpickles.
+Security: reading a file never runs code from it. :func:`load` reads arrays and JSON
+only; :func:`resume` rebuilds a built-in sampler from its stored numbers, and unpickles a
+``sampler_pickle`` only when called with ``trust=True`` (``mfntk resume --trust``) for an
+online run that needs it; without ``trust`` it refuses with a message saying why, and the
+pickle is dropped from the file it updates. See SECURITY.md.
 """
 from __future__ import annotations
 
@@ -189,8 +195,8 @@ def _fsync_file(path):
 class _Writer:
     """Writes a run to ``path``: the first file at t = 0, then checkpoints (see the module doc)."""
 
-    def __init__(self, sim, path, checkpoint_steps, snapshot_steps, fresh=True):
-        self.sim, self.path = sim, path
+    def __init__(self, sim, path, checkpoint_steps, snapshot_steps, fresh=True, trust=False):
+        self.sim, self.path, self.trust = sim, path, trust
         self.tmp = path + ".partial"
         self.checkpoint_steps, self.snapshot_steps = checkpoint_steps, snapshot_steps
         self.pending = []          # snapshots taken since the last checkpoint: (t, step, theta)
@@ -238,6 +244,8 @@ class _Writer:
                         f.attrs[key] = value
                     for group in ("net0", "data", "snapshots"):
                         old.copy(old[group], f, group)
+                if not self.trust and "sampler_pickle" in f["data"].attrs:
+                    del f["data"].attrs["sampler_pickle"]   # never carry code along unasked
             self._write_series(f, sd["series"])
             self._append_snapshots(f)
             self._write_checkpoint(f, sd, sim.layout)
@@ -265,7 +273,7 @@ class _Writer:
         g = f.create_group("net0")
         g.create_dataset("theta", data=sim.net0.get_flat())
         g.attrs["config"] = _json(sim.net0.config())
-        _write_data(f.create_group("data"), sim)
+        _write_data(f.create_group("data"), sim, self.trust)
         P = sim.layout["particles"]
         s = f.create_group("snapshots")
         s.create_dataset("t", shape=(0,), maxshape=(None,), dtype="f8", chunks=(256,))
@@ -311,7 +319,7 @@ class _Writer:
         g.attrs["wall_time"] = sd["wall_time"]
 
 
-def _write_data(g, sim):
+def _write_data(g, sim, trust):
     data = sim.data
     g.create_dataset("X", data=np.asarray(data.X, np.float64))
     g.create_dataset("y", data=np.asarray(data.y, np.float64))
@@ -327,17 +335,61 @@ def _write_data(g, sim):
     g.attrs["task"] = data.task
     g.attrs["description"] = data.description
     g.attrs["sampler_repr"] = repr(data.sampler) if data.sampler is not None else ""
-    if data.sampler is not None:
-        try:
-            blob = pickle.dumps(data.sampler, protocol=pickle.HIGHEST_PROTOCOL)
-        except (pickle.PicklingError, AttributeError, TypeError):
-            g.attrs["sampler_note"] = ("the sampler could not be pickled; resume an online run with "
-                                       "mfntk.resume(path, data=...)")
+    if data.sampler is None:
+        return
+    from .datasets import sampler_spec
+    spec = sampler_spec(data.sampler)
+    if spec is not None:
+        _write_spec(g.create_group("sampler"), spec)
+        return
+    note = "resume an online run with mfntk.resume(path, data=...)"
+    if not trust:
+        g.attrs["sampler_note"] = ("the sampler is not a built-in one and was not stored (a pickle is stored "
+                                   "only with trust=True); " + note)
+        return
+    try:
+        blob = pickle.dumps(data.sampler, protocol=pickle.HIGHEST_PROTOCOL)
+    except (pickle.PicklingError, AttributeError, TypeError):
+        g.attrs["sampler_note"] = "the sampler could not be pickled; " + note
+    else:
+        g.attrs["sampler_pickle"] = np.void(blob)
+
+
+_SPEC_DEPTH = 4   # a sampler spec nests a teacher spec: deeper trees are not mfntk's
+
+
+def _write_spec(g, spec):
+    """A sampler spec as HDF5: numbers and names as JSON attributes, arrays as datasets, dicts as groups."""
+    for key, value in spec.items():
+        if isinstance(value, dict):
+            _write_spec(g.create_group(key), value)
+        elif isinstance(value, np.ndarray):
+            g.create_dataset(key, data=value)
         else:
-            g.attrs["sampler_pickle"] = np.void(blob)
+            g.attrs[key] = _json(value)
 
 
-def run_with_output(sim, out, checkpoint_every=None, snapshot_every=None, progress=None):
+def _read_spec(g, depth=0):
+    """The inverse of :func:`_write_spec`: JSON and numeric arrays only, never code."""
+    h5py = _h5py()
+    if depth > _SPEC_DEPTH:
+        raise ValueError("the sampler spec nests too deep")
+    spec = {}
+    for key, value in g.attrs.items():
+        if not isinstance(value, str):
+            raise ValueError(f"sampler attribute {key!r} is not JSON text")
+        spec[key] = json.loads(value)
+    for key, item in g.items():
+        if isinstance(item, h5py.Group):
+            spec[key] = _read_spec(item, depth + 1)
+        elif item.dtype.kind in "fiu" and item.ndim <= 2:
+            spec[key] = item[()]
+        else:
+            raise ValueError(f"sampler dataset {key!r} is not a numeric vector or matrix")
+    return spec
+
+
+def run_with_output(sim, out, checkpoint_every=None, snapshot_every=None, progress=None, trust=False):
     """Run ``sim`` writing its trajectory to ``out`` (HDF5) with checkpoints; return the Trajectory.
 
     Parameters
@@ -354,6 +406,10 @@ def run_with_output(sim, out, checkpoint_every=None, snapshot_every=None, progre
         None: at every checkpoint (and always at t = 0 and at the end).
     progress : bool or None
         Progress bar (None: only on a terminal).
+    trust : bool
+        Store a sampler that is not a built-in one as a pickle (code that :func:`resume`
+        runs when it is given ``trust=True`` too). Default: such a sampler is not stored
+        and an online run is resumed with ``data=...``.
 
     Returns
     -------
@@ -368,7 +424,7 @@ def run_with_output(sim, out, checkpoint_every=None, snapshot_every=None, progre
     directory = os.path.dirname(os.path.abspath(out))
     if not os.path.isdir(directory):
         raise FileNotFoundError(f"out: the folder {directory} does not exist")
-    writer = _Writer(sim, out, ckpt, snap, fresh=True)
+    writer = _Writer(sim, out, ckpt, snap, fresh=True, trust=bool(trust))
     return _run(sim, writer, progress)
 
 
@@ -413,7 +469,7 @@ def _open(path):
 def _read(f, what, fn):
     try:
         return fn()
-    except (KeyError, OSError, RuntimeError, ValueError, json.JSONDecodeError) as exc:
+    except (KeyError, OSError, RuntimeError, ValueError, TypeError, json.JSONDecodeError) as exc:
         raise TrajectoryFileError(f"{f.filename}: cannot read {what} (corrupt file?): {exc}") from None
 
 
@@ -508,7 +564,7 @@ def _dataset_from_group(g, sampler):
 # resume
 # ---------------------------------------------------------------------------------------
 
-def resume(path, data=None, progress=None, threads=None, t_max=None):
+def resume(path, data=None, progress=None, threads=None, t_max=None, trust=False):
     """Continue a run written by ``simulate(..., out=path, checkpoint_every=...)`` from its last checkpoint.
 
     The continued run gives the same numbers, bit for bit, as an uninterrupted run (full
@@ -522,15 +578,21 @@ def resume(path, data=None, progress=None, threads=None, t_max=None):
     path : str or path
         The trajectory file; it is updated in place (atomically, at each checkpoint).
     data : Dataset or (X, y), optional
-        The training data. Default: the data stored in the file, with the sampler stored
-        there (unpickled: resume only files you trust). An online run whose sampler could
-        not be stored needs ``data`` again; it must hold the same training set.
+        The training data. Default: the data stored in the file, with its built-in sampler
+        rebuilt from the stored numbers. An online run whose sampler was not stored needs
+        ``data`` again; it must hold the same training set.
     progress : bool or None
         Progress bar (None: only on a terminal).
     threads : int or None
         OpenMP threads (results do not depend on it). None: all available.
     t_max : float, optional
         Extend the run to a later final time (default: the stored one).
+    trust : bool
+        Allow unpickling a sampler stored as a pickle (only an online run started with
+        ``trust=True`` and a sampler that is not a built-in one has one). Unpickling runs
+        whatever code the file holds: pass True only for a file you made or fully trust.
+        Without it such a run is refused (pass ``data`` instead), and the pickle is
+        dropped from the updated file.
 
     Returns
     -------
@@ -542,7 +604,8 @@ def resume(path, data=None, progress=None, threads=None, t_max=None):
     FileNotFoundError, TrajectoryFileError
         See :func:`load`.
     ValueError
-        When ``data`` is needed but missing, or does not match the stored training set.
+        When ``data`` is needed but missing, or does not match the stored training set, or
+        when the run needs a pickled sampler and ``trust`` is False.
     """
     from ._simulate import Simulation
     from ._validation import check_float, resolve_threads
@@ -554,7 +617,14 @@ def resume(path, data=None, progress=None, threads=None, t_max=None):
         theta0 = _read(f, "the initial network", lambda: f["net0/theta"][()])
         ckpt_steps = int(f.attrs.get("checkpoint_steps", 0)) or None
         snap_steps = int(f.attrs.get("snapshot_steps", 0)) or None
-        stored = _read(f, "the data", lambda: _stored_data(f["data"], config, data, path))
+        needs_pickle = data is None and bool(config.get("online")) and _read(
+            f, "the data", lambda: "sampler" not in f["data"] and "sampler_pickle" in f["data"].attrs)
+        if needs_pickle and not trust:
+            raise ValueError(
+                f"trust: the sampler of the online run in {path} is stored as a Python pickle, and unpickling "
+                "runs any code the file holds. Pass the same data again (mfntk.resume(path, data=...)), or "
+                "trust=True (mfntk resume --trust) only for a file you made yourself or fully trust.")
+        stored = _read(f, "the data", lambda: _stored_data(f["data"], config, data, path, trust))
     net0 = _net_from_config(net_cfg)
     net0.set_flat(theta0)
     if t_max is None:
@@ -571,7 +641,7 @@ def resume(path, data=None, progress=None, threads=None, t_max=None):
                      probe_size=config["probe_size"], test_size=config["test_size"], seed=config["seed"],
                      divergence_factor=config["divergence_factor"])
     sim.load_state_dict(sd)
-    writer = _Writer(sim, path, ckpt_steps, snap_steps, fresh=False)
+    writer = _Writer(sim, path, ckpt_steps, snap_steps, fresh=False, trust=bool(trust))
     writer.last_step = sim.step
     if sim.step >= sim.steps_total:
         if t_max == config["t_max"]:
@@ -579,8 +649,8 @@ def resume(path, data=None, progress=None, threads=None, t_max=None):
     return _run(sim, writer, progress)
 
 
-def _stored_data(g, config, data, path):
-    from .datasets import as_dataset
+def _stored_data(g, config, data, path, trust):
+    from .datasets import as_dataset, sampler_from_spec
     if data is not None:
         data = as_dataset(data, name="data")
         X, y = g["X"][()], g["y"][()]
@@ -590,13 +660,14 @@ def _stored_data(g, config, data, path):
                              f"(stored X {X.shape}, y {y.shape}; given X {data.X.shape}, y {data.y.shape})")
         return data
     sampler = None
-    if "sampler_pickle" in g.attrs:
+    if "sampler" in g:
+        sampler = sampler_from_spec(_read_spec(g["sampler"]))
+    elif config.get("online") and trust and "sampler_pickle" in g.attrs:
         try:
             sampler = pickle.loads(g.attrs["sampler_pickle"].tobytes())
         except Exception as exc:  # an unpicklable class (module gone, renamed): say what to do
-            if config.get("online"):
-                raise ValueError(f"data: the sampler stored in {path} cannot be restored ({exc}); pass the "
-                                 "same data set again: mfntk.resume(path, data=...)") from None
+            raise ValueError(f"data: the sampler stored in {path} cannot be restored ({exc}); pass the "
+                             "same data set again: mfntk.resume(path, data=...)") from None
     if config.get("online") and sampler is None:
         raise ValueError(f"data: the run in {path} draws fresh samples (online) but its sampler "
                          f"({g.attrs.get('sampler_repr', '?')}) was not stored; pass the same data set again: "

@@ -513,7 +513,7 @@ class Simulation:
 def simulate(net, data, t_max, dt, method="rk4", loss="squared", batch=None, weight_decay=0.0, temperature=0.0,
              record_every=None, threads=None, progress=None, residual_dynamics=False, linearized=False,
              diagnostics=False, *, online=None, probe_size=256, test_size=2048, seed=0, divergence_factor=1e6,
-             cache_mb=1024, out=None, checkpoint_every=None):
+             cache_mb=1024, out=None, checkpoint_every=None, trust=False):
     """Train a two-layer network by the distributional dynamics (SPEC 3) and record the run.
 
     d theta_j / dt = (1/alpha) E_x[r(x) grad_theta sigma_*(x; theta_j)] - lambda theta_j
@@ -578,6 +578,10 @@ def simulate(net, data, t_max, dt, method="rk4", loss="squared", batch=None, wei
     out : str or path, optional
         Write the trajectory (HDF5) there, with checkpoints every ``checkpoint_every``
         time units; :func:`mfntk.resume` continues such a run.
+    trust : bool
+        With ``out``: store a sampler that is not one of mfntk's built-in ones as a pickle,
+        so that :func:`mfntk.resume` with ``trust=True`` can continue an online run without
+        the data (built-in samplers are always stored, as data). Default: not stored.
 
     Returns
     -------
@@ -606,4 +610,4 @@ def simulate(net, data, t_max, dt, method="rk4", loss="squared", batch=None, wei
             raise ValueError("checkpoint_every: needs an output file (out=...)")
         return sim.run(progress=progress)
     from . import _io
-    return _io.run_with_output(sim, out, checkpoint_every=checkpoint_every, progress=progress)
+    return _io.run_with_output(sim, out, checkpoint_every=checkpoint_every, progress=progress, trust=trust)

@@ -324,10 +324,14 @@ def build_parser():
         "resume", formatter_class=_Formatter, parents=[_common(None, "unused (the file is updated in place)")],
         help="continue a run from the last checkpoint of its file",
         description="Continue the run stored in FILE from its last checkpoint, bit for bit as if it had never "
-                    "stopped, and keep checkpointing into FILE. Online runs need their sampler, which is "
-                    "stored in the file when it can be pickled (resume only files you trust).")
+                    "stopped, and keep checkpointing into FILE. Online runs need their sampler: the built-in "
+                    "ones are stored in the file as numbers; another one only as a pickle, which is read only "
+                    "with --trust.")
     res.add_argument("file", metavar="FILE", help="trajectory file (.h5) written by mfntk run or simulate(out=...)")
     res.add_argument("--t-max", type=float, default=None, help="extend the run to this final time")
+    res.add_argument("--trust", action="store_true",
+                     help="unpickle a sampler stored as a pickle (it runs any code the file holds: only for files "
+                          "you made or fully trust)")
     res.set_defaults(handler=_cmd_resume)
 
     plo = sub.add_parser(
@@ -424,7 +428,8 @@ def _cmd_run(args):
 
 def _cmd_resume(args):
     from . import _io
-    traj = _io.resume(args.file, progress=_progress(args), threads=args.threads, t_max=args.t_max)
+    traj = _io.resume(args.file, progress=_progress(args), threads=args.threads, t_max=args.t_max,
+                       trust=args.trust)
     _say(args, _traj_summary(traj))
     return 0
 

@@ -559,6 +559,12 @@ class Teacher:
     def _eval(self, X: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def spec(self) -> dict | None:
+        """The teacher as data: a dict of names, numbers and arrays from which
+        :func:`teacher_from_spec` rebuilds it exactly, or None when it holds a user
+        function (which only a pickle could store)."""
+        return None
+
 
 class SingleNeuron(Teacher):
     """Single-neuron teacher y = sigma(<w*, x>) with |w*| = 1.
@@ -595,6 +601,7 @@ class SingleNeuron(Teacher):
     def __init__(self, d, activation="relu", w=None, seed=0, *, normalize=True, c0=0.0):
         self.d = _check_int(d, "d")
         self.sigma, self.activation = _activation(activation, c0)
+        self.c0, self._user_sigma = c0, callable(activation)
         self.seed = seed
         self.k = 1
         if w is None:
@@ -613,6 +620,16 @@ class SingleNeuron(Teacher):
 
     def _eval(self, X):
         return self.sigma(X @ self.w)[:, None]
+
+    def spec(self):
+        if self._user_sigma:
+            return None
+        return {"kind": "single_neuron", "d": self.d, "activation": self.activation, "c0": float(self.c0),
+                "w": self.w}
+
+    @classmethod
+    def _from_spec(cls, s):
+        return cls(s["d"], s["activation"], w=s["w"], normalize=False, c0=s["c0"])
 
     def __repr__(self):
         src = "w=given" if self._given else f"seed={self.seed!r}"
@@ -657,6 +674,7 @@ class TwoLayerTeacher(Teacher):
         self.d = _check_int(d, "d")
         self.width = _check_int(width, "width")
         self.sigma, self.activation = _activation(activation, c0)
+        self.c0, self._user_sigma = c0, callable(activation)
         self.seed = seed
         rng = _rng(seed)
         if W is None:
@@ -683,6 +701,16 @@ class TwoLayerTeacher(Teacher):
 
     def _eval(self, X):
         return self.sigma(X @ self.W.T) @ self.a / self.width
+
+    def spec(self):
+        if self._user_sigma:
+            return None
+        return {"kind": "two_layer", "d": self.d, "width": self.width, "activation": self.activation,
+                "c0": float(self.c0), "W": self.W, "a": self.a}
+
+    @classmethod
+    def _from_spec(cls, s):
+        return cls(s["d"], s["width"], s["activation"], a=s["a"], W=s["W"], normalize=False, c0=s["c0"])
 
     def __repr__(self):
         return (
@@ -747,6 +775,13 @@ class Quadratic(Teacher):
 
     def _eval(self, X):
         return (self.b0 + np.einsum("ij,ij->i", X @ self.B, X))[:, None]
+
+    def spec(self):
+        return {"kind": "quadratic", "d": self.d, "b0": self.b0, "B": self.B}
+
+    @classmethod
+    def _from_spec(cls, s):
+        return cls(s["d"], b0=s["b0"], B=s["B"])  # B is symmetric: (B + B^T) / 2 gives it back exactly
 
     def __repr__(self):
         src = "B=given" if self._given else f"seed={self.seed!r}"
@@ -827,6 +862,15 @@ class LowDim(Teacher):
         self.k = out.shape[1]
         return out
 
+    def spec(self):
+        if not self._default_phi:
+            return None
+        return {"kind": "low_dim", "d": self.d, "r": self.r, "U": self.U}
+
+    @classmethod
+    def _from_spec(cls, s):
+        return cls(s["d"], s["r"], U=s["U"])
+
     def __repr__(self):
         phi = "sum(tanh(z))/sqrt(r)" if self._default_phi else getattr(self.phi, "__name__", "phi")
         src = "U=given" if self._given else f"seed={self.seed!r}"
@@ -890,6 +934,13 @@ class SparseLinear(Teacher):
     def _eval(self, X):
         return (X @ self.beta)[:, None]
 
+    def spec(self):
+        return {"kind": "sparse_linear", "d": self.d, "s": self.s, "beta": self.beta}
+
+    @classmethod
+    def _from_spec(cls, s):
+        return cls(s["d"], s["s"], beta=s["beta"])
+
     def __repr__(self):
         src = "beta=given" if self._given else f"seed={self.seed!r}"
         return f"SparseLinear(d={self.d}, s={self.s}, support={self.support.tolist()}, {src})"
@@ -946,7 +997,8 @@ def as_teacher(teacher, d: int | None = None) -> Teacher:
 
 class TeacherSampler:
     """Population sampler of :func:`teacher_dataset`: X from the input law,
-    y = teacher(X) + noise * N(0, 1). A class (not a closure) so that it pickles."""
+    y = teacher(X) + noise * N(0, 1). Stored in trajectory files as data (see
+    :func:`sampler_spec`) when its teacher is a built-in one."""
 
     def __init__(self, teacher: Teacher, d: int, inputs: str, noise: float):
         self.teacher, self.d, self.inputs, self.noise = teacher, d, inputs, noise
@@ -961,6 +1013,18 @@ class TeacherSampler:
 
     def __repr__(self):
         return f"TeacherSampler({self.teacher!r}, inputs={self.inputs!r}, noise={self.noise})"
+
+    def spec(self):
+        teacher = self.teacher.spec()
+        if teacher is None:
+            return None
+        return {"kind": "teacher", "d": self.d, "inputs": self.inputs, "noise": float(self.noise), "teacher": teacher}
+
+    @classmethod
+    def _from_spec(cls, s):
+        d = _check_int(s["d"], "d")
+        return cls(teacher_from_spec(s["teacher"]), d, _check_choice(s["inputs"], "inputs", INPUT_LAWS),
+                   _check_real(s["noise"], "noise", lo=0.0))
 
 
 def teacher_dataset(teacher, d, n_train, n_test=0, inputs="gaussian", noise=0.0, seed=0) -> Dataset:
@@ -1034,6 +1098,69 @@ class MixtureSampler:
         g = rng.standard_normal((m, self.sd_plus.shape[0]))
         X = g * np.where(y > 0, self.sd_plus[None, :], self.sd_minus[None, :])
         return X, y
+
+    def __repr__(self):
+        return f"MixtureSampler(d={self.sd_plus.shape[0]})"
+
+    def spec(self):
+        return {"kind": "mixture", "sd_plus": self.sd_plus, "sd_minus": self.sd_minus}
+
+    @classmethod
+    def _from_spec(cls, s):
+        sd_plus, sd_minus = _as_float_array(s["sd_plus"], "sd_plus"), _as_float_array(s["sd_minus"], "sd_minus")
+        if sd_plus.ndim != 1 or sd_plus.shape != sd_minus.shape:
+            raise ValueError(f"sd_plus, sd_minus: expected two vectors of one length; got {sd_plus.shape} "
+                             f"and {sd_minus.shape}")
+        _check_finite(sd_plus, "sd_plus")
+        _check_finite(sd_minus, "sd_minus")
+        return cls(sd_plus, sd_minus)
+
+
+#: The teachers and samplers that trajectory files store as data, by the ``kind`` of their spec.
+TEACHER_KINDS = {"single_neuron": SingleNeuron, "two_layer": TwoLayerTeacher, "quadratic": Quadratic,
+                 "low_dim": LowDim, "sparse_linear": SparseLinear}
+SAMPLER_KINDS = {"teacher": TeacherSampler, "mixture": MixtureSampler}
+
+
+def sampler_spec(sampler) -> dict | None:
+    """A sampler as data, or None when it is not one of :data:`SAMPLER_KINDS` built from
+    data alone (a user function anywhere in it).
+
+    The spec is a dict whose values are str, int, float, numpy arrays or nested specs,
+    with a ``kind`` naming the class; :func:`sampler_from_spec` rebuilds an identical
+    sampler (same draws, bit for bit) from it without running any stored code.
+    """
+    if type(sampler) not in SAMPLER_KINDS.values():
+        return None
+    return sampler.spec()
+
+
+def _from_spec(registry, spec, what):
+    if not isinstance(spec, dict):
+        raise TypeError(f"{what}: expected a dict; got {type(spec).__name__}")
+    kind = spec.get("kind")
+    if kind not in registry:
+        raise ValueError(f"{what}: unknown kind {kind!r}; expected one of {', '.join(registry)}")
+    try:
+        return registry[kind]._from_spec(spec)
+    except KeyError as exc:
+        raise ValueError(f"{what}: the {kind!r} spec lacks the field {exc.args[0]!r}") from None
+
+
+def teacher_from_spec(spec) -> Teacher:
+    """The teacher described by ``spec`` (see :meth:`Teacher.spec`); no code is run from it."""
+    return _from_spec(TEACHER_KINDS, spec, "teacher spec")
+
+
+def sampler_from_spec(spec):
+    """The sampler described by ``spec`` (see :func:`sampler_spec`); no code is run from it.
+
+    Raises
+    ------
+    ValueError, TypeError
+        When the spec names an unknown kind, lacks a field or holds a bad value.
+    """
+    return _from_spec(SAMPLER_KINDS, spec, "sampler spec")
 
 
 def _delta_diagonal(delta, d):
