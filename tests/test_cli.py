@@ -151,14 +151,14 @@ def test_run_resume_plot(tmp_path, capsys):
 @pytest.mark.parametrize("edit, key", [
     (("dt = 0.1", "dtt = 0.1"), "run.dtt: unknown key"),
     (("dt = 0.1", "dt = -0.1"), "run.dt: must be > 0"),
-    (("width = 16", 'width = "wide"'), "net.width: expected an integer"),
+    (("width = 16", 'width = "wide"'), "net.width: expected an int"),
     (('method = "heun"', 'method = "leapfrog"'), "run.method: unknown value 'leapfrog'"),
     (("[output]", "[outputs]"), "outputs: unknown table"),
     (("n_test = 20", "delta = 0.3"), "data.delta: not used by kind = 'teacher'"),
     (("d = 4", "d = 0"), "data.d: must be >= 1"),
     (("t_max = 1.0", ""), "run.t_max: missing"),
     (("[data]", "[data"), "not valid TOML"),
-    (("diagnostics = true", "diagnostics = 1"), "run.diagnostics: expected true or false"),
+    (("diagnostics = true", "diagnostics = 1"), "run.diagnostics: expected a bool"),
     (("seed = 1", "scaling = -2"), "net.scaling"),
 ])
 def test_bad_config_names_the_key(tmp_path, capsys, edit, key):

@@ -305,7 +305,7 @@ def test_bad_simulate_arguments(rng):
         (dict(ok, batch=0), ValueError, "batch"),
         (dict(ok, batch=1000), ValueError, "batch: 1000 is larger than the training set"),
         (dict(ok, batch=8, residual_dynamics=True), ValueError, "residual_dynamics: needs full-batch"),
-        (dict(ok, threads=0), ValueError, "threads: must be at least 1"),
+        (dict(ok, threads=0), ValueError, "threads: must be >= 1"),
         (dict(ok, weight_decay=-1.0), ValueError, "weight_decay"),
         (dict(ok, checkpoint_every=1.0), ValueError, "checkpoint_every: needs an output file"),
     ]

@@ -89,7 +89,7 @@ def test_snapshot_interval_and_no_checkpoints(tmp_path):
     traj = mf.simulate(student(), data(), **RUN, out=path)
     np.testing.assert_allclose(traj.snapshots.t, [0.0, 2.0])     # t = 0 and the end only
     sim = mf.Simulation(student(), data(), **RUN)
-    traj = _io.run_with_output(sim, path, checkpoint_every=1.0, snapshot_every=0.25)
+    traj = sim.run(out=path, checkpoint_every=1.0, snapshot_every=0.25)
     np.testing.assert_allclose(traj.snapshots.t, [0.0, 0.3, 0.6, 0.9, 1.2, 1.5, 1.8, 2.0])  # 0.25 -> 3 records
 
 
@@ -116,7 +116,7 @@ def test_resume_is_bit_identical(tmp_path, monkeypatch, mode):
     partial = _io.load(path)
     assert not partial.complete
     assert partial.step[-1] == 24          # the last checkpoint before the failure
-    resumed = mf.resume(path) if hasattr(mf, "resume") else _io.resume(path)
+    resumed = mf.resume(path)
     assert resumed.complete
     assert_same_run(ref, resumed)
     assert_same_run(ref, _io.load(path))
@@ -127,13 +127,13 @@ def test_resume_of_complete_run_and_extension(tmp_path):
     path = tmp_path / "run.h5"
     ref = mf.simulate(student(), data(), **opts("online", t_max=3.0))
     mf.simulate(student(), data(), **opts("online"), out=path, checkpoint_every=CHECKPOINT)
-    again = _io.resume(path)
+    again = mf.resume(path)
     assert len(again) == 21
-    longer = _io.resume(path, t_max=3.0)
+    longer = mf.resume(path, t_max=3.0)
     # 2.0 is a record of the longer run too, so the records coincide
     assert_same_run(ref, longer)
     with pytest.raises(ValueError, match="t_max"):
-        _io.resume(path, t_max=1.0)
+        mf.resume(path, t_max=1.0)
 
 
 def test_resume_needs_data_when_the_sampler_cannot_be_stored(tmp_path, monkeypatch):
@@ -144,10 +144,10 @@ def test_resume_needs_data_when_the_sampler_cannot_be_stored(tmp_path, monkeypat
     ref = mf.simulate(student(), ds, **opts("online"))
     _run_until_killed(monkeypatch, path, ds, "online")
     with pytest.raises(ValueError, match="data"):
-        _io.resume(path)
+        mf.resume(path)
     with pytest.raises(ValueError, match="data: does not hold the training set"):
-        _io.resume(path, data=(base.X[:-1], base.y[:-1]))
-    assert_same_run(ref, _io.resume(path, data=ds))
+        mf.resume(path, data=(base.X[:-1], base.y[:-1]))
+    assert_same_run(ref, mf.resume(path, data=ds))
 
 
 _CHILD = textwrap.dedent("""
@@ -188,7 +188,7 @@ def test_sigkill_then_resume(tmp_path):
     partial = _io.load(path)
     assert not partial.complete and 0 < partial.step[-1] < 40
     ref = mf.simulate(student(), data(), **opts("langevin"))
-    resumed = _io.resume(path)
+    resumed = mf.resume(path)
     assert_same_run(ref, resumed)
 
 
@@ -212,7 +212,7 @@ def test_missing_corrupt_and_truncated_files(tmp_path):
     with pytest.raises(_io.TrajectoryFileError, match="truncated.h5"):
         _io.load(truncated)
     with pytest.raises(_io.TrajectoryFileError):
-        _io.resume(truncated)
+        mf.resume(truncated)
     assert issubclass(_io.TrajectoryFileError, ValueError)
     broken = tmp_path / "broken.h5"
     broken.write_bytes(raw)

@@ -12,7 +12,8 @@ dynamics with the tangent kernel K_mu, infinite-width kernels and kernel regress
 import importlib
 
 from . import datasets, kernels, studies
-from ._io import TrajectoryFileError, load, resume
+from ._backend import BACKENDS, Backend, CPUBackend, get_backend
+from ._io import TrajectoryFileError, load
 from ._network import TwoLayer
 from ._ntk_limit import NTKLimit
 from ._simulate import (
@@ -23,6 +24,7 @@ from ._simulate import (
     euler_dt,
     learning_rate,
     linearized_predict,
+    resume,
     simulate,
 )
 from ._solvers import ConvergenceWarning, IndefiniteKernelWarning, SolverFallbackWarning
@@ -34,7 +36,8 @@ __all__ = [
     "TwoLayer", "simulate", "Simulation", "Trajectory", "DivergenceError", "dd_field", "euler_dt",
     "learning_rate", "linearized_predict", "NTKLimit", "kernels", "KernelRegressor", "KernelClassifier",
     "RandomFeatures", "NeuralTangent", "ConvergenceWarning", "IndefiniteKernelWarning", "SolverFallbackWarning",
-    "load", "resume", "TrajectoryFileError", "datasets", "studies", "plot", "__version__",
+    "load", "resume", "TrajectoryFileError", "datasets", "studies", "plot", "Backend", "CPUBackend", "BACKENDS",
+    "get_backend", "__version__",
 ]
 
 

@@ -1,4 +1,7 @@
-"""Trajectories on disk (HDF5): writing, checkpoints, :func:`load` and :func:`resume`.
+"""Trajectories on disk (HDF5): the writer of runs and checkpoints, and the readers.
+
+This module only reads and writes; running (and resuming) a simulation is
+:mod:`mfntk._simulate`'s.
 
 File layout (``format = "mfntk-trajectory"``, ``format_version = 1``)
 --------------------------------------------------------------------
@@ -66,7 +69,7 @@ import numpy as np
 FORMAT = "mfntk-trajectory"
 FORMAT_VERSION = 1
 
-__all__ = ["load", "resume", "run_with_output", "Snapshots", "TrajectoryFileError"]
+__all__ = ["load", "load_data", "read_run", "TrajectoryWriter", "Snapshots", "TrajectoryFileError", "StoredRun"]
 
 
 class TrajectoryFileError(ValueError):
@@ -192,11 +195,32 @@ def _fsync_file(path):
 # writing
 # ---------------------------------------------------------------------------------------
 
-class _Writer:
-    """Writes a run to ``path``: the first file at t = 0, then checkpoints (see the module doc)."""
+class TrajectoryWriter:
+    """Writes a run to ``path``: the first file at t = 0, then checkpoints (see the module doc).
+
+    Called with the simulation after every record; :meth:`finish` writes the closing
+    checkpoint. Make one with :meth:`create` (a new file) or :meth:`reopen` (a resumed run).
+    """
+
+    @classmethod
+    def create(cls, sim, output):
+        """A writer of a new file for the output options ``output`` (an OutputOptions)."""
+        directory = os.path.dirname(os.path.abspath(output.out))
+        if not os.path.isdir(directory):
+            raise FileNotFoundError(f"out: the folder {directory} does not exist")
+        ckpt = _steps_of(output.checkpoint_every, sim, "checkpoint_every")
+        snap = _steps_of(output.snapshot_every, sim, "snapshot_every") if output.snapshot_every is not None else ckpt
+        return cls(sim, output.out, ckpt, snap, fresh=True, trust=output.trust)
+
+    @classmethod
+    def reopen(cls, sim, stored, trust=False):
+        """A writer that continues the file of ``stored`` (a :class:`StoredRun`) for a resumed ``sim``."""
+        writer = cls(sim, stored.path, stored.checkpoint_steps, stored.snapshot_steps, fresh=False, trust=trust)
+        writer.last_step = sim.step
+        return writer
 
     def __init__(self, sim, path, checkpoint_steps, snapshot_steps, fresh=True, trust=False):
-        self.sim, self.path, self.trust = sim, path, trust
+        self.sim, self.path, self.trust = sim, path, bool(trust)
         self.tmp = path + ".partial"
         self.checkpoint_steps, self.snapshot_steps = checkpoint_steps, snapshot_steps
         self.pending = []          # snapshots taken since the last checkpoint: (t, step, theta)
@@ -389,51 +413,6 @@ def _read_spec(g, depth=0):
     return spec
 
 
-def run_with_output(sim, out, checkpoint_every=None, snapshot_every=None, progress=None, trust=False):
-    """Run ``sim`` writing its trajectory to ``out`` (HDF5) with checkpoints; return the Trajectory.
-
-    Parameters
-    ----------
-    sim : Simulation
-        A run that has not started (step 0) or one restored by :func:`resume`.
-    out : str or path
-        The file (overwritten when it exists).
-    checkpoint_every : float or None
-        Time between checkpoints (mean-field units), rounded up to a whole number of record
-        intervals; None: only at t = 0 and at the end (or on Ctrl-C).
-    snapshot_every : float or None
-        Time between particle snapshots, rounded up to a whole number of record intervals;
-        None: at every checkpoint (and always at t = 0 and at the end).
-    progress : bool or None
-        Progress bar (None: only on a terminal).
-    trust : bool
-        Store a sampler that is not a built-in one as a pickle (code that :func:`resume`
-        runs when it is given ``trust=True`` too). Default: such a sampler is not stored
-        and an online run is resumed with ``data=...``.
-
-    Returns
-    -------
-    Trajectory
-        As :func:`load` reads it back (with ``snapshots`` and ``path`` attributes).
-    """
-    out = _check_path(out, "out")
-    if sim.step != 0 or any(sim.series.values()):
-        raise ValueError("sim: run_with_output starts a new file; continue a started run with mfntk.resume")
-    ckpt = _steps_of(checkpoint_every, sim, "checkpoint_every")
-    snap = _steps_of(snapshot_every, sim, "snapshot_every") if snapshot_every is not None else ckpt
-    directory = os.path.dirname(os.path.abspath(out))
-    if not os.path.isdir(directory):
-        raise FileNotFoundError(f"out: the folder {directory} does not exist")
-    writer = _Writer(sim, out, ckpt, snap, fresh=True, trust=bool(trust))
-    return _run(sim, writer, progress)
-
-
-def _run(sim, writer, progress):
-    traj = sim.run(progress=progress, callback=writer)
-    writer.finish(traj.interrupted)
-    return load(writer.path)
-
-
 # ---------------------------------------------------------------------------------------
 # reading
 # ---------------------------------------------------------------------------------------
@@ -514,7 +493,7 @@ def load(path):
         When it is not a readable mfntk trajectory (corrupt, truncated, other format); the
         message names the file.
     """
-    from ._simulate import Trajectory
+    from ._trajectory import Trajectory
     with _open(path) as f:
         sd = _read(f, "the checkpoint", lambda: _read_state_dict(f))
         config = _read(f, "the configuration", lambda: json.loads(f.attrs["config"]))
@@ -529,19 +508,10 @@ def load(path):
         fname = f.filename
     net0 = _net_from_config(net_cfg)
     net0.set_flat(theta0)
-    P = net0.n_params
-    state = sd["state"]
-    if state.shape[0] < P:
-        raise TrajectoryFileError(f"{fname}: the state vector is shorter than the network (corrupt file)")
-    net = net0.copy()
-    net.set_flat(state[:P])
-    lin = None
-    if config.get("linearized"):
-        off = int(layout["linearized"])
-        lin = net0.copy()
-        lin.set_flat(state[off:off + P])
-    series = {k: v for k, v in sd["series"].items()}
-    traj = Trajectory(series, net, net0, config, sd["wall_time"], interrupted, lin)
+    try:
+        traj = Trajectory.from_state(sd["series"], sd["state"], layout, net0, config, sd["wall_time"], interrupted)
+    except ValueError as exc:
+        raise TrajectoryFileError(f"{fname}: {exc} (corrupt file)") from None
     traj.snapshots, traj.path, traj.complete, traj.meta = snaps, fname, complete, meta
     return traj
 
@@ -564,51 +534,23 @@ def _dataset_from_group(g, sampler):
 # resume
 # ---------------------------------------------------------------------------------------
 
-def resume(path, data=None, progress=None, threads=None, t_max=None, trust=False):
-    """Continue a run written by ``simulate(..., out=path, checkpoint_every=...)`` from its last checkpoint.
+class StoredRun:
+    """What :func:`read_run` returns: the pieces of a stored run that resuming it needs."""
 
-    The continued run gives the same numbers, bit for bit, as an uninterrupted run (full
-    batch, minibatch, online sampling and Langevin noise included): it restores the
-    particles (and the residual-dynamics and linearized blocks), the step, the records, the
-    generator of minibatch / online draws and the diagnostics' memory, and keeps writing
-    checkpoints to the same file at the same interval.
+    def __init__(self, **fields):
+        self.__dict__.update(fields)
 
-    Parameters
-    ----------
-    path : str or path
-        The trajectory file; it is updated in place (atomically, at each checkpoint).
-    data : Dataset or (X, y), optional
-        The training data. Default: the data stored in the file, with its built-in sampler
-        rebuilt from the stored numbers. An online run whose sampler was not stored needs
-        ``data`` again; it must hold the same training set.
-    progress : bool or None
-        Progress bar (None: only on a terminal).
-    threads : int or None
-        OpenMP threads (results do not depend on it). None: all available.
-    t_max : float, optional
-        Extend the run to a later final time (default: the stored one).
-    trust : bool
-        Allow unpickling a sampler stored as a pickle (only an online run started with
-        ``trust=True`` and a sampler that is not a built-in one has one). Unpickling runs
-        whatever code the file holds: pass True only for a file you made or fully trust.
-        Without it such a run is refused (pass ``data`` instead), and the pickle is
-        dropped from the updated file.
+
+def read_run(path, data=None, trust=False):
+    """The stored run of ``path`` for resuming it (see :func:`mfntk.resume` for ``data`` and ``trust``).
 
     Returns
     -------
-    Trajectory
-        The whole run, as :func:`load` reads it.
-
-    Raises
-    ------
-    FileNotFoundError, TrajectoryFileError
-        See :func:`load`.
-    ValueError
-        When ``data`` is needed but missing, or does not match the stored training set, or
-        when the run needs a pickled sampler and ``trust`` is False.
+    StoredRun
+        ``path``, ``config`` (the run's options), ``net_config``, ``theta0`` (the particles
+        at t = 0), ``state`` (the checkpoint, as ``Simulation.state_dict`` gives it),
+        ``data`` (a Dataset), ``checkpoint_steps``, ``snapshot_steps``.
     """
-    from ._simulate import Simulation
-    from ._validation import check_float, resolve_threads
     path = _check_path(path)
     with _open(path) as f:
         sd = _read(f, "the checkpoint", lambda: _read_state_dict(f))
@@ -625,28 +567,8 @@ def resume(path, data=None, progress=None, threads=None, t_max=None, trust=False
                 "runs any code the file holds. Pass the same data again (mfntk.resume(path, data=...)), or "
                 "trust=True (mfntk resume --trust) only for a file you made yourself or fully trust.")
         stored = _read(f, "the data", lambda: _stored_data(f["data"], config, data, path, trust))
-    net0 = _net_from_config(net_cfg)
-    net0.set_flat(theta0)
-    if t_max is None:
-        t_max = config["t_max"]
-    else:
-        t_max = check_float(t_max, "t_max", minimum=0.0)
-        if t_max < sd["step"] * config["dt"] - 1e-12:
-            raise ValueError(f"t_max: {t_max} is before the last checkpoint (t = {sd['step'] * config['dt']:.6g})")
-    sim = Simulation(net0, stored, t_max, config["dt"], method=config["method"], loss=config["loss"],
-                     batch=config["batch"], online=config["online"], weight_decay=config["weight_decay"],
-                     temperature=config["temperature"], record_every=sd["record_steps"] * config["dt"],
-                     threads=resolve_threads(threads), residual_dynamics=config["residual_dynamics"],
-                     linearized=config["linearized"], diagnostics=config["diagnostics"],
-                     probe_size=config["probe_size"], test_size=config["test_size"], seed=config["seed"],
-                     divergence_factor=config["divergence_factor"])
-    sim.load_state_dict(sd)
-    writer = _Writer(sim, path, ckpt_steps, snap_steps, fresh=False, trust=bool(trust))
-    writer.last_step = sim.step
-    if sim.step >= sim.steps_total:
-        if t_max == config["t_max"]:
-            return load(path)
-    return _run(sim, writer, progress)
+    return StoredRun(path=path, config=config, net_config=net_cfg, theta0=theta0, state=sd, data=stored,
+                     checkpoint_steps=ckpt_steps, snapshot_steps=snap_steps)
 
 
 def _stored_data(g, config, data, path, trust):

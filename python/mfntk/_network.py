@@ -7,19 +7,12 @@ import numbers
 
 import numpy as np
 
-from . import _core
-from ._validation import (
-    as_matrix,
-    check_choice,
-    check_float,
-    check_int,
-    resolve_dtype,
-    resolve_threads,
-)
+from ._backend import get_backend
+from ._options import NetOptions
+from ._validation import as_matrix, check_choice, check_float, resolve_dtype, resolve_threads
 
 ACTIVATIONS = ("relu", "tanh", "erf", "sigmoid", "softplus", "quadratic", "identity")
 SCALINGS = ("mf", "ntk")
-A_INITS = ("gaussian", "rademacher")
 
 
 def resolve_alpha(scaling, width):
@@ -30,6 +23,28 @@ def resolve_alpha(scaling, width):
     if isinstance(scaling, numbers.Real) and not isinstance(scaling, bool):
         return check_float(scaling, "scaling", minimum=0.0, strict=True)
     raise TypeError(f"scaling: expected 'mf', 'ntk' or a positive number, got {type(scaling).__name__}")
+
+
+class ParticleLayout:
+    """The particles theta_j = (a_j, w_j, b_j) as one flat vector [a.ravel() | W.ravel() | b]:
+    the layout of ``TwoLayer.get_flat``, of the particle block of a simulation's state, of
+    checkpoints and snapshots. The only place that decodes it."""
+
+    def __init__(self, width, outputs, d, bias):
+        self.width, self.outputs, self.d, self.bias = width, outputs, d, bool(bias)
+        self.size = width * (outputs + d + (1 if bias else 0))
+
+    def split(self, flat):
+        """(a (N, k), W (N, d), b (N,) or None): views of the first ``size`` entries of ``flat``."""
+        N, k, d = self.width, self.outputs, self.d
+        a = flat[: N * k].reshape(N, k)
+        W = flat[N * k: N * (k + d)].reshape(N, d)
+        b = flat[N * (k + d): self.size] if self.bias else None
+        return a, W, b
+
+    def join(self, a, W, b):
+        """The flat vector of (a, W, b) (a new array)."""
+        return np.concatenate([a.ravel(), W.ravel()] + ([b] if self.bias else []))
 
 
 class TwoLayer:
@@ -86,24 +101,19 @@ class TwoLayer:
     """
 
     def __init__(self, d, width, activation="relu", scaling="mf", bias=False, outputs=1, w_std=None, a_std=1.0,
-                 b_std=0.0, symmetric=False, seed=0, dtype="float64", a_init="gaussian", c0=0.0):
-        self.d = check_int(d, "d")
-        self.width = check_int(width, "width")
-        self.activation = check_choice(activation, "activation", ACTIVATIONS)
-        self.scaling = scaling
-        self.alpha = resolve_alpha(scaling, self.width)
-        self.bias = bool(bias)
-        self.outputs = check_int(outputs, "outputs")
-        self.w_std = 1.0 / math.sqrt(self.d) if w_std is None else check_float(w_std, "w_std", minimum=0.0)
-        self.a_std = check_float(a_std, "a_std", minimum=0.0)
-        self.b_std = check_float(b_std, "b_std", minimum=0.0)
-        self.symmetric = bool(symmetric)
-        self.seed = check_int(seed, "seed", minimum=0)
-        self.dtype = resolve_dtype(dtype)
-        self.a_init = check_choice(a_init, "a_init", A_INITS)
-        self.c0 = check_float(c0, "c0")
-        if self.symmetric and self.width % 2:
-            raise ValueError(f"width: symmetric=True needs an even width, got {self.width}")
+                 b_std=0.0, symmetric=False, seed=0, dtype="float64", a_init="gaussian", c0=0.0, *, backend=None):
+        opts = NetOptions(d=d, width=width, activation=activation, scaling=scaling, bias=bias, outputs=outputs,
+                          w_std=w_std, a_std=a_std, b_std=b_std, symmetric=symmetric, seed=seed,
+                          dtype=resolve_dtype(dtype).name, a_init=a_init, c0=c0)
+        if opts.w_std is None:
+            opts = opts.replace(w_std=1.0 / math.sqrt(opts.d))
+        self.options = opts
+        for name, value in opts.to_dict().items():
+            setattr(self, name, value)
+        self.dtype = np.dtype(opts.dtype)
+        self.alpha = resolve_alpha(opts.scaling, opts.width)
+        self.layout = ParticleLayout(opts.width, opts.outputs, opts.d, opts.bias)
+        self.backend = get_backend(backend)
         self.a, self.W, self.b = self._initial_particles()
 
     def _initial_particles(self):
@@ -125,26 +135,27 @@ class TwoLayer:
     # ---- parameters as one flat vector [a | W | b] -----------------------------------------
     @property
     def n_params(self):
-        return self.width * (self.outputs + self.d + (1 if self.bias else 0))
+        return self.layout.size
 
     def get_flat(self):
         """The particles as one flat vector [a.ravel(), W.ravel(), b] (a copy)."""
-        parts = [self.a.ravel(), self.W.ravel()] + ([self.b] if self.bias else [])
-        return np.concatenate(parts)
+        return self.layout.join(self.a, self.W, self.b)
 
     def set_flat(self, theta):
-        """Set the particles from a flat vector laid out as get_flat()."""
+        """Set the particles from a flat vector laid out as get_flat() (copied)."""
         theta = np.asarray(theta, dtype=self.dtype)
         if theta.shape != (self.n_params,):
             raise ValueError(f"theta: expected shape ({self.n_params},), got {theta.shape}")
-        N, k, d = self.width, self.outputs, self.d
-        self.a = np.ascontiguousarray(theta[: N * k].reshape(N, k))
-        self.W = np.ascontiguousarray(theta[N * k: N * (k + d)].reshape(N, d))
-        self.b = np.ascontiguousarray(theta[N * (k + d):]) if self.bias else None
+        a, W, b = self.layout.split(theta)
+        self.a, self.W = np.array(a, order="C"), np.array(W, order="C")
+        self.b = None if b is None else np.array(b, order="C")
 
     def copy(self):
-        """A deep copy (particles included)."""
-        return _copy.deepcopy(self)
+        """A copy with its own particle arrays (options and backend shared)."""
+        new = _copy.copy(self)
+        new.a, new.W = self.a.copy(), self.W.copy()
+        new.b = None if self.b is None else self.b.copy()
+        return new
 
     # ---- evaluation ---------------------------------------------------------------------------
     def check_inputs(self, X, name="X", note_copy=True):
@@ -158,19 +169,13 @@ class TwoLayer:
     def predict(self, X, threads=None):
         """f(X; theta), shape (n, k)."""
         X = self.check_inputs(X)
-        F = _core.forward(self.activation, self.c0, self.a, self.W, self.b, X, resolve_threads(threads))
+        F = self.backend.forward(self, X, resolve_threads(threads))
         F *= self.dtype.type(self.alpha / self.width)
         return F
 
     def config(self):
-        """The constructor arguments, as a JSON-able dict."""
-        return {
-            "d": self.d, "width": self.width, "activation": self.activation,
-            "scaling": self.scaling if isinstance(self.scaling, str) else float(self.scaling),
-            "bias": self.bias, "outputs": self.outputs, "w_std": self.w_std, "a_std": self.a_std,
-            "b_std": self.b_std, "symmetric": self.symmetric, "seed": self.seed, "dtype": self.dtype.name,
-            "a_init": self.a_init, "c0": self.c0,
-        }
+        """The constructor arguments, as a JSON-able dict (``TwoLayer(**config)`` rebuilds the network)."""
+        return self.options.to_dict()
 
     def __repr__(self):
         extra = ", bias=True" if self.bias else ""

@@ -75,7 +75,7 @@ class Opt:
             value = check_float(value, name, minimum=self.minimum, strict=self.strict)
         elif kind == "bool":
             if not isinstance(value, (bool, np.bool_)):
-                raise TypeError(f"{name}: expected True or False, got {type(value).__name__}")
+                raise TypeError(f"{name}: expected a bool (true or false), got {type(value).__name__}")
             return bool(value)
         elif kind == "str":
             if not isinstance(value, str):

@@ -29,11 +29,7 @@ def resolve_threads(threads, name="threads"):
             return max(1, len(os.sched_getaffinity(0)))
         except AttributeError:  # pragma: no cover - platforms without sched_getaffinity
             return max(1, os.cpu_count() or 1)
-    if isinstance(threads, bool) or not isinstance(threads, numbers.Integral):
-        raise TypeError(f"{name}: expected a positive int or None, got {type(threads).__name__}")
-    if threads < 1:
-        raise ValueError(f"{name}: must be at least 1, got {threads}")
-    return int(threads)
+    return check_int(threads, name, minimum=1)
 
 
 def check_int(value, name, minimum=1):

@@ -75,19 +75,7 @@ _DATA = {
     "teacher_width": ("int", 1), "r": ("int", 1), "s": ("int", 1), "delta": ("float", 0.0),
     "test_size": "float", "one_hot": "bool", "path": "str",
 }
-_NET = {
-    "width": ("int", 1), "activation": "str", "scaling": "scaling", "bias": "bool", "outputs": ("int", 1),
-    "w_std": ("float", 0.0), "a_std": ("float", 0.0), "b_std": ("float", 0.0), "symmetric": "bool",
-    "seed": ("int", 0), "dtype": ("float64", "float32"), "a_init": ("gaussian", "rademacher"), "c0": "float",
-}
-_RUN = {
-    "t_max": ("float", 0.0), "dt": ("float", 0.0), "method": ("euler", "heun", "rk4"),
-    "loss": ("squared", "logistic"), "batch": ("int", 1), "online": "bool", "weight_decay": ("float", 0.0),
-    "temperature": ("float", 0.0), "record_every": ("float", 0.0), "residual_dynamics": "bool",
-    "linearized": "bool", "diagnostics": "bool", "probe_size": ("int", 1), "test_size": ("int", 1),
-    "seed": ("int", 0), "divergence_factor": ("float", 1.0), "threads": ("int", 1),
-}
-_OUTPUT = {"file": "str", "checkpoint_every": ("float", 0.0), "snapshot_every": ("float", 0.0), "figures": "bool"}
+_OUTPUT = {"file": "str", "figures": "bool"}   # the command line's own [output] keys, beside OutputOptions
 _STUDY = {
     "width": {"widths": "list[int]", "n_ref": ("int", 2), "scaling": "scaling", "t_max": ("float", 0.0),
               "dt": ("float", 0.0), "method": ("euler", "heun", "rk4"), "record_every": ("float", 0.0),
@@ -103,6 +91,32 @@ _STUDY = {
 _STRICT = {"t_max", "dt", "record_every", "checkpoint_every", "snapshot_every", "dt_ref", "floor", "kappa",
            "lazy_from"}
 _STUDY_NET = ("activation", "bias", "outputs", "w_std", "a_std", "b_std", "symmetric", "dtype", "a_init", "c0")
+
+
+def _options_section(cfg, name, options, exclude=(), required=None, extra=None):
+    """The table [name] checked against an option set (each key by its declaration), plus the
+    command line's own keys ``extra`` (legacy specs); ``required`` defaults to the set's."""
+    raw = cfg.get(name, {})
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{name}: expected a table [{name}], got {type(raw).__name__}")
+    declared = {k: o for k, o in options.opts().items() if o.toml and k not in exclude}
+    extra = extra or {}
+    out = {}
+    for key, value in raw.items():
+        if key in declared:
+            try:
+                out[key] = declared[key].check(value, f"{name}.{key}")
+            except (TypeError, ValueError) as exc:
+                raise ConfigError(str(exc)) from None
+        elif key in extra:
+            out[key] = _check_value(value, extra[key], f"{name}.{key}")
+        else:
+            raise ConfigError(f"{name}.{key}: unknown key; the keys of [{name}] are "
+                              f"{', '.join(sorted(set(declared) | set(extra)))}")
+    for key in (options.required() if required is None else required):
+        if key not in exclude and key not in out:
+            raise ConfigError(f"{name}.{key}: missing (required)")
+    return out
 
 
 def _check_value(value, spec, key):
@@ -197,7 +211,11 @@ def read_config(path, kind="run", study=None):
         For a file that is not TOML, an unknown table or key, or a bad value; the message
         names the file and the key (e.g. ``run.dt``).
     """
-    import tomllib
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib
+    from ._options import NetOptions, OutputOptions, RunOptions
     path = os.fspath(path)
     try:
         with open(path, "rb") as fh:
@@ -212,11 +230,16 @@ def read_config(path, kind="run", study=None):
                                   f"{', '.join(f'[{t}]' for t in sorted(tables))}")
         out = {"data": _section(cfg, "data", _DATA)}
         if kind == "run":
-            out["net"] = _section(cfg, "net", _NET, required=("width",))
-            out["run"] = _section(cfg, "run", _RUN, required=("t_max", "dt"))
-            out["output"] = _section(cfg, "output", _OUTPUT)
+            out["net"] = _options_section(cfg, "net", NetOptions, exclude=("d",))
+            out["run"] = _options_section(cfg, "run", RunOptions)
+            try:  # the rules that involve several options
+                RunOptions(**out["run"])
+            except (TypeError, ValueError) as exc:
+                raise ConfigError(f"run.{exc}") from None
+            out["output"] = _options_section(cfg, "output", OutputOptions, extra=_OUTPUT)
         else:
-            out["net"] = _section(cfg, "net", {k: _NET[k] for k in _STUDY_NET})
+            out["net"] = _options_section(cfg, "net", NetOptions,
+                                          exclude=[k for k in NetOptions.opts() if k not in _STUDY_NET])
             out["study"] = _section(cfg, "study", _STUDY[study])
         build_data(out["data"])  # data keys that do not fit the kind are errors too
     except ConfigError as exc:
@@ -396,7 +419,6 @@ def _traj_summary(traj):
 
 
 def _cmd_run(args):
-    from . import _io
     from ._network import TwoLayer
     from ._simulate import Simulation
     cfg = read_config(args.config, "run")
@@ -414,8 +436,8 @@ def _cmd_run(args):
         raise ConfigError(f"{args.config}: {exc}") from None
     os.makedirs(args.out, exist_ok=True)
     path = os.path.join(args.out, out_cfg.get("file", "run.h5"))
-    traj = _io.run_with_output(sim, path, checkpoint_every=out_cfg.get("checkpoint_every"),
-                               snapshot_every=out_cfg.get("snapshot_every"), progress=_progress(args))
+    traj = sim.run(progress=_progress(args), out=path, checkpoint_every=out_cfg.get("checkpoint_every"),
+                   snapshot_every=out_cfg.get("snapshot_every"))
     written = [path]
     if out_cfg.get("figures", True):
         from . import plot
@@ -427,8 +449,8 @@ def _cmd_run(args):
 
 
 def _cmd_resume(args):
-    from . import _io
-    traj = _io.resume(args.file, progress=_progress(args), threads=args.threads, t_max=args.t_max,
+    from ._simulate import resume
+    traj = resume(args.file, progress=_progress(args), threads=args.threads, t_max=args.t_max,
                        trust=args.trust)
     _say(args, _traj_summary(traj))
     return 0

@@ -1,0 +1,106 @@
+"""The one door to the compiled core.
+
+Every forward, vjp, jvp, Gram, matvec, feature map and dynamics call of the package goes
+through a :class:`Backend` object; nothing else imports ``mfntk._core``. A network carries
+its backend (``TwoLayer(..., backend=...)``) and everything computed from the network uses
+it; functions without a network (the analytic kernels, the feature models) take the default
+one. Another backend (MPI, GPU) is a new subclass registered in :data:`BACKENDS`, selected
+by one argument.
+
+Arguments are the core's: ``p`` is any object with the particle arrays ``a`` (N, k), ``W``
+(N, d), ``b`` (N,) or None and the activation's ``activation`` (name) and ``c0``, all
+C-contiguous of one float dtype; inputs are validated before they get here.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import _core
+
+__all__ = ["Backend", "CPUBackend", "BACKENDS", "get_backend"]
+
+
+class Backend:
+    """What a backend provides (the methods of :class:`CPUBackend`).
+
+    Results must be bit-identical for any number of threads (and, for a distributed
+    backend, of processes), so that a run does not depend on where it ran.
+    """
+
+    name = "abstract"
+
+    def __repr__(self):
+        return f"{type(self).__name__}()"
+
+
+class CPUBackend(Backend):
+    """The OpenMP C++ core on this machine (tiled passes, fixed reduction order)."""
+
+    name = "cpu"
+
+    # ---- the network's passes (unscaled: the factor alpha / N is the caller's) ------------
+    def forward(self, p, X, threads):
+        """sum_j a_j sigma(<w_j, x_i> + b_j), shape (n, k)."""
+        return _core.forward(p.activation, p.c0, p.a, p.W, p.b, X, threads)
+
+    def vjp(self, p, X, R, threads, a=None):
+        """J^T R: the gradients (gA, gW, gb) of sum_i <R_i, sum_j a_j sigma(...)> (a replaces p.a)."""
+        return _core.vjp(p.activation, p.c0, p.a if a is None else a, p.W, p.b, X, R, threads)
+
+    def jvp(self, p, X, ta, tW, tb, threads, a=None):
+        """J t: the directional derivative along (ta, tW, tb) (None: zero), shape (n, k)."""
+        return _core.jvp(p.activation, p.c0, p.a if a is None else a, p.W, p.b, X, ta, tW, tb, threads)
+
+    # ---- tangent kernels ------------------------------------------------------------------
+    def gram(self, p, X, X2, kind, threads):
+        """The empirical kernel K(X, X2) (X2 None: K(X, X), symmetric), SPEC 4."""
+        return _core.empirical_gram(p.activation, p.c0, p.a, p.W, p.b, X, X2, kind, threads)
+
+    def matvec(self, p, X, V, kind, threads):
+        """K(X, X) V without forming K."""
+        return _core.empirical_matvec(p.activation, p.c0, p.a, p.W, p.b, X, V, kind, threads)
+
+    def analytic_gram(self, activation, c0, X, X2, kind, w_std, a_std, b_std, bias, method, order, tol, threads):
+        """The infinite-width kernel (SPEC 5) and its quadrature report."""
+        return _core.analytic_gram(activation, c0, X, X2, kind, w_std, a_std, b_std, bias, method, order, tol,
+                                   threads)
+
+    def analytic_diag(self, activation, c0, X, kind, w_std, a_std, b_std, bias, method, order, tol, threads):
+        """diag K(X, X) of the infinite-width kernel in O(n d), and its quadrature report."""
+        return _core.analytic_diag(activation, c0, X, kind, w_std, a_std, b_std, bias, method, order, tol, threads)
+
+    # ---- dynamics -------------------------------------------------------------------------
+    def dynamics(self, net, *, loss, weight_decay, temperature, seed, residual_dynamics, linearized, threads,
+                 cache_bytes):
+        """The integrator of the distributional dynamics (SPEC 3-4) for ``net``'s shapes.
+
+        The returned engine owns the data (``set_data``), the reference of the linearized
+        model (``set_reference``), the state layout (``layout()``), the field
+        (``field(state)``) and ``advance(state, steps, dt, method, step0, X_batches,
+        Y_batches) -> (done, finite)``.
+        """
+        cls = _core.Dynamics64 if net.dtype == np.float64 else _core.Dynamics32
+        return cls(activation=net.activation, c0=net.c0, N=net.width, d=net.d, k=net.outputs, bias=net.bias,
+                   alpha=net.alpha, loss=loss, weight_decay=weight_decay, temperature=temperature, seed=seed,
+                   residual_dynamics=residual_dynamics, linearized=linearized, threads=threads,
+                   cache_bytes=cache_bytes)
+
+
+#: The backends by name (the ``backend=`` argument).
+BACKENDS = {"cpu": CPUBackend}
+_DEFAULT = {}
+
+
+def get_backend(backend=None):
+    """The backend for ``backend``: None (the default CPU backend), a name of
+    :data:`BACKENDS`, or a :class:`Backend` instance (returned as is)."""
+    if backend is None:
+        backend = "cpu"
+    if isinstance(backend, Backend):
+        return backend
+    if not isinstance(backend, str) or backend not in BACKENDS:
+        raise ValueError(f"backend: unknown value {backend!r}; expected one of {', '.join(map(repr, BACKENDS))} "
+                         "or a mfntk Backend instance")
+    if backend not in _DEFAULT:
+        _DEFAULT[backend] = BACKENDS[backend]()
+    return _DEFAULT[backend]

@@ -1,0 +1,114 @@
+"""What a run records between the engine's chunks (SPEC 2-4): risks, the residual of the
+residual dynamics, the distance to the linearized model and the lazy-versus-rich diagnostics."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from . import _diagnostics
+from ._losses import residual, risk
+from ._trajectory import Trajectory, linearized_predict
+
+__all__ = ["Recorder", "DivergenceError"]
+
+
+class DivergenceError(FloatingPointError):
+    """A run produced non-finite particles or an exploding risk."""
+
+
+class Recorder:
+    """The series of one run and the memory its diagnostics need (K_0, the previous record).
+
+    Parameters
+    ----------
+    options : RunOptions
+    net0 : TwoLayer
+        The network at t = 0.
+    sets : dict
+        ``X``, ``Y`` (training set), ``X_test``, ``Y_test`` (or None), ``X_probe``,
+        ``Y_probe`` and ``f0`` = f(X; theta_0), all in the network's dtype.
+    threads : int
+    """
+
+    def __init__(self, options, net0, sets, threads):
+        self.options, self.net0, self.threads = options, net0, threads
+        for key, value in sets.items():
+            setattr(self, key, value)
+        self.series = {name: [] for name in Trajectory._SERIES}
+        self._K0 = None
+        self._prev = None  # (theta, train risk) at the previous record, for the per-interval changes
+
+    def record(self, step, net, state, layout):
+        """Append one record at ``step`` for the particles of ``net`` and the engine ``state``."""
+        o, s = self.options, self.series
+        t = step * o.dt
+        F = net.predict(self.X, threads=self.threads)
+        train = risk(o.loss, F, self.Y)
+        s["t"].append(t)
+        s["step"].append(step)
+        s["train_risk"].append(train)
+        if self.X_test is not None:
+            s["test_risk"].append(risk(o.loss, net.predict(self.X_test, threads=self.threads), self.Y_test))
+        if o.residual_dynamics:
+            off = layout["residual"]
+            g = state[off:off + F.size].reshape(F.shape).astype(np.float64)
+            s["rd_residual"].append(residual(o.loss, g, self.Y.astype(np.float64)))
+        if o.linearized:
+            off, P = layout["linearized"], layout["particles"]
+            bar = self.net0.copy()
+            bar.set_flat(state[off:off + P])
+            fbar = linearized_predict(self.net0, bar, self.X, self.threads).astype(np.float64)
+            scale = np.linalg.norm(self.f0.astype(np.float64) - self.Y)
+            s["linearized_distance"].append(float(np.linalg.norm(F.astype(np.float64) - fbar) / scale))
+        if o.diagnostics:
+            self._diagnostics(net, train)
+        first = s["train_risk"][0]
+        if not math.isfinite(train) or train > o.divergence_factor * max(first, 1.0):
+            raise DivergenceError(
+                f"simulate: the training risk exploded to {train:.4g} (from {first:.4g}) at step {step} "
+                f"(t = {t:.6g}); the dynamics diverged: reduce dt (now {o.dt:g})")
+
+    def _diagnostics(self, net, train):
+        from . import kernels
+        s, net0 = self.series, self.net0
+        theta = (net.a.copy(), net.W.copy(), None if net.b is None else net.b.copy())
+        disp = _diagnostics.displacement((net0.a, net0.W, net0.b), theta)
+        s["displacement"].append(disp["all"])
+        s["displacement_a"].append(disp["a"])
+        s["displacement_W"].append(disp["W"])
+        s["displacement_b"].append(disp.get("b", float("nan")))
+        K = kernels.empirical(net, self.X_probe, threads=self.threads).astype(np.float64)
+        if self._K0 is None:
+            self._K0 = K
+        s["kernel_distance"].append(_diagnostics.kernel_distance(K, self._K0))
+        s["alignment"].append(_diagnostics.alignment(K, self.Y_probe))
+        if self._prev is None:
+            s["objective_change"].append(0.0)
+            s["tangent_change"].append(0.0)
+        else:
+            prev_theta, prev_risk = self._prev
+            s["objective_change"].append((prev_risk - train) / prev_risk if prev_risk > 0 else 0.0)
+            s["tangent_change"].append(_diagnostics.tangent_change(net, prev_theta, theta, self.X_probe))
+        self._prev = (theta, train)
+
+    @property
+    def last_step(self):
+        return self.series["step"][-1] if self.series["step"] else None
+
+    def state_dict(self):
+        prev = None
+        if self._prev is not None:
+            (a, W, b), prev_risk = self._prev
+            prev = {"a": a.copy(), "W": W.copy(), "b": None if b is None else b.copy(), "risk": float(prev_risk)}
+        return {
+            "series": {k: [np.array(x, copy=True) if isinstance(x, np.ndarray) else x for x in v]
+                       for k, v in self.series.items() if v},
+            "K0": None if self._K0 is None else self._K0.copy(), "prev": prev,
+        }
+
+    def load_state_dict(self, sd):
+        self.series = {name: list(sd["series"].get(name, [])) for name in Trajectory._SERIES}
+        self._K0 = None if sd.get("K0") is None else np.asarray(sd["K0"], np.float64)
+        prev = sd.get("prev")
+        self._prev = None if prev is None else ((prev["a"], prev["W"], prev["b"]), float(prev["risk"]))
