@@ -357,6 +357,7 @@ class Simulation:
 def simulate(net, data, t_max, dt, *, progress=None, **options):
     sim_options = {k: v for k, v in options.items() if k not in OutputOptions.opts()}
     output = {k: v for k, v in options.items() if k in OutputOptions.opts()}
+    RunOptions.build("simulate", t_max=t_max, dt=dt, **sim_options)  # messages name simulate
     OutputOptions.build("simulate", **output)  # checked before the (possibly long) setup
     sim = Simulation(net, data, t_max, dt, **sim_options)
     return sim.run(progress=progress, **output)

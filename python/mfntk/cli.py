@@ -340,6 +340,12 @@ def build_parser():
                     "options), [net] (TwoLayer options; width required), [run] (simulate options; t_max and dt "
                     "required) and [output] (file, checkpoint_every, snapshot_every, figures). Unknown keys "
                     "and bad values are errors that name the key. See examples/*.toml.")
+    from ._options import NetOptions, OutputOptions, RunOptions
+    run.epilog = ("keys of [net] (mfntk.TwoLayer; d comes from the data):\n" + NetOptions.describe(exclude=("d",))
+                  + "\n\nkeys of [run] (mfntk.simulate):\n" + RunOptions.describe()
+                  + "\n\nkeys of [output]:\n  file = str; default 'run.h5'\n      The trajectory file's name "
+                  "inside --out.\n  figures = bool; default true\n      Write the figures.\n"
+                  + OutputOptions.describe())
     run.add_argument("config", metavar="CONFIG.toml", help="the run's configuration")
     run.set_defaults(handler=_cmd_run)
 

@@ -38,7 +38,7 @@ import warnings
 
 import numpy as np
 
-from . import _core
+from ._backend import get_backend
 from ._validation import as_matrix, check_choice, check_float, check_int, resolve_threads
 
 __all__ = ["Analytic", "Empirical", "QuadratureWarning", "analytic", "empirical", "KINDS", "ACTIVATIONS"]
@@ -243,8 +243,8 @@ def analytic(X, X2=None, activation="relu", kind="ntk", w_std=None, a_std=1.0, b
     X2 = None if X2 is None else as_matrix(X2, "X2", dtype=dtype, columns=X.shape[1])
     d = X.shape[1]
     w_std = 1.0 / math.sqrt(d) if w_std is None else _check_std(w_std, "w_std")
-    K, info = _core.analytic_gram(activation, c0, X, X2, kind, w_std, a_std, b_std, bias, method, order, tol,
-                                  threads)
+    K, info = get_backend().analytic_gram(activation, c0, X, X2, kind, w_std, a_std, b_std, bias, method, order,
+                                          tol, threads)
     _warn_quadrature(info, activation, tol, X, X2, w_std, b_std)
     return (K, info) if return_info else K
 
@@ -330,9 +330,9 @@ class Analytic:
         X = as_matrix(X, "X", dtype=_float_dtype(X if isinstance(X, np.ndarray) else np.asarray(X)))
         w_std = 1.0 / math.sqrt(X.shape[1]) if kw["w_std"] is None else float(kw["w_std"])
         b_std = float(kw["b_std"])
-        D, info = _core.analytic_diag(activation, float(kw["c0"]), X, kw["kind"], w_std, float(kw["a_std"]), b_std,
-                                      _resolve_bias(kw["bias"], b_std), kw["method"], order, tol,
-                                      resolve_threads(kw["threads"]))
+        D, info = get_backend().analytic_diag(activation, float(kw["c0"]), X, kw["kind"], w_std, float(kw["a_std"]),
+                                              b_std, _resolve_bias(kw["bias"], b_std), kw["method"], order, tol,
+                                              resolve_threads(kw["threads"]))
         _warn_quadrature(info, activation, tol, X, None, w_std, b_std)
         return D
 
@@ -386,6 +386,7 @@ class _Particles:
         cp = (lambda x: None if x is None else np.array(x, copy=True)) if copy else (lambda x: x)
         self.activation = net.activation
         self.c0 = float(net.c0)
+        self.backend = getattr(net, "backend", None) or get_backend()
         self.dtype = np.dtype(net.dtype)
         self.a = cp(np.ascontiguousarray(net.a, dtype=self.dtype))
         self.W = cp(np.ascontiguousarray(net.W, dtype=self.dtype))
@@ -396,10 +397,10 @@ class _Particles:
         return as_matrix(X, name, dtype=self.dtype, columns=self.d, copy_note=True)
 
     def gram(self, X, X2, kind, threads):
-        return _core.empirical_gram(self.activation, self.c0, self.a, self.W, self.b, X, X2, kind, threads)
+        return self.backend.gram(self, X, X2, kind, threads)
 
     def matvec(self, X, V, kind, threads):
-        return _core.empirical_matvec(self.activation, self.c0, self.a, self.W, self.b, X, V, kind, threads)
+        return self.backend.matvec(self, X, V, kind, threads)
 
     def cross_matvec(self, Xrows, Xcols, V, kind, threads):
         """K(Xrows, Xcols) V = (1/N) J_{|a|^2}(Xrows) J_1(Xcols)^T V, column by column."""
@@ -408,11 +409,11 @@ class _Particles:
         out = np.empty((Xrows.shape[0], V.shape[1]), dtype=self.dtype)
         for c in range(V.shape[1]):
             r = np.ascontiguousarray(V[:, c:c + 1], dtype=self.dtype)
-            gA, gW, gb = _core.vjp(self.activation, self.c0, ones, self.W, self.b, Xcols, r, threads)
+            gA, gW, gb = self.backend.vjp(self, Xcols, r, threads, a=ones)
             ta = gA if kind != "nt" else None
             tW = gW if kind != "rf" else None
             tb = gb if kind != "rf" else None
-            out[:, c] = _core.jvp(self.activation, self.c0, a2, self.W, self.b, Xrows, ta, tW, tb, threads)[:, 0]
+            out[:, c] = self.backend.jvp(self, Xrows, ta, tW, tb, threads, a=a2)[:, 0]
         out /= self.dtype.type(self.N)
         return out
 

@@ -352,7 +352,6 @@ def kernel(source, X=None, kind="ntk", max_points=200, threads=None, title=None)
         One heatmap per network (same colour scale) and one panel with the eigenvalues of
         K / n in decreasing order (log scale).
     """
-    from . import _core
     from ._validation import check_choice, resolve_threads
     check_choice(kind, "kind", ("ntk", "rf", "nt"))
     pairs = _kernel_pairs(source)
@@ -371,7 +370,7 @@ def kernel(source, X=None, kind="ntk", max_points=200, threads=None, title=None)
     grams = []
     for lab, net in pairs:
         Xn = np.ascontiguousarray(X, dtype=net.dtype)
-        K = _core.empirical_gram(net.activation, net.c0, net.a, net.W, net.b, Xn, None, kind, th)
+        K = net.backend.gram(net, Xn, None, kind, th)
         grams.append((lab, np.asarray(K, np.float64)))
     fig, axes = _figure(1, len(grams) + 1, width=3.3, height=3.0)
     vmin = min(K.min() for _, K in grams)

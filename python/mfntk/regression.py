@@ -43,7 +43,9 @@ from scipy import special
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.utils.validation import check_is_fitted
 
-from . import _activations, _core
+import types
+
+from . import _activations
 from ._solvers import (
     ConvergenceWarning,
     SolverFallbackWarning,
@@ -420,17 +422,18 @@ class _FeatureModel(RegressorMixin, BaseEstimator):
                         b_std=self.b_std, seed=self.seed, c0=self.c0, a_init="rademacher")
 
     def _particles(self, net):
-        a = np.ascontiguousarray(net.a, dtype=np.float64)
-        W = np.ascontiguousarray(net.W, dtype=np.float64)
-        b = None if net.b is None else np.ascontiguousarray(net.b, dtype=np.float64)
-        return a, W, b
+        """The network's particles in float64, as the backend takes them."""
+        as64 = lambda x: None if x is None else np.ascontiguousarray(x, dtype=np.float64)  # noqa: E731
+        return types.SimpleNamespace(activation=net.activation, c0=float(net.c0), a=as64(net.a), W=as64(net.W),
+                                     b=as64(net.b), backend=net.backend)
 
     def _n_features(self, N, d, bias):
         return N if self._kind == "rf" else N * d + (N if bias else 0)
 
     def _features(self, X, i0, i1):
         """Phi(X[i0:i1]) with Phi Phi^T = the empirical kernel of the fixed network (kind rf or nt)."""
-        a, W, b = self._particles_
+        p = self._particles_
+        a, W, b = p.a, p.W, p.b
         N = W.shape[0]
         Xc = X[i0:i1]
         Z = Xc @ W.T
@@ -474,9 +477,9 @@ class _FeatureModel(RegressorMixin, BaseEstimator):
         self.n_features_ = self._n_features(net.width, d, net.b is not None)
         if formulation == "auto":
             formulation = "kernel" if n < self.n_features_ else "primal"
-        a, W, b = self._particles_
+        p = self._particles_
         if formulation == "kernel":
-            K = _core.empirical_gram(self._act, self._c0, a, W, b, X, None, self._kind, threads)
+            K = p.backend.gram(p, X, None, self._kind, threads)
             coef, used, _ = solve_psd(K, Y2, ridge, "auto", stacklevel=3)
             self.dual_coef_ = coef[:, 0].copy() if vector else coef
             self.X_fit_ = X.copy()
@@ -505,13 +508,12 @@ class _FeatureModel(RegressorMixin, BaseEstimator):
         check_is_fitted(self, "formulation_")
         X = as_matrix(X, "X", dtype=np.float64, columns=self.n_features_in_)
         if self.formulation_ == "kernel":
-            a, W, b = self._particles_
+            p = self._particles_
             coef = self.dual_coef_[:, None] if self.dual_coef_.ndim == 1 else self.dual_coef_
             out = np.empty((X.shape[0], coef.shape[1]))
             threads = resolve_threads(self.threads)
             for i0 in range(0, X.shape[0], 4096):
-                K2 = _core.empirical_gram(self._act, self._c0, a, W, b, X[i0:i0 + 4096], self.X_fit_, self._kind,
-                                          threads)
+                K2 = p.backend.gram(p, X[i0:i0 + 4096], self.X_fit_, self._kind, threads)
                 out[i0:i0 + 4096] = K2 @ coef
         else:
             coef = self.coef_[:, None] if self.coef_.ndim == 1 else self.coef_
