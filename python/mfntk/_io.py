@@ -63,13 +63,15 @@ import pickle
 import platform
 import sys
 import time
+import zlib
 
 import numpy as np
 
 FORMAT = "mfntk-trajectory"
 FORMAT_VERSION = 1
 
-__all__ = ["load", "load_data", "read_run", "TrajectoryWriter", "Snapshots", "TrajectoryFileError", "StoredRun"]
+__all__ = ["load", "load_data", "read_run", "TrajectoryWriter", "Snapshots", "TrajectoryFileError", "StoredRun",
+           "OutputLockedError"]
 
 
 class TrajectoryFileError(ValueError):
@@ -152,10 +154,94 @@ def _net_from_config(cfg):
     return TwoLayer(**cfg)
 
 
+_CHECKSUM = "crc32"   # attribute holding the checksum of the other attributes of a group
+
+
+def _attr_bytes(value):
+    if isinstance(value, np.void):
+        return value.tobytes()
+    if isinstance(value, np.ndarray):
+        return value.tobytes()
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, bytes):
+        return value
+    return repr(value).encode()
+
+
+def _attrs_checksum(obj):
+    crc = 0
+    for key in sorted(k for k in obj.attrs if k != _CHECKSUM):
+        crc = zlib.crc32(key.encode() + b"=" + _attr_bytes(obj.attrs[key]) + b";", crc)
+    return int(crc)
+
+
+def _seal(obj):
+    """Store the checksum of the attributes of a group (datasets carry Fletcher32 checksums)."""
+    obj.attrs[_CHECKSUM] = _attrs_checksum(obj)
+
+
+def _verify_attrs(obj, path):
+    if _CHECKSUM in obj.attrs and int(obj.attrs[_CHECKSUM]) != _attrs_checksum(obj):
+        raise TrajectoryFileError(f"{path}: the attributes of {obj.name} do not match their checksum "
+                                  "(the file is damaged)")
+
+
 def _check_path(path, name="path"):
     if not isinstance(path, (str, bytes, os.PathLike)):
         raise TypeError(f"{name}: expected a file path, got {type(path).__name__}")
     return os.fsdecode(path)
+
+
+def _create(g, name, data=None, **kw):
+    """A dataset with a Fletcher32 checksum (HDF5 verifies it on every read)."""
+    shape = kw.get("shape", None if data is None else np.shape(data))
+    if shape and all(shape) or kw.get("maxshape"):
+        kw.setdefault("fletcher32", True)
+    return g.create_dataset(name, data=data, **kw)
+
+
+class OutputLockedError(RuntimeError):
+    """Another process is writing the same trajectory file."""
+
+
+class _Lock:
+    """An exclusive advisory lock on ``<path>.lock`` (released by the system if the process dies)."""
+
+    def __init__(self, path):
+        self.path = path + ".lock"
+        self.fd = None
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - not POSIX: no lock
+            return
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            raise OutputLockedError(f"out: another process is writing {path} (it holds {self.path}); two runs "
+                                    "writing one file would destroy it: choose another file or wait") from None
+        self.fd = fd
+
+    def release(self):
+        if self.fd is None:
+            return
+        try:
+            os.remove(self.path)
+        except OSError:  # pragma: no cover
+            pass
+        os.close(self.fd)   # closing releases the lock
+        self.fd = None
+
+
+def _is_trajectory(path):
+    h5py = _h5py()
+    try:
+        with h5py.File(path, "r") as f:
+            return f.attrs.get("format") == FORMAT
+    except Exception:
+        return False
 
 
 def _steps_of(interval, sim, name):
@@ -204,10 +290,17 @@ class TrajectoryWriter:
 
     @classmethod
     def create(cls, sim, output):
-        """A writer of a new file for the output options ``output`` (an OutputOptions)."""
+        """A writer of a new file for the output options ``output`` (an OutputOptions).
+
+        An existing file is replaced only when it is an mfntk trajectory.
+        """
         directory = os.path.dirname(os.path.abspath(output.out))
         if not os.path.isdir(directory):
             raise FileNotFoundError(f"out: the folder {directory} does not exist")
+        if os.path.isdir(output.out):
+            raise ValueError(f"out: {output.out} is a folder; name a file")
+        if os.path.lexists(output.out) and not _is_trajectory(output.out):
+            raise ValueError(f"out: {output.out} exists and is not an mfntk trajectory; refusing to overwrite it")
         ckpt = _steps_of(output.checkpoint_every, sim, "checkpoint_every")
         snap = _steps_of(output.snapshot_every, sim, "snapshot_every") if output.snapshot_every is not None else ckpt
         return cls(sim, output.out, ckpt, snap, fresh=True, trust=output.trust)
@@ -222,6 +315,9 @@ class TrajectoryWriter:
     def __init__(self, sim, path, checkpoint_steps, snapshot_steps, fresh=True, trust=False):
         self.sim, self.path, self.trust = sim, path, bool(trust)
         self.tmp = path + ".partial"
+        self._lock = _Lock(path)
+        if os.path.exists(self.tmp):   # left by a run that was killed while writing: never complete
+            os.remove(self.tmp)
         self.checkpoint_steps, self.snapshot_steps = checkpoint_steps, snapshot_steps
         self.pending = []          # snapshots taken since the last checkpoint: (t, step, theta)
         self.written_records = 0   # records already in the file
@@ -243,12 +339,21 @@ class TrajectoryWriter:
             self.write()
 
     def finish(self, interrupted):
-        """The closing checkpoint (after the last record, or after Ctrl-C)."""
+        """The closing checkpoint (after the last record, or after Ctrl-C); releases the file."""
         sim = self.sim
-        if self.last_step != sim.step or self.pending or interrupted:
-            if not self.pending or self.pending[-1][1] != sim.step:
-                self.pending.append((sim.step * sim.dt, sim.step, sim.state[:sim.layout["particles"]].copy()))
-            self.write(interrupted=interrupted)
+        try:
+            if self.last_step != sim.step or self.pending or interrupted:
+                if not self.pending or self.pending[-1][1] != sim.step:
+                    self.pending.append((sim.step * sim.dt, sim.step, sim.state[:sim.layout["particles"]].copy()))
+                self.write(interrupted=interrupted)
+        finally:
+            self.close()
+
+    def close(self):
+        """Release the file without writing (after a failure: the last checkpoint stays)."""
+        if os.path.exists(self.tmp):
+            os.remove(self.tmp)
+        self._lock.release()
 
     def write(self, first=False, interrupted=False):
         h5py = _h5py()
@@ -257,7 +362,8 @@ class TrajectoryWriter:
         sd["wall_time"] = self._wall0 + (time.perf_counter() - self._clock0)
         if os.path.exists(self.tmp):
             os.remove(self.tmp)
-        with h5py.File(self.tmp, "w") as f:
+        # libver v110: HDF5 keeps checksums of its own metadata too (object headers, indexes)
+        with h5py.File(self.tmp, "w", libver=("v110", "latest")) as f:
             if first:
                 self._write_static(f)
             else:
@@ -270,6 +376,7 @@ class TrajectoryWriter:
                         old.copy(old[group], f, group)
                 if not self.trust and "sampler_pickle" in f["data"].attrs:
                     del f["data"].attrs["sampler_pickle"]   # never carry code along unasked
+                    _seal(f["data"])
             self._write_series(f, sd["series"])
             self._append_snapshots(f)
             self._write_checkpoint(f, sd, sim.layout)
@@ -277,6 +384,7 @@ class TrajectoryWriter:
             f.attrs["updated"] = time.strftime("%Y-%m-%dT%H:%M:%S")
             f.attrs["complete"] = bool(sim.step >= sim.steps_total)
             f.attrs["interrupted"] = bool(interrupted)
+            _seal(f)
         _fsync_file(self.tmp)
         os.replace(self.tmp, self.path)
         _fsync_dir(os.path.dirname(os.path.abspath(self.path)))
@@ -295,15 +403,16 @@ class TrajectoryWriter:
         f.attrs["checkpoint_steps"] = int(self.checkpoint_steps or 0)
         f.attrs["snapshot_steps"] = int(self.snapshot_steps or 0)
         g = f.create_group("net0")
-        g.create_dataset("theta", data=sim.net0.get_flat())
+        _create(g, "theta", sim.net0.get_flat())
         g.attrs["config"] = _json(sim.net0.config())
+        _seal(g)
         _write_data(f.create_group("data"), sim, self.trust)
         P = sim.layout["particles"]
         s = f.create_group("snapshots")
-        s.create_dataset("t", shape=(0,), maxshape=(None,), dtype="f8", chunks=(256,))
-        s.create_dataset("step", shape=(0,), maxshape=(None,), dtype="i8", chunks=(256,))
-        s.create_dataset("theta", shape=(0, P), maxshape=(None, P), dtype=sim.net0.dtype, chunks=(1, P),
-                         compression="gzip", compression_opts=4, shuffle=True)
+        _create(s, "t", shape=(0,), maxshape=(None,), dtype="f8", chunks=(256,))
+        _create(s, "step", shape=(0,), maxshape=(None,), dtype="i8", chunks=(256,))
+        _create(s, "theta", shape=(0, P), maxshape=(None, P), dtype=sim.net0.dtype, chunks=(1, P),
+                compression="gzip", compression_opts=4, shuffle=True)
 
     @staticmethod
     def _write_series(f, series):
@@ -312,7 +421,7 @@ class TrajectoryWriter:
             arr = np.asarray(values)
             if arr.dtype == object:  # pragma: no cover - defensive
                 raise TypeError(f"series {name!r}: cannot be stored (ragged)")
-            g.create_dataset(name, data=arr)
+            _create(g, name, arr)
 
     def _append_snapshots(self, f):
         if not self.pending:
@@ -329,31 +438,37 @@ class TrajectoryWriter:
     def _write_checkpoint(f, sd, layout):
         g = f.create_group("checkpoint")
         g.attrs["layout"] = _json(dict(layout))
-        g.create_dataset("state", data=sd["state"])
+        _create(g, "state", sd["state"])
         if sd["K0"] is not None:
-            g.create_dataset("K0", data=sd["K0"])
+            _create(g, "K0", sd["K0"])
         if sd["prev"] is not None:
             for key in ("a", "W", "b"):
                 if sd["prev"][key] is not None:
-                    g.create_dataset(f"prev_{key}", data=sd["prev"][key])
+                    _create(g, f"prev_{key}", sd["prev"][key])
             g.attrs["prev_risk"] = sd["prev"]["risk"]
         g.attrs["step"] = sd["step"]
         g.attrs["record_steps"] = sd["record_steps"]
         g.attrs["rng"] = _json(sd["rng"])
         g.attrs["wall_time"] = sd["wall_time"]
+        _seal(g)
 
 
 def _write_data(g, sim, trust):
+    _write_data_fields(g, sim, trust)
+    _seal(g)
+
+
+def _write_data_fields(g, sim, trust):
     data = sim.data
-    g.create_dataset("X", data=np.asarray(data.X, np.float64))
-    g.create_dataset("y", data=np.asarray(data.y, np.float64))
+    _create(g, "X", np.asarray(data.X, np.float64))
+    _create(g, "y", np.asarray(data.y, np.float64))
     if data.has_test:
-        g.create_dataset("X_test", data=np.asarray(data.X_test, np.float64))
-        g.create_dataset("y_test", data=np.asarray(data.y_test, np.float64))
+        _create(g, "X_test", np.asarray(data.X_test, np.float64))
+        _create(g, "y_test", np.asarray(data.y_test, np.float64))
         g.attrs["test_source"] = "split"
     elif sim.X_test is not None:
-        g.create_dataset("X_test", data=np.asarray(sim.X_test, np.float64))
-        g.create_dataset("y_test", data=np.asarray(sim.Y_test, np.float64))
+        _create(g, "X_test", np.asarray(sim.X_test, np.float64))
+        _create(g, "y_test", np.asarray(sim.Y_test, np.float64))
         g.attrs["test_source"] = "sampler"
     g.attrs["name"] = data.name
     g.attrs["task"] = data.task
@@ -388,9 +503,10 @@ def _write_spec(g, spec):
         if isinstance(value, dict):
             _write_spec(g.create_group(key), value)
         elif isinstance(value, np.ndarray):
-            g.create_dataset(key, data=value)
+            _create(g, key, value)
         else:
             g.attrs[key] = _json(value)
+    _seal(g)
 
 
 def _read_spec(g, depth=0):
@@ -398,8 +514,11 @@ def _read_spec(g, depth=0):
     h5py = _h5py()
     if depth > _SPEC_DEPTH:
         raise ValueError("the sampler spec nests too deep")
+    _verify_attrs(g, g.file.filename)
     spec = {}
     for key, value in g.attrs.items():
+        if key == _CHECKSUM:
+            continue
         if not isinstance(value, str):
             raise ValueError(f"sampler attribute {key!r} is not JSON text")
         spec[key] = json.loads(value)
@@ -422,6 +541,8 @@ def _open(path):
     path = _check_path(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"path: no such file: {path}")
+    if os.path.isdir(path):
+        raise TrajectoryFileError(f"{path}: is a folder, not a trajectory file")
     try:
         f = h5py.File(path, "r")
     except OSError as exc:
@@ -429,44 +550,212 @@ def _open(path):
     try:
         if f.attrs.get("format") != FORMAT:
             raise TrajectoryFileError(f"{path}: not an mfntk trajectory file (no format = {FORMAT!r} attribute)")
-        version = int(f.attrs.get("format_version", -1))
-        if version > FORMAT_VERSION or version < 1:
-            raise TrajectoryFileError(f"{path}: trajectory format version {version} is not supported "
-                                      f"(this mfntk reads up to {FORMAT_VERSION})")
-        for group in ("series", "net0", "checkpoint", "snapshots"):
-            if group not in f:
+        version = f.attrs.get("format_version", -1)
+        if not isinstance(version, (int, np.integer)) or not 1 <= int(version) <= FORMAT_VERSION:
+            raise TrajectoryFileError(f"{path}: trajectory format version {version!r} is not supported "
+                                      f"(this mfntk reads versions 1 to {FORMAT_VERSION})")
+        for group in ("series", "net0", "checkpoint", "snapshots", "data"):
+            if group not in f or not isinstance(f[group], h5py.Group):
                 raise TrajectoryFileError(f"{path}: the group /{group} is missing (truncated or corrupt file)")
+        for obj in (f, f["net0"], f["checkpoint"], f["data"]):
+            _verify_attrs(obj, path)
     except TrajectoryFileError:
         f.close()
         raise
-    except Exception as exc:  # h5py raises KeyError/OSError/RuntimeError on damaged metadata
+    except Exception as exc:  # h5py raises KeyError/OSError/RuntimeError/... on damaged metadata
         f.close()
         raise TrajectoryFileError(f"{path}: unreadable trajectory file (corrupt?): {exc}") from None
     return f
 
 
 def _read(f, what, fn):
+    """fn() with every failure caused by the file's contents reported as TrajectoryFileError."""
     try:
         return fn()
-    except (KeyError, OSError, RuntimeError, ValueError, TypeError, json.JSONDecodeError) as exc:
-        raise TrajectoryFileError(f"{f.filename}: cannot read {what} (corrupt file?): {exc}") from None
+    except TrajectoryFileError:
+        raise
+    except MemoryError as exc:
+        raise MemoryError(f"{f.filename}: reading {what}: {exc}") from None
+    except Exception as exc:  # damaged files raise anything from h5py, json, numpy or a constructor
+        raise TrajectoryFileError(f"{f.filename}: cannot read {what} (corrupt file?): "
+                                  f"{type(exc).__name__}: {exc}") from None
 
 
-def _read_state_dict(f):
+def _bad(f, what):
+    raise TrajectoryFileError(f"{f.filename}: {what} (corrupt file?)")
+
+
+def _json_attr(f, obj, key, kind=dict):
+    value = obj.attrs.get(key)
+    if not isinstance(value, str):
+        _bad(f, f"the attribute {key!r} of {obj.name} is missing or not text")
+    out = json.loads(value)
+    if not isinstance(out, kind):
+        _bad(f, f"the attribute {key!r} of {obj.name} is not a JSON {kind.__name__}")
+    return out
+
+
+def _int_attr(f, obj, key, minimum):
+    value = obj.attrs.get(key)
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < minimum:
+        _bad(f, f"the attribute {key!r} of {obj.name} is {value!r}, not an integer >= {minimum}")
+    return int(value)
+
+
+def _float_attr(f, obj, key):
+    value = obj.attrs.get(key)
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (float, int, np.floating, np.integer)) \
+            or not math.isfinite(float(value)):
+        _bad(f, f"the attribute {key!r} of {obj.name} is {value!r}, not a finite number")
+    return float(value)
+
+
+def _dataset(f, path, shape=None, kinds="f", dtype=None):
+    """The dataset at ``path`` checked (numeric kind, shape with -1 for any) before reading it."""
+    h5py = _h5py()
+    if path not in f or not isinstance(f[path], h5py.Dataset):
+        _bad(f, f"the dataset /{path} is missing")
+    ds = f[path]
+    if ds.dtype.kind not in kinds or (dtype is not None and ds.dtype != dtype):
+        _bad(f, f"the dataset /{path} has dtype {ds.dtype}")
+    if shape is not None and (len(ds.shape) != len(shape)
+                              or any(w not in (-1, g) for w, g in zip(shape, ds.shape))):
+        _bad(f, f"the dataset /{path} has shape {ds.shape}, expected {tuple(shape)}")
+    return ds
+
+
+def _fits_in_memory(f, datasets, what):
+    """MemoryError before reading datasets whose declared sizes cannot fit in the available memory."""
+    need = sum(int(np.prod(ds.shape, dtype=np.float64)) * ds.dtype.itemsize for ds in datasets)
+    free = available_memory()
+    if free is not None and need > free:
+        raise MemoryError(f"{f.filename}: {what} declares {need / 2 ** 30:.3g} GiB of arrays; only "
+                          f"{free / 2 ** 30:.3g} GiB of memory are available")
+
+
+def available_memory():
+    """Bytes of memory this process can still use (MemAvailable, or the cgroup's limit), or None."""
+    free = None
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    free = int(line.split()[1]) * 1024
+                    break
+    except OSError:
+        return None
+    for limit_file, usage_file in (("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
+                                   ("/sys/fs/cgroup/memory/memory.limit_in_bytes",
+                                    "/sys/fs/cgroup/memory/memory.usage_in_bytes")):
+        try:
+            with open(limit_file) as fh:
+                limit = fh.read().strip()
+            with open(usage_file) as fh:
+                usage = int(fh.read().strip())
+        except (OSError, ValueError):
+            continue
+        if limit.isdigit():
+            free = min(free, int(limit) - usage) if free is not None else int(limit) - usage
+        break
+    return free
+
+
+class _Header:
+    """The validated small part of a file: configurations, layout, counters (no large arrays read)."""
+
+
+def _read_header(f):
+    from ._options import NetOptions, RunOptions
+    h = _Header()
+    h.path = f.filename
+    h.config = _json_attr(f, f, "config")
+    h.net_config = _json_attr(f, f["net0"], "config")
+    try:
+        net = NetOptions.from_dict(h.net_config)
+        run = RunOptions.from_dict(h.config, ignore_unknown=True)
+    except (TypeError, ValueError) as exc:
+        _bad(f, f"the stored configuration is invalid: {exc}")
+    h.run_options = run
+    P = net.width * (net.outputs + net.d + (1 if net.bias else 0))
+    h.P, h.net_options = P, net
+    dtype = np.dtype(net.dtype)
+    h.theta0 = _dataset(f, "net0/theta", (P,), dtype=dtype)
     g = f["checkpoint"]
-    prev = None
-    if "prev_risk" in g.attrs:
-        prev = {"a": g["prev_a"][()], "W": g["prev_W"][()], "b": g["prev_b"][()] if "prev_b" in g else None,
-                "risk": float(g.attrs["prev_risk"])}
-    series = {}
+    h.layout = _json_attr(f, g, "layout")
+    h.state = _dataset(f, "checkpoint/state", (-1,), dtype=dtype)
+    size = h.state.shape[0]
+    if h.layout.get("particles") != P or h.layout.get("size") != size:
+        _bad(f, f"the state layout {h.layout} does not fit {P} parameters and a state of {size} values")
+    for block in ("residual", "linearized"):
+        off = h.layout.get(block, 0)
+        if not isinstance(off, int) or not 0 <= off <= size:
+            _bad(f, f"the state layout's {block} offset {off!r} is outside the state")
+    if run.linearized and h.layout.get("linearized", 0) + P > size:
+        _bad(f, "the state holds no linearized block")
+    h.step = _int_attr(f, g, "step", 0)
+    h.record_steps = _int_attr(f, g, "record_steps", 1)
+    steps_total = int(math.ceil(run.t_max / run.dt - 1e-9)) if run.t_max > 0 else 0
+    if h.step > steps_total:
+        _bad(f, f"the checkpoint's step {h.step} is past t_max = {run.t_max} ({steps_total} steps)")
+    h.rng = _json_attr(f, g, "rng")
+    h.wall_time = _float_attr(f, g, "wall_time")
+    h.checkpoint_steps = _int_attr(f, f, "checkpoint_steps", 0) or None
+    h.snapshot_steps = _int_attr(f, f, "snapshot_steps", 0) or None
+    h.series = {}
+    lengths = set()
     for name, ds in f["series"].items():
+        ds = _dataset(f, f"series/{name}", None, kinds="fi")
+        h.series[name] = ds
+        lengths.add(ds.shape[0] if ds.shape else -1)
+    if not {"t", "step", "train_risk"} <= set(h.series) or len(lengths) != 1 or -1 in lengths:
+        _bad(f, f"the series {sorted(h.series)} are missing some of t, step, train_risk or differ in length")
+    h.records = lengths.pop()
+    h.K0 = _dataset(f, "checkpoint/K0", (-1, -1), kinds="f") if "K0" in g else None
+    h.prev = None
+    if "prev_risk" in g.attrs:
+        N, k, d = net.width, net.outputs, net.d
+        h.prev = {"a": _dataset(f, "checkpoint/prev_a", (N, k), dtype=dtype),
+                  "W": _dataset(f, "checkpoint/prev_W", (N, d), dtype=dtype),
+                  "b": _dataset(f, "checkpoint/prev_b", (N,), dtype=dtype) if net.bias else None,
+                  "risk": _float_attr(f, g, "prev_risk")}
+    s = f["snapshots"]
+    h.snap_t = _dataset(f, "snapshots/t", (-1,))
+    m = h.snap_t.shape[0]
+    h.snap_step = _dataset(f, "snapshots/step", (m,), kinds="i")
+    h.snap_theta = _dataset(f, "snapshots/theta", (m, P), dtype=dtype)
+    del s
+    X = _dataset(f, "data/X", (-1, net.d))
+    _dataset(f, "data/y", (X.shape[0], net.outputs))
+    h.complete = bool(f.attrs.get("complete", False))
+    h.interrupted = bool(f.attrs.get("interrupted", False))
+    return h
+
+
+def _read_state_dict(f, h):
+    """The checkpoint as :meth:`Simulation.state_dict` gives it (arrays read after their sizes are checked)."""
+    arrays = [h.state, *h.series.values()] + ([h.K0] if h.K0 is not None else [])
+    if h.prev is not None:
+        arrays += [v for k, v in h.prev.items() if k != "risk" and v is not None]
+    _fits_in_memory(f, arrays, "the checkpoint")
+    series = {}
+    for name, ds in h.series.items():
         arr = ds[()]
         series[name] = list(arr) if arr.ndim > 1 else arr.tolist()
-    return {
-        "state": g["state"][()], "step": int(g.attrs["step"]), "record_steps": int(g.attrs["record_steps"]),
-        "series": series, "rng": json.loads(g.attrs["rng"]), "K0": g["K0"][()] if "K0" in g else None,
-        "prev": prev, "wall_time": float(g.attrs["wall_time"]),
-    }
+    if not series["step"] or series["step"][-1] != h.step:
+        _bad(f, f"the last record (step {series['step'][-1] if series['step'] else None}) is not the "
+                f"checkpoint's step {h.step}")
+    prev = None
+    if h.prev is not None:
+        prev = {k: (v if k == "risk" or v is None else v[()]) for k, v in h.prev.items()}
+    return {"state": h.state[()], "step": h.step, "record_steps": h.record_steps, "series": series, "rng": h.rng,
+            "K0": h.K0[()] if h.K0 is not None else None, "prev": prev, "wall_time": h.wall_time}
+
+
+def _net0(f, h):
+    from ._network import TwoLayer
+    net0 = TwoLayer(**h.net_options.to_dict())
+    net0.set_flat(h.theta0[()])
+    return net0
 
 
 def load(path):
@@ -490,44 +779,52 @@ def load(path):
     FileNotFoundError
         When the file does not exist.
     TrajectoryFileError (a ValueError)
-        When it is not a readable mfntk trajectory (corrupt, truncated, other format); the
-        message names the file.
+        When it is not a readable mfntk trajectory (corrupt, truncated, other format, a
+        checksum that does not match, fields that contradict each other); the message
+        names the file.
+    MemoryError
+        When the arrays it declares cannot fit in the available memory (checked before
+        reading them).
     """
     from ._trajectory import Trajectory
     with _open(path) as f:
-        sd = _read(f, "the checkpoint", lambda: _read_state_dict(f))
-        config = _read(f, "the configuration", lambda: json.loads(f.attrs["config"]))
-        net_cfg = _read(f, "the initial network", lambda: json.loads(f["net0"].attrs["config"]))
-        theta0 = _read(f, "the initial network", lambda: f["net0/theta"][()])
-        snaps = _read(f, "the snapshots", lambda: Snapshots(f["snapshots/t"][()], f["snapshots/step"][()],
-                                                            f["snapshots/theta"][()], net_cfg))
-        meta = {k: f.attrs[k] for k in ("mfntk_version", "created", "updated") if k in f.attrs}
-        meta.update({k: json.loads(f.attrs[k]) for k in ("machine", "seeds") if k in f.attrs})
-        complete, interrupted = bool(f.attrs.get("complete", False)), bool(f.attrs.get("interrupted", False))
-        layout = _read(f, "the state layout", lambda: json.loads(f["checkpoint"].attrs["layout"]))
+        h = _read(f, "the header", lambda: _read_header(f))
+        _read(f, "the sizes", lambda: _fits_in_memory(f, [h.snap_theta, h.theta0], "the snapshots"))
+        sd = _read(f, "the checkpoint", lambda: _read_state_dict(f, h))
+        snaps = _read(f, "the snapshots", lambda: Snapshots(h.snap_t[()], h.snap_step[()], h.snap_theta[()],
+                                                            h.net_config))
+        meta = _read(f, "the metadata", lambda: {
+            **{k: str(f.attrs[k]) for k in ("mfntk_version", "created", "updated") if k in f.attrs},
+            **{k: _json_attr(f, f, k) for k in ("machine", "seeds") if k in f.attrs}})
+        net0 = _read(f, "the initial network", lambda: _net0(f, h))
+        traj = _read(f, "the trajectory", lambda: Trajectory.from_state(
+            sd["series"], sd["state"], h.layout, net0, h.config, sd["wall_time"], h.interrupted))
         fname = f.filename
-    net0 = _net_from_config(net_cfg)
-    net0.set_flat(theta0)
-    try:
-        traj = Trajectory.from_state(sd["series"], sd["state"], layout, net0, config, sd["wall_time"], interrupted)
-    except ValueError as exc:
-        raise TrajectoryFileError(f"{fname}: {exc} (corrupt file)") from None
-    traj.snapshots, traj.path, traj.complete, traj.meta = snaps, fname, complete, meta
+    traj.snapshots, traj.path, traj.complete, traj.meta = snaps, fname, h.complete, meta
     return traj
 
 
 def load_data(path):
     """The training data stored in a trajectory file, as a :class:`~mfntk.datasets.Dataset` (no sampler)."""
     with _open(path) as f:
-        return _read(f, "the data", lambda: _dataset_from_group(f["data"], sampler=None))
+        return _read(f, "the data", lambda: _dataset_from_group(f, sampler=None))
 
 
-def _dataset_from_group(g, sampler):
+def _dataset_from_group(f, sampler):
     from .datasets import Dataset
-    X_test = g["X_test"][()] if "X_test" in g else None
-    y_test = g["y_test"][()] if "y_test" in g else None
-    return Dataset(g["X"][()], g["y"][()], X_test, y_test, sampler=sampler, name=str(g.attrs["name"]),
-                   task=str(g.attrs["task"]), description=str(g.attrs["description"]))
+    g = f["data"]
+    X = _dataset(f, "data/X", (-1, -1))
+    y = _dataset(f, "data/y", (X.shape[0], -1))
+    arrays = [X, y]
+    X_test = y_test = None
+    if "X_test" in g:
+        X_test = _dataset(f, "data/X_test", (-1, X.shape[1]))
+        y_test = _dataset(f, "data/y_test", (X_test.shape[0], y.shape[1]))
+        arrays += [X_test, y_test]
+    _fits_in_memory(f, arrays, "the data")
+    return Dataset(X[()], y[()], None if X_test is None else X_test[()], None if y_test is None else y_test[()],
+                   sampler=sampler, name=str(g.attrs.get("name", "data")), task=str(g.attrs.get("task", "regression")),
+                   description=str(g.attrs.get("description", "")))
 
 
 # ---------------------------------------------------------------------------------------
@@ -547,51 +844,56 @@ def read_run(path, data=None, trust=False):
     Returns
     -------
     StoredRun
-        ``path``, ``config`` (the run's options), ``net_config``, ``theta0`` (the particles
-        at t = 0), ``state`` (the checkpoint, as ``Simulation.state_dict`` gives it),
-        ``data`` (a Dataset), ``checkpoint_steps``, ``snapshot_steps``.
+        ``path``, ``config`` (the run's options), ``net0`` (the network at t = 0),
+        ``state`` (the checkpoint, as ``Simulation.state_dict`` gives it), ``data`` (a
+        Dataset), ``checkpoint_steps``, ``snapshot_steps``.
+
+    Raises
+    ------
+    TrajectoryFileError
+        For a damaged file (see :func:`load`).
+    ValueError
+        When ``data`` does not hold the stored training set, or the run needs a sampler
+        that only a pickle holds and ``trust`` is False.
     """
-    path = _check_path(path)
-    with _open(path) as f:
-        sd = _read(f, "the checkpoint", lambda: _read_state_dict(f))
-        config = _read(f, "the configuration", lambda: json.loads(f.attrs["config"]))
-        net_cfg = _read(f, "the initial network", lambda: json.loads(f["net0"].attrs["config"]))
-        theta0 = _read(f, "the initial network", lambda: f["net0/theta"][()])
-        ckpt_steps = int(f.attrs.get("checkpoint_steps", 0)) or None
-        snap_steps = int(f.attrs.get("snapshot_steps", 0)) or None
-        needs_pickle = data is None and bool(config.get("online")) and _read(
-            f, "the data", lambda: "sampler" not in f["data"] and "sampler_pickle" in f["data"].attrs)
-        if needs_pickle and not trust:
-            raise ValueError(
-                f"trust: the sampler of the online run in {path} is stored as a Python pickle, and unpickling "
-                "runs any code the file holds. Pass the same data again (mfntk.resume(path, data=...)), or "
-                "trust=True (mfntk resume --trust) only for a file you made yourself or fully trust.")
-        stored = _read(f, "the data", lambda: _stored_data(f["data"], config, data, path, trust))
-    return StoredRun(path=path, config=config, net_config=net_cfg, theta0=theta0, state=sd, data=stored,
-                     checkpoint_steps=ckpt_steps, snapshot_steps=snap_steps)
-
-
-def _stored_data(g, config, data, path, trust):
     from .datasets import as_dataset, sampler_from_spec
+    path = _check_path(path)
     if data is not None:
         data = as_dataset(data, name="data")
-        X, y = g["X"][()], g["y"][()]
-        if data.X.shape != X.shape or data.y.shape != y.shape or not (np.array_equal(data.X, X)
-                                                                     and np.array_equal(data.y, y)):
-            raise ValueError(f"data: does not hold the training set stored in {path} "
-                             f"(stored X {X.shape}, y {y.shape}; given X {data.X.shape}, y {data.y.shape})")
-        return data
-    sampler = None
-    if "sampler" in g:
-        sampler = sampler_from_spec(_read_spec(g["sampler"]))
-    elif config.get("online") and trust and "sampler_pickle" in g.attrs:
-        try:
-            sampler = pickle.loads(g.attrs["sampler_pickle"].tobytes())
-        except Exception as exc:  # an unpicklable class (module gone, renamed): say what to do
-            raise ValueError(f"data: the sampler stored in {path} cannot be restored ({exc}); pass the "
-                             "same data set again: mfntk.resume(path, data=...)") from None
-    if config.get("online") and sampler is None:
-        raise ValueError(f"data: the run in {path} draws fresh samples (online) but its sampler "
-                         f"({g.attrs.get('sampler_repr', '?')}) was not stored; pass the same data set again: "
-                         "mfntk.resume(path, data=...)")
-    return _dataset_from_group(g, sampler)
+    with _open(path) as f:
+        h = _read(f, "the header", lambda: _read_header(f))
+        sd = _read(f, "the checkpoint", lambda: _read_state_dict(f, h))
+        net0 = _read(f, "the initial network", lambda: _net0(f, h))
+        stored = _read(f, "the data", lambda: _dataset_from_group(f, sampler=None))
+        g = f["data"]
+        online = bool(h.config.get("online"))
+        sampler = None
+        if data is None and online:
+            if _read(f, "the sampler", lambda: "sampler" in g):
+                sampler = _read(f, "the sampler", lambda: sampler_from_spec(_read_spec(g["sampler"])))
+            elif "sampler_pickle" in g.attrs:
+                if not trust:
+                    raise ValueError(
+                        f"trust: the sampler of the online run in {path} is stored as a Python pickle, and "
+                        "unpickling runs any code the file holds. Pass the same data again (mfntk.resume(path, "
+                        "data=...)), or trust=True (mfntk resume --trust) only for a file you made yourself or "
+                        "fully trust.")
+                try:
+                    sampler = pickle.loads(g.attrs["sampler_pickle"].tobytes())
+                except Exception as exc:  # an unpicklable class (module gone, renamed): say what to do
+                    raise ValueError(f"data: the sampler stored in {path} cannot be restored ({exc}); pass the "
+                                     "same data set again: mfntk.resume(path, data=...)") from None
+            else:
+                raise ValueError(f"data: the run in {path} draws fresh samples (online) but its sampler "
+                                 f"({g.attrs.get('sampler_repr', '?')}) was not stored; pass the same data set "
+                                 "again: mfntk.resume(path, data=...)")
+    if data is not None:
+        if data.X.shape != stored.X.shape or data.y.shape != stored.y.shape or not (
+                np.array_equal(data.X, stored.X) and np.array_equal(data.y, stored.y)):
+            raise ValueError(f"data: does not hold the training set stored in {path} (stored X {stored.X.shape}, "
+                             f"y {stored.y.shape}; given X {data.X.shape}, y {data.y.shape})")
+    else:
+        data = stored
+        data.sampler = sampler
+    return StoredRun(path=path, config=h.config, net0=net0, state=sd, data=data,
+                     checkpoint_steps=h.checkpoint_steps, snapshot_steps=h.snapshot_steps)

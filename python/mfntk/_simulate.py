@@ -272,7 +272,11 @@ class Simulation:
             writer(sim)
             if callback:
                 callback(sim)
-        traj = self._run(progress, both)
+        try:
+            traj = self._run(progress, both)
+        except BaseException:
+            writer.close()   # the file keeps its last checkpoint
+            raise
         writer.finish(traj.interrupted)
         return _io.load(writer.path)
 
@@ -460,9 +464,7 @@ def resume(path, data=None, progress=None, threads=None, t_max=None, trust=False
         when the run needs a pickled sampler and ``trust`` is False.
     """
     stored = _io.read_run(path, data=data, trust=trust)
-    config, sd = stored.config, stored.state
-    net0 = TwoLayer(**stored.net_config)
-    net0.set_flat(stored.theta0)
+    config, sd, net0 = stored.config, stored.state, stored.net0
     options = RunOptions.from_dict(config, ignore_unknown=True)
     if t_max is not None:
         t_max = check_float(t_max, "t_max", minimum=0.0)
@@ -471,8 +473,12 @@ def resume(path, data=None, progress=None, threads=None, t_max=None, trust=False
         options = options.replace(t_max=t_max)
     options = options.replace(threads=resolve_threads(threads), record_every=sd["record_steps"] * options.dt)
     run = options.to_dict()
-    sim = Simulation(net0, stored.data, run.pop("t_max"), run.pop("dt"), **run)
-    sim.load_state_dict(sd)
+    try:
+        sim = Simulation(net0, stored.data, run.pop("t_max"), run.pop("dt"), **run)
+        sim.load_state_dict(sd)
+    except (TypeError, ValueError, KeyError) as exc:  # the stored pieces do not fit together
+        raise _io.TrajectoryFileError(f"{stored.path}: the stored run cannot be restored (corrupt file?): "
+                                      f"{type(exc).__name__}: {exc}") from None
     if sim.step >= sim.steps_total and options.t_max == config["t_max"]:
         return _io.load(path)
     writer = _io.TrajectoryWriter.reopen(sim, stored, trust=trust)

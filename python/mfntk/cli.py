@@ -440,8 +440,13 @@ def _cmd_run(args):
         sim = Simulation(net, data, **run_cfg)
     except (ValueError, TypeError) as exc:
         raise ConfigError(f"{args.config}: {exc}") from None
+    name = out_cfg.get("file", "run.h5")
+    if not name or os.path.isabs(name) or os.path.basename(name) != name or name in (".", "..") or \
+            (os.altsep and os.altsep in name):
+        raise ConfigError(f"{args.config}: output.file: must be a file name inside --out (no folder, no '..'), "
+                          f"got {name!r}")
     os.makedirs(args.out, exist_ok=True)
-    path = os.path.join(args.out, out_cfg.get("file", "run.h5"))
+    path = os.path.join(args.out, name)
     traj = sim.run(progress=_progress(args), out=path, checkpoint_every=out_cfg.get("checkpoint_every"),
                    snapshot_every=out_cfg.get("snapshot_every"))
     written = [path]
