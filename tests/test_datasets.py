@@ -704,3 +704,177 @@ def test_mnist_errors(tmp_path):
     with pytest.raises(ValueError, match="mnist: training set labels must be 1-D"):
         datasets.mnist(ip, ip)
 
+
+# ---------------------------------------------------------------------------------------
+# the registry of [data] kinds
+# ---------------------------------------------------------------------------------------
+
+import inspect  # noqa: E402
+
+from mfntk._options import OptionError, Options  # noqa: E402
+
+
+def test_data_kinds_are_declared_once_with_their_builders():
+    assert list(datasets.DATA_KINDS) == ["teacher", "gaussian_mixture", "isotropic_gaussians", "digits", "mnist",
+                                         "npz"]
+    for name, entry in datasets.DATA_KINDS.items():
+        assert entry.name == name and entry.doc and issubclass(entry.options, Options)
+        inspect.signature(entry.build).bind_partial(**{k: None for k in entry.keys()})  # every key is an argument
+    # every built-in teacher says which [data] keys its constructor takes, and the teacher kind has them
+    teacher_keys = datasets.DATA_KINDS["teacher"].keys()
+    assert datasets.DATA_KINDS["teacher"].options.opts()["teacher"].allowed() == tuple(datasets.TEACHER_KINDS)
+    for cls in datasets.TEACHER_KINDS.values():
+        assert set(cls.config_keys.values()) <= set(teacher_keys)
+        assert set(cls.config_keys) <= set(inspect.signature(cls).parameters)
+
+
+TEACHER_TABLE = {"kind": "teacher", "d": 6, "n_train": 10, "n_test": 4, "seed": 3, "teacher_seed": 2,
+                 "inputs": "sphere", "noise": 0.1, "activation": "tanh", "teacher_width": 3, "r": 2, "s": 4}
+TEACHER_BY_NAME = {
+    "single_neuron": lambda: datasets.SingleNeuron(6, "tanh", seed=2),
+    "two_layer": lambda: datasets.TwoLayerTeacher(6, 3, "tanh", seed=2),
+    "quadratic": lambda: datasets.Quadratic(6, seed=2),
+    "low_dim": lambda: datasets.LowDim(6, 2, seed=2),
+    "sparse_linear": lambda: datasets.SparseLinear(6, 4, seed=2),
+}
+
+
+def _same(a, b):
+    assert (a.name, a.task, a.n, a.d, a.k, a.n_test) == (b.name, b.task, b.n, b.d, b.k, b.n_test)
+    for field in ("X", "y", "X_test", "y_test"):
+        np.testing.assert_array_equal(getattr(a, field), getattr(b, field))
+
+
+@pytest.mark.parametrize("teacher", list(TEACHER_BY_NAME))
+def test_from_config_teacher_kind_is_the_direct_call(teacher):
+    ds = datasets.from_config(dict(TEACHER_TABLE, teacher=teacher))
+    _same(ds, datasets.teacher_dataset(TEACHER_BY_NAME[teacher](), 6, 10, 4, inputs="sphere", noise=0.1, seed=3))
+    assert set(TEACHER_BY_NAME) == set(datasets.TEACHER_KINDS)
+
+
+def test_from_config_defaults():
+    # no kind: a ReLU single neuron in d = 20, 256 + 1000 samples, data seed 1, teacher seed 0
+    _same(datasets.from_config({}), datasets.teacher_dataset(datasets.SingleNeuron(20, "relu", seed=0), 20, 256,
+                                                             1000, seed=1))
+    _same(datasets.from_config({"kind": "isotropic_gaussians"}), datasets.isotropic_gaussians(20, 256, 1000))
+
+
+@pytest.mark.parametrize("kind", ["gaussian_mixture", "isotropic_gaussians"])
+def test_from_config_mixtures(kind):
+    ds = datasets.from_config({"kind": kind, "d": 5, "n_train": 12, "n_test": 0, "delta": 0.25, "seed": 4})
+    _same(ds, getattr(datasets, kind)(5, 12, 0, delta=0.25, seed=4))
+
+
+def test_from_config_digits():
+    pytest.importorskip("sklearn")
+    _same(datasets.from_config({"kind": "digits", "test_size": 0.5, "seed": 2, "one_hot": False}),
+          datasets.digits(test_size=0.5, seed=2, one_hot=False))
+
+
+def test_from_config_mnist(tmp_path):
+    ip, lp, _, _ = _mnist_files(tmp_path, 30, 0)
+    tip, tlp, _, _ = _mnist_files(tmp_path, 12, 1, gz=False)
+    table = {"kind": "mnist", "images_path": str(ip), "labels_path": str(lp), "test_images_path": str(tip),
+             "test_labels_path": str(tlp), "n_train": 20, "pixel_max": 128.0}
+    _same(datasets.from_config(table), datasets.mnist(ip, lp, tip, tlp, n_train=20, pixel_max=128.0))
+
+
+def test_npz(tmp_path):
+    rng = np.random.default_rng(0)
+    X, y, Xt, yt = rng.standard_normal((6, 3)), rng.standard_normal(6), rng.standard_normal((2, 3)), np.ones(2)
+    np.savez(tmp_path / "a.npz", X=X, y=y, X_test=Xt, y_test=yt)
+    ds = datasets.from_config({"kind": "npz", "path": str(tmp_path / "a.npz")})
+    assert (ds.name, ds.n, ds.d, ds.k, ds.n_test) == ("npz", 6, 3, 1, 2)
+    np.testing.assert_array_equal(ds.X, X)
+    np.testing.assert_array_equal(ds.y_test[:, 0], yt)
+    _same(ds, datasets.npz(tmp_path / "a.npz"))
+
+
+class _Payload:
+    def __reduce__(self):  # would run print() if the archive were unpickled
+        return (print, ("unpickled",))
+
+
+def test_npz_errors(tmp_path, capsys):
+    np.savez(tmp_path / "noy.npz", X=np.ones((3, 2)))
+    with pytest.raises(ValueError, match=r"^path: .*noy.npz must hold arrays X and y .*; it holds X$"):
+        datasets.npz(tmp_path / "noy.npz")
+    np.savez(tmp_path / "obj.npz", X=np.array([_Payload()], dtype=object), y=np.ones(1))
+    with pytest.raises(ValueError, match="^path: .*obj.npz: .*allow_pickle=False"):
+        datasets.npz(tmp_path / "obj.npz")
+    assert "unpickled" not in capsys.readouterr().out
+    np.save(tmp_path / "one.npy", np.ones(3))
+    with pytest.raises(ValueError, match="not an .npz archive"):
+        datasets.npz(tmp_path / "one.npy")
+    (tmp_path / "text.npz").write_text("X = 1")
+    with pytest.raises(ValueError, match="not an .npz archive"):
+        datasets.npz(tmp_path / "text.npz")
+    with pytest.raises(FileNotFoundError):
+        datasets.npz(tmp_path / "missing.npz")
+    with pytest.raises(TypeError, match="path: expected a file path"):
+        datasets.npz(3)
+
+
+@pytest.mark.parametrize("table, pattern", [
+    ({"kind": "cifar"}, r"^data.kind: unknown value 'cifar'; expected one of 'teacher', "),
+    ({"kind": 3}, r"^data.kind: unknown value 3"),
+    ({"kind": "teacher", "delta": 0.3},
+     r"^data.delta: not used by kind = 'teacher' \(a key of gaussian_mixture, isotropic_gaussians\); "
+     r"the keys of kind = 'teacher' are kind, teacher, d, "),
+    ({"kind": "digits", "colour": 1}, r"^data.colour: unknown key; the keys of kind = 'digits' are kind, test_size, "
+                                      r"seed, one_hot$"),
+    ({"d": 0}, r"^data.d: must be >= 1, got 0$"),
+    ({"d": 2.5}, r"^data.d: expected an int, got float$"),
+    ({"teacher": "cubic"}, r"^data.teacher: unknown value 'cubic'; expected one of 'single_neuron', "),
+    ({"activation": "relu6"}, r"^data.activation: unknown value 'relu6'"),
+    ({"noise": -1.0}, r"^data.noise: must be >= 0.0, got -1.0$"),
+    ({"teacher": "low_dim", "d": 3, "r": 5}, r"^data.r: must be <= d = 3, got 5$"),
+    ({"kind": "gaussian_mixture", "delta": 1.0}, r"^data.delta: must be < 1.0, got 1.0$"),
+    ({"kind": "digits", "test_size": 1.5}, r"^data.test_size: must be < 1.0, got 1.5$"),
+    ({"kind": "digits", "one_hot": 1}, r"^data.one_hot: expected True or False, got int$"),
+    ({"kind": "npz"}, r"^data.path: required key missing$"),
+    ({"kind": "npz", "path": 3}, r"^data.path: expected a file path, got int$"),
+    ({"kind": "mnist", "images_path": "a.gz"}, r"^data.labels_path: required key missing$"),
+    ({"kind": "mnist", "images_path": "a", "labels_path": "b", "n_classes": 1}, r"^data.n_classes: must be >= 2"),
+])
+def test_from_config_errors_name_the_key(table, pattern):
+    with pytest.raises(OptionError, match=pattern):
+        datasets.from_config(table)
+
+
+def test_from_config_errors_of_files(tmp_path):
+    with pytest.raises(OptionError, match=r"^data: .*No such file.*missing.npz"):
+        datasets.from_config({"kind": "npz", "path": str(tmp_path / "missing.npz")})
+    ip, lp, _, _ = _mnist_files(tmp_path, 30, 0)
+    with pytest.raises(OptionError, match=r"^data: mnist: give both test_images_path and test_labels_path"):
+        datasets.from_config({"kind": "mnist", "images_path": str(ip), "labels_path": str(lp),
+                              "test_images_path": str(ip)})
+    with pytest.raises(OptionError, match=r"^settings: expected a table, got list$"):
+        datasets.from_config([], where="settings")
+
+
+def test_a_new_data_kind_is_one_declaration(monkeypatch):
+    import dataclasses
+
+    from mfntk._options import option
+    from mfntk.datasets import _registry
+    monkeypatch.setattr(_registry, "DATA_KINDS", dict(_registry.DATA_KINDS))
+
+    def ramp(n, slope):
+        X = np.linspace(-1.0, 1.0, n)[:, None]
+        return datasets.Dataset(X, slope * X, name="ramp")
+
+    @datasets.data_kind("ramp", build=ramp)
+    @dataclasses.dataclass(frozen=True)
+    class RampData(Options):
+        """y = slope x on a grid of [-1, 1]."""
+        n: int = option(5, "int", "Points.", minimum=2)
+        slope: float = option(1.0, "float", "The slope.")
+
+    ds = datasets.from_config({"kind": "ramp", "slope": 2.0}, where="data")
+    np.testing.assert_array_equal(ds.y[:, 0], [-2.0, -1.0, 0.0, 1.0, 2.0])
+    with pytest.raises(OptionError, match="data.n: must be >= 2"):
+        datasets.from_config({"kind": "ramp", "n": 1})
+    assert 'kind = "ramp": y = slope x on a grid of [-1, 1].' in datasets.describe_data_kinds()
+    with pytest.raises(ValueError, match="name: the data kind 'ramp' is already registered"):
+        datasets.data_kind("ramp", build=ramp)(RampData)

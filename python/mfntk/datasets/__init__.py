@@ -11,8 +11,12 @@ Everything the simulations train on (SPEC section 8):
   :func:`teacher_dataset` which labels random inputs with one of them (``synthetic.py``);
 * the classification problems :func:`gaussian_mixture` (Ghorbani-Mei-Misiakiewicz-
   Montanari) and :func:`isotropic_gaussians` (Mei-Montanari-Nguyen) (``synthetic.py``);
-* real data: :func:`digits` (scikit-learn, no download) and :func:`mnist` /
-  :func:`load_idx` for user-supplied MNIST-format IDX files (``real.py``).
+* real data: :func:`digits` (scikit-learn, no download), :func:`mnist` / :func:`load_idx`
+  for user-supplied MNIST-format IDX files, and :func:`npz` for arrays in a NumPy archive
+  (``real.py``);
+* the registry :data:`DATA_KINDS` of the kinds a ``[data]`` table of a configuration file may
+  name, each declared once with its options next to the functions that make it, and
+  :func:`from_config` which builds a data set from such a table (``_registry.py``).
 
 Conventions (shared by the whole package)
 -----------------------------------------
@@ -41,6 +45,7 @@ References
 from __future__ import annotations
 
 from ._container import TASKS, Dataset, as_dataset
+from ._registry import DATA_KINDS, DEFAULT_KIND, DataKind, data_kind, describe_data_kinds, from_config
 from .inputs import INPUT_LAWS, INPUTS, gaussian_inputs, sphere_inputs
 from .teachers import (
     TEACHER_KINDS, LowDim, Quadratic, SingleNeuron, SparseLinear, Teacher, TwoLayerTeacher, as_teacher,
@@ -50,7 +55,7 @@ from .synthetic import (
     SAMPLER_KINDS, MixtureSampler, TeacherSampler, gaussian_mixture, isotropic_gaussians, sampler_from_spec,
     sampler_spec, teacher_dataset,
 )
-from .real import digits, load_idx, mnist
+from .real import digits, load_idx, mnist, npz
 
 # Trajectory files written with trust=True hold pickles that name these private objects by
 # their 0.1.0 path (mfntk.datasets.NAME); they stay importable from here.
@@ -74,4 +79,11 @@ __all__ = [
     "mnist",
     "sphere_inputs",
     "teacher_dataset",
+    # the registry of [data] kinds
+    "DATA_KINDS",
+    "DataKind",
+    "data_kind",
+    "describe_data_kinds",
+    "from_config",
+    "npz",
 ]

@@ -1,4 +1,5 @@
-"""Real data: scikit-learn's digits (no download) and user-supplied MNIST-format IDX files.
+"""Real data: scikit-learn's digits (no download), user-supplied MNIST-format IDX files and
+arrays in an ``.npz`` archive; and their ``[data]`` kinds.
 
 Images are centred and their rows scaled to norm sqrt(d), the scale of the synthetic inputs.
 
@@ -10,6 +11,7 @@ References
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import os
 import struct
@@ -18,10 +20,12 @@ from typing import Any
 
 import numpy as np
 
+from .._options import REQUIRED, Options, option
 from .._validation import check_bool, check_float, check_int, check_path
 from ._container import Dataset
+from ._registry import data_kind
 
-__all__ = ["digits", "mnist", "load_idx"]
+__all__ = ["digits", "mnist", "load_idx", "npz"]
 
 
 def _preprocess_images(X_train, X_test, pixel_max):
@@ -284,3 +288,107 @@ def mnist(images_path, labels_path, test_images_path=None, test_labels_path=None
         info=info,
     )
 
+
+def npz(path) -> Dataset:
+    """Arrays ``X``, ``y`` (and optionally ``X_test``, ``y_test``) from a NumPy ``.npz`` archive.
+
+    The archive is read with ``np.load(path, allow_pickle=False)``: arrays of numbers only, so
+    reading a file never runs code from it.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        An archive written by ``np.savez(path, X=X, y=y, ...)``.
+
+    Returns
+    -------
+    Dataset
+        task "regression", no sampler.
+
+    Raises
+    ------
+    OSError
+        If the file cannot be read.
+    ValueError
+        If it is not an .npz archive, lacks X or y, or holds object arrays; or for arrays that
+        :class:`Dataset` refuses.
+
+    Examples
+    --------
+    >>> import numpy as np, os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "toy.npz")
+    >>> np.savez(path, X=np.ones((4, 2)), y=np.arange(4.0))
+    >>> npz(path).X.shape
+    (4, 2)
+    """
+    check_path(path, "path")
+    where = os.fsdecode(path)
+    try:
+        archive = np.load(path, allow_pickle=False)
+    except (ValueError, EOFError) as exc:  # not .npy / .npz data (numpy would need a pickle), or empty
+        raise ValueError(f"path: {where} is not an .npz archive ({exc})") from None
+    if isinstance(archive, np.ndarray):
+        raise ValueError(f"path: {where} is not an .npz archive (it holds a single array)")
+    with archive:
+        names = ("X", "y", "X_test", "y_test")
+        if "X" not in archive.files or "y" not in archive.files:
+            raise ValueError(f"path: {where} must hold arrays X and y (and optionally X_test, y_test); it holds "
+                             f"{', '.join(archive.files) or 'nothing'}")
+        try:
+            arrays = {k: archive[k] for k in names if k in archive.files}
+        except ValueError as exc:  # object arrays need a pickle
+            raise ValueError(f"path: {where}: {exc}") from None
+    return Dataset(arrays["X"], arrays["y"], arrays.get("X_test"), arrays.get("y_test"), name="npz",
+                   description=f"arrays from {where}")
+
+
+# ---------------------------------------------------------------------------------------
+# the [data] kinds of these data sets
+# ---------------------------------------------------------------------------------------
+
+
+@data_kind("digits", build=digits)
+@dataclasses.dataclass(frozen=True)
+class DigitsData(Options):
+    """scikit-learn's handwritten digits, 8 x 8 images, 10 classes (no download)."""
+
+    section = "data"
+
+    test_size: float = option(0.25, "float", "Fraction of the samples in the (stratified) test split, "
+                              "0 < test_size < 1.", minimum=0.0, strict=True)
+    seed: int = option(0, "int", "Seed of the split.", minimum=0)
+    one_hot: bool = option(True, "bool", "One-hot targets (classification); false: the digit as one "
+                           "float column (regression).")
+
+
+@data_kind("mnist", build=mnist)
+@dataclasses.dataclass(frozen=True)
+class MnistData(Options):
+    """MNIST (or Fashion-MNIST, ...) from user-supplied IDX files, plain or gzip-compressed."""
+
+    section = "data"
+
+    images_path: str = option(REQUIRED, "path", "Training images, e.g. train-images-idx3-ubyte.gz (a path "
+                              "relative to the working directory).")
+    labels_path: str = option(REQUIRED, "path", "Training labels, e.g. train-labels-idx1-ubyte.gz.")
+    test_images_path: str | None = option(None, "path", "Test images (with test_labels_path).", optional=True)
+    test_labels_path: str | None = option(None, "path", "Test labels (with test_images_path).", optional=True)
+    n_train: int | None = option(None, "int", "Keep only the first n_train training samples (default: all).",
+                                 minimum=1, optional=True)
+    n_test: int | None = option(None, "int", "Keep only the first n_test test samples (default: all).",
+                                minimum=1, optional=True)
+    one_hot: bool = option(True, "bool", "One-hot targets (classification); false: the class as one float "
+                           "column (regression).")
+    n_classes: int = option(10, "int", "Number of classes (labels 0 .. n_classes - 1).", minimum=2)
+    pixel_max: float = option(255.0, "float", "Largest pixel value (pixels are divided by it).", minimum=0.0,
+                              strict=True)
+
+
+@data_kind("npz", build=npz)
+@dataclasses.dataclass(frozen=True)
+class NpzData(Options):
+    """Arrays X, y (and optionally X_test, y_test) from a NumPy .npz archive (regression)."""
+
+    section = "data"
+
+    path: str = option(REQUIRED, "path", "The archive (np.savez(path, X=..., y=...)); read without pickles.")

@@ -1,6 +1,6 @@
 """Synthetic data sets: inputs from a law labelled by a teacher, and the Gaussian
-classification problems of [GMMM19]_ and [MMN18]_; and their samplers, stored in trajectory
-files as data (:func:`sampler_spec`, :func:`sampler_from_spec`).
+classification problems of [GMMM19]_ and [MMN18]_; their samplers, stored in trajectory files
+as data (:func:`sampler_spec`, :func:`sampler_from_spec`), and their ``[data]`` kinds.
 
 References
 ----------
@@ -12,14 +12,18 @@ References
 
 from __future__ import annotations
 
+import dataclasses
 import numbers
 
 import numpy as np
 
+from .. import _activations
+from .._options import Options, option
 from .._validation import as_array, as_generator, check_choice, check_float, check_int
 from ._container import Dataset
+from ._registry import data_kind
 from .inputs import INPUT_LAWS, INPUTS
-from .teachers import Teacher, _from_spec, as_teacher, teacher_from_spec
+from .teachers import TEACHER_KINDS, Teacher, _from_spec, as_teacher, teacher_from_spec
 
 __all__ = ["TeacherSampler", "MixtureSampler", "teacher_dataset", "gaussian_mixture", "isotropic_gaussians",
            "sampler_spec", "sampler_from_spec", "SAMPLER_KINDS"]
@@ -301,3 +305,68 @@ def isotropic_gaussians(d, n_train, n_test=0, delta=0.5, seed=0) -> Dataset:
 # real data
 # ---------------------------------------------------------------------------------------
 
+
+# ---------------------------------------------------------------------------------------
+# the [data] kinds of these data sets
+# ---------------------------------------------------------------------------------------
+
+
+def _teacher_data(teacher, d, n_train, n_test, inputs, noise, seed, teacher_seed, **keys) -> Dataset:
+    """:func:`teacher_dataset` with the built-in teacher ``teacher``, whose constructor takes the
+    keys named by its ``config_keys``."""
+    cls = TEACHER_KINDS[teacher]
+    made = cls(d, seed=teacher_seed, **{arg: keys[key] for arg, key in cls.config_keys.items()})
+    return teacher_dataset(made, d, n_train, n_test, inputs=inputs, noise=noise, seed=seed)
+
+
+@data_kind("teacher", build=_teacher_data)
+@dataclasses.dataclass(frozen=True)
+class TeacherData(Options):
+    """Inputs from a law labelled by a built-in teacher, plus Gaussian label noise (regression)."""
+
+    section = "data"
+
+    teacher: str = option("single_neuron", "choice", "The teacher: SingleNeuron, TwoLayerTeacher, Quadratic, "
+                          "LowDim or SparseLinear of mfntk.datasets.", choices=tuple(TEACHER_KINDS))
+    d: int = option(20, "int", "Input dimension.", minimum=1)
+    n_train: int = option(256, "int", "Training samples.", minimum=1)
+    n_test: int = option(1000, "int", "Test samples (0: none; a run then draws its test set from the "
+                         "sampler).", minimum=0)
+    inputs: str = option("gaussian", "choice", "Input law: N(0, I_d), or uniform on the sphere of radius "
+                         "sqrt(d).", choices=INPUT_LAWS)
+    noise: float = option(0.0, "float", "Standard deviation of the Gaussian label noise.", minimum=0.0)
+    seed: int = option(1, "int", "Seed of the inputs and the noise.", minimum=0)
+    teacher_seed: int = option(0, "int", "Seed of the teacher's parameters.", minimum=0)
+    activation: str = option("relu", "choice", "Activation of single_neuron and two_layer.",
+                             choices=_activations.NAMES)
+    teacher_width: int = option(4, "int", "Neurons of two_layer.", minimum=1)
+    r: int = option(2, "int", "Dimension of the relevant subspace of low_dim (r <= d).", minimum=1)
+    s: int = option(3, "int", "Non-zero coefficients of sparse_linear (s <= d).", minimum=1)
+
+
+@data_kind("gaussian_mixture", build=gaussian_mixture)
+@dataclasses.dataclass(frozen=True)
+class MixtureData(Options):
+    """Two centred Gaussians with covariances I + Delta and I - Delta, labels +-1 (GMMM19)."""
+
+    section = "data"
+
+    d: int = option(20, "int", "Input dimension.", minimum=1)
+    n_train: int = option(256, "int", "Training samples.", minimum=1)
+    n_test: int = option(1000, "int", "Test samples (0: none).", minimum=0)
+    delta: float = option(0.5, "float", "Delta = delta diag(+1, -1, +1, ...), 0 <= delta < 1.", minimum=0.0)
+    seed: int = option(0, "int", "Seed of the samples.", minimum=0)
+
+
+@data_kind("isotropic_gaussians", build=isotropic_gaussians)
+@dataclasses.dataclass(frozen=True)
+class IsotropicData(Options):
+    """Centred Gaussians of covariances (1 + delta)^2 I and (1 - delta)^2 I, labels +-1 (MMN18)."""
+
+    section = "data"
+
+    d: int = option(20, "int", "Input dimension.", minimum=1)
+    n_train: int = option(256, "int", "Training samples.", minimum=1)
+    n_test: int = option(1000, "int", "Test samples (0: none).", minimum=0)
+    delta: float = option(0.5, "float", "0 <= delta < 1.", minimum=0.0)
+    seed: int = option(0, "int", "Seed of the samples.", minimum=0)

@@ -50,6 +50,9 @@ class Teacher:
 
     d: int
     k: int | None = 1
+    #: The constructor arguments that a ``[data]`` table of kind "teacher" sets, each with the
+    #: key that holds it (besides d and seed = teacher_seed, which every teacher takes).
+    config_keys: dict = {}
 
     def __call__(self, X) -> np.ndarray:
         name = type(self).__name__
@@ -97,6 +100,8 @@ class SingleNeuron(Teacher):
     >>> t(gaussian_inputs(0, 3, 5)).shape
     (3, 1)
     """
+
+    config_keys = {"activation": "activation"}
 
     def __init__(self, d, activation="relu", w=None, seed=0, *, normalize=True, c0=0.0):
         self.d = check_int(d, "d")
@@ -166,6 +171,8 @@ class TwoLayerTeacher(Teacher):
     >>> t.W.shape, t.a.shape
     ((4, 6), (4, 1))
     """
+
+    config_keys = {"width": "teacher_width", "activation": "activation"}
 
     def __init__(self, d, width, activation="relu", seed=0, *, a=None, W=None, normalize=True, c0=0.0):
         self.d = check_int(d, "d")
@@ -318,6 +325,8 @@ class LowDim(Teacher):
     True
     """
 
+    config_keys = {"r": "r"}
+
     def __init__(self, d, r, phi=None, seed=0, *, U=None):
         self.d = check_int(d, "d")
         self.r = check_int(r, "r")
@@ -391,6 +400,8 @@ class SparseLinear(Teacher):
     >>> int((t.beta != 0).sum())
     3
     """
+
+    config_keys = {"s": "s"}
 
     def __init__(self, d, s, seed=0, *, beta=None):
         self.d = check_int(d, "d")
