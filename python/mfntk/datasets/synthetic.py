@@ -93,6 +93,7 @@ def teacher_dataset(teacher, d, n_train, n_test=0, inputs="gaussian", noise=0.0,
 
     Examples
     --------
+    >>> from mfntk.datasets import SingleNeuron
     >>> ds = teacher_dataset(SingleNeuron(10), 10, n_train=50, n_test=20, seed=1)
     >>> ds.X.shape, ds.y.shape, ds.X_test.shape
     ((50, 10), (50, 1), (20, 10))

@@ -96,6 +96,7 @@ class SingleNeuron(Teacher):
 
     Examples
     --------
+    >>> from mfntk.datasets import gaussian_inputs
     >>> t = SingleNeuron(5, "tanh", seed=1)
     >>> t(gaussian_inputs(0, 3, 5)).shape
     (3, 1)
