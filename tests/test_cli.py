@@ -158,7 +158,7 @@ def test_run_resume_plot(tmp_path, capsys):
     (("d = 4", "d = 0"), "data.d: must be >= 1"),
     (("t_max = 1.0", ""), "run.t_max: missing"),
     (("[data]", "[data"), "not valid TOML"),
-    (("diagnostics = true", "diagnostics = 1"), "run.diagnostics: expected a bool"),
+    (("diagnostics = true", "diagnostics = 1"), "run.diagnostics: expected True or False"),
     (("seed = 1", "scaling = -2"), "net.scaling"),
 ])
 def test_bad_config_names_the_key(tmp_path, capsys, edit, key):
@@ -209,3 +209,40 @@ def test_study_command(tmp_path, capsys):
     config.write_text(TINY_STUDY.replace("dts = [0.2, 0.1]", "dts = [0.2, -0.1]"))
     assert cli.main(["study", "dt", str(config), "--out", str(out)]) == 2
     assert "study.dts[1]: must be > 0" in capsys.readouterr().err
+
+
+def test_run_help_documents_every_data_kind(capsys):
+    from mfntk import datasets
+    with pytest.raises(SystemExit):
+        cli.main(["run", "--help"])
+    out = capsys.readouterr().out
+    assert "kind = " + " | ".join(datasets.DATA_KINDS) in out
+    for name, entry in datasets.DATA_KINDS.items():
+        block = out.split(f'kind = "{name}": ', 1)[1]
+        block = block.split("\n  kind = ", 1)[0]
+        assert " ".join(entry.doc.split()) in " ".join(block.split()), name
+        for key in entry.keys():
+            assert f"{key} " in block, (name, key)
+
+
+def test_mnist_and_npz_kinds_in_a_config(tmp_path):
+    import gzip
+    import struct
+    images = np.random.default_rng(0).integers(0, 256, size=(12, 3, 3)).astype(np.uint8)
+    labels = (np.arange(12) % 3).astype(np.uint8)
+    for name, arr in (("img.gz", images), ("lab.gz", labels)):
+        header = struct.pack(">BBBB", 0, 0, 0x08, arr.ndim) + struct.pack(f">{arr.ndim}I", *arr.shape)
+        (tmp_path / name).write_bytes(gzip.compress(header + arr.tobytes()))
+    np.savez(tmp_path / "a.npz", X=np.ones((4, 2)), y=np.zeros(4))
+    config = tmp_path / "c.toml"
+
+    def read(data):
+        config.write_text(f"[data]\n{data}\n[net]\nwidth = 4\n\n[run]\nt_max = 1.0\ndt = 0.5\n")
+        return cli.build_data(cli.read_config(config)["data"])
+
+    data = read(f'kind = "mnist"\nimages_path = "{tmp_path / "img.gz"}"\nlabels_path = "{tmp_path / "lab.gz"}"\n'
+                "n_classes = 3")
+    assert (data.name, data.n, data.d, data.k) == ("mnist", 12, 9, 3)
+    assert read(f'kind = "npz"\npath = "{tmp_path / "a.npz"}"').X.shape == (4, 2)
+    with pytest.raises(cli.ConfigError, match=r"c.toml: data: .*No such file"):
+        read(f'kind = "npz"\npath = "{tmp_path / "b.npz"}"')

@@ -314,7 +314,7 @@ def test_bad_simulate_arguments(rng):
             mf.simulate(net, (X, Y), **kwargs)
     Xnan = X.copy()
     Xnan[3, 1] = np.nan
-    with pytest.raises(ValueError, match="X contains NaN"):
+    with pytest.raises(ValueError, match=r"data: X: contains NaN \(first non-finite value in row 3\)"):
         mf.simulate(net, (Xnan, Y), **ok)
     with pytest.raises(ValueError, match="d = 6 but the network has d = 5"):
         mf.simulate(net, (rng.standard_normal((37, 6)), Y), **ok)

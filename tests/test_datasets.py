@@ -115,13 +115,13 @@ def test_inputs_isotropic_moments(law):
 @pytest.mark.parametrize("law", LAWS)
 def test_inputs_errors(law):
     f = LAWS[law]
-    with pytest.raises(ValueError, match="n: must be a positive integer"):
+    with pytest.raises(ValueError, match="n: must be >= 1, got 0"):
         f(0, 0, 3)
-    with pytest.raises(ValueError, match="d: must be a positive integer"):
+    with pytest.raises(ValueError, match="d: must be >= 1, got"):
         f(0, 3, -1)
-    with pytest.raises(TypeError, match="n: expected an integer"):
+    with pytest.raises(TypeError, match="n: expected an int, got float"):
         f(0, 2.0, 3)
-    with pytest.raises(ValueError, match="rng: must be a non-negative"):
+    with pytest.raises(ValueError, match="rng: must be >= 0, got -1"):
         f(-1, 2, 3)
     with pytest.raises(TypeError, match="rng"):
         f("seed", 2, 3)
@@ -168,30 +168,30 @@ def test_as_dataset_errors():
     bad = X.copy()
     bad[3, 1] = np.nan
     bad[7, 0] = np.nan
-    _err((bad, np.zeros(100)), ValueError, r"^data: X contains NaN \(first at row 3\)$")
+    _err((bad, np.zeros(100)), ValueError, r"^data: X: contains NaN \(first non-finite value in row 3\)$")
     y = np.zeros(100)
     y[5] = -np.inf
-    _err((X, y), ValueError, r"data: y contains inf \(first at row 5\)")
+    _err((X, y), ValueError, r"data: y: contains inf \(first non-finite value in row 5\)")
     _err((X, y), ValueError, r"^train: y", name="train")
     _err(X, TypeError, "data: expected a Dataset or a pair")
     _err((X, y, y), TypeError, "data: .* of length 3")
     _err(None, TypeError, "data")
-    _err((np.array([["a", "b"]]), [1]), TypeError, "data: X: expected real numbers")
-    _err((X, np.array(["x"] * 100, dtype=object)), TypeError, "data: y: expected real numbers")
+    _err((np.array([["a", "b"]]), [1]), TypeError, "data: X: expected a numeric array")
+    _err((X, np.array(["x"] * 100, dtype=object)), TypeError, "data: y: expected a numeric array")
     _err((X, np.zeros(100, dtype=complex)), TypeError, "data: y")
-    _err((np.zeros(5), np.zeros(5)), ValueError, r"data: X must be 2-D .*X.reshape")
-    _err((np.zeros((2, 2, 2)), np.zeros(2)), ValueError, "data: X must be 2-D")
-    _err((X, np.zeros((100, 1, 1))), ValueError, "data: y must be 1-D .* or 2-D")
-    _err((np.zeros((0, 3)), np.zeros(0)), ValueError, r"data: X has no rows \(n = 0\)")
-    _err((np.zeros((4, 0)), np.zeros(4)), ValueError, r"data: X has no columns \(d = 0\)")
-    _err(([[1, 2], [3]], [1, 2]), ValueError, "data: X: cannot be converted")
+    _err((np.zeros(5), np.zeros(5)), ValueError, r"data: X: expected a 2-D array, got shape \(5,\) \(x.reshape")
+    _err((np.zeros((2, 2, 2)), np.zeros(2)), ValueError, "data: X: expected a 2-D array")
+    _err((X, np.zeros((100, 1, 1))), ValueError, "data: y: expected a 1-D or 2-D array")
+    _err((np.zeros((0, 3)), np.zeros(0)), ValueError, r"data: X: must not be empty, got shape \(0, 3\)")
+    _err((np.zeros((4, 0)), np.zeros(4)), ValueError, r"data: X: must not be empty, got shape \(4, 0\)")
+    _err(([[1, 2], [3]], [1, 2]), TypeError, "data: X: cannot be converted")
 
 
 def test_dataset_validation():
     X, y = np.zeros((4, 2)), np.ones((4, 1))
     with pytest.raises(ValueError, match="Dataset: give both X_test and y_test"):
         datasets.Dataset(X, y, X_test=X)
-    with pytest.raises(ValueError, match="Dataset: X_test has 3 columns but d = 2"):
+    with pytest.raises(ValueError, match=r"Dataset: X_test: expected 2 columns, got shape \(4, 3\)"):
         datasets.Dataset(X, y, X_test=np.zeros((4, 3)), y_test=y)
     with pytest.raises(ValueError, match="Dataset: y_test has 2 columns but y has 1"):
         datasets.Dataset(X, y, X_test=X, y_test=np.zeros((4, 2)))
@@ -215,7 +215,7 @@ def test_dataset_validation():
     # a Dataset mutated after construction is checked again by as_dataset
     ds = datasets.Dataset(X.copy(), y)
     ds.X[2, 0] = np.inf
-    with pytest.raises(ValueError, match=r"^data: X contains inf \(first at row 2\)"):
+    with pytest.raises(ValueError, match=r"^data: X: contains inf \(first non-finite value in row 2\)"):
         datasets.as_dataset(ds)
 
 
@@ -224,7 +224,7 @@ def test_dataset_sample_errors():
     with pytest.raises(ValueError, match="no sampler"):
         ds.sample(5)
     ds.sampler = lambda rng, m: (np.zeros((m, 3)), np.zeros(m))
-    with pytest.raises(ValueError, match="sampler: X has 3 columns but d = 2"):
+    with pytest.raises(ValueError, match="sampler: X: expected 2 columns"):
         ds.sample(5)
     ds.sampler = lambda rng, m: (np.zeros((m + 1, 2)), np.zeros(m + 1))
     with pytest.raises(ValueError, match="sampler returned 6 rows; asked for 5"):
@@ -232,7 +232,7 @@ def test_dataset_sample_errors():
     ds.sampler = lambda rng, m: np.zeros((m, 2))
     with pytest.raises(TypeError, match="sampler must return a pair"):
         ds.sample(5)
-    with pytest.raises(ValueError, match="m: must be a positive integer"):
+    with pytest.raises(ValueError, match="m: must be >= 1, got 0"):
         ds.sample(0)
 
 
@@ -271,15 +271,15 @@ def test_single_neuron_given_w_and_callable_activation():
         datasets.SingleNeuron(3, w=np.ones(4))
     with pytest.raises(ValueError, match="w: has a zero row"):
         datasets.SingleNeuron(3, w=np.zeros(3))
-    with pytest.raises(ValueError, match=r"w contains NaN \(first at index 1\)"):
+    with pytest.raises(ValueError, match=r"w: contains NaN \(first non-finite value at index 1\)"):
         datasets.SingleNeuron(3, w=[1.0, np.nan, 0.0])
     with pytest.raises(ValueError, match="activation: unknown name 'relu6'"):
         datasets.SingleNeuron(3, "relu6")
     with pytest.raises(TypeError, match="activation"):
         datasets.SingleNeuron(3, 5)
-    with pytest.raises(ValueError, match="SingleNeuron: X has 4 columns but d = 3"):
+    with pytest.raises(ValueError, match="SingleNeuron: X: expected 3 columns"):
         t(np.zeros((2, 4)))
-    with pytest.raises(ValueError, match="d: must be a positive integer"):
+    with pytest.raises(ValueError, match="d: must be >= 1, got"):
         datasets.SingleNeuron(0)
 
 
@@ -302,7 +302,7 @@ def test_two_layer_teacher_formula():
         datasets.TwoLayerTeacher(7, 5, a=np.ones(4))
     with pytest.raises(ValueError, match=r"W: expected shape \(5, 7\)"):
         datasets.TwoLayerTeacher(7, 5, W=np.ones((5, 6)))
-    with pytest.raises(ValueError, match="width: must be a positive integer"):
+    with pytest.raises(ValueError, match="width: must be >= 1, got 0"):
         datasets.TwoLayerTeacher(7, 0)
 
 
@@ -359,7 +359,7 @@ def test_low_dim_teacher():
         datasets.LowDim(d, 2, phi=3)
     with pytest.raises(ValueError, match="U: columns must be orthonormal"):
         datasets.LowDim(3, 2, U=np.ones((3, 2)))
-    with pytest.raises(ValueError, match="LowDim: phi: output must have shape"):
+    with pytest.raises(ValueError, match=r"LowDim: phi: output: expected shape \(40,\) or \(40, k\)"):
         datasets.LowDim(d, 2, phi=lambda Z: Z[:3, 0])(X)
 
 
@@ -377,7 +377,7 @@ def test_sparse_linear_teacher():
         datasets.SparseLinear(5, 3, beta=beta)
     with pytest.raises(ValueError, match="s: must be <= d = 5"):
         datasets.SparseLinear(5, 6)
-    with pytest.raises(TypeError, match="s: expected an integer"):
+    with pytest.raises(TypeError, match="s: expected an int, got float"):
         datasets.SparseLinear(5, 2.0)
 
 
@@ -386,11 +386,11 @@ def test_callable_teacher_is_wrapped_and_checked():
     t = datasets.as_teacher(lambda X: X[:, 0] ** 2, d=4)
     np.testing.assert_allclose(t(X)[:, 0], X[:, 0] ** 2)
     assert t(X).shape == (40, 1)
-    with pytest.raises(ValueError, match=r"teacher: output must have shape \(40,\) or \(40, k\)"):
+    with pytest.raises(ValueError, match=r"teacher: output: expected shape \(40,\) or \(40, k\), got \(5,\)"):
         datasets.as_teacher(lambda X: X[:5, 0])(X)
-    with pytest.raises(ValueError, match=r"teacher: output contains NaN \(first at row 0\)"):
+    with pytest.raises(ValueError, match=r"teacher: output: contains NaN \(first non-finite value at index 0\)"):
         datasets.as_teacher(lambda X: np.full(len(X), np.nan))(X)
-    with pytest.raises(TypeError, match="teacher: output: expected real numbers"):
+    with pytest.raises(TypeError, match="teacher: output: expected a numeric array"):
         datasets.as_teacher(lambda X: np.array(["a"] * len(X)))(X)
     with pytest.raises(TypeError, match="teacher: expected a callable"):
         datasets.as_teacher(3)
@@ -458,15 +458,15 @@ def test_teacher_dataset_callable_teacher():
 
 def test_teacher_dataset_errors():
     t = datasets.SingleNeuron(4)
-    with pytest.raises(ValueError, match="n_train: must be a positive integer"):
+    with pytest.raises(ValueError, match="n_train: must be >= 1, got 0"):
         datasets.teacher_dataset(t, 4, n_train=0)
-    with pytest.raises(TypeError, match="n_train: expected an integer"):
+    with pytest.raises(TypeError, match="n_train: expected an int"):
         datasets.teacher_dataset(t, 4, n_train=1.5)
-    with pytest.raises(TypeError, match="n_train: expected an integer"):
+    with pytest.raises(TypeError, match="n_train: expected an int"):
         datasets.teacher_dataset(t, 4, n_train=True)
-    with pytest.raises(ValueError, match="n_test: must be an integer >= 0"):
+    with pytest.raises(ValueError, match="n_test: must be >= 0, got -1"):
         datasets.teacher_dataset(t, 4, n_train=5, n_test=-1)
-    with pytest.raises(ValueError, match="inputs: unknown value 'uniform'; expected one of gaussian, sphere"):
+    with pytest.raises(ValueError, match="inputs: unknown value 'uniform'; expected one of 'gaussian', 'sphere'"):
         datasets.teacher_dataset(t, 4, n_train=5, inputs="uniform")
     with pytest.raises(ValueError, match="noise: must be >= 0.0"):
         datasets.teacher_dataset(t, 4, n_train=5, noise=-0.1)
@@ -474,11 +474,11 @@ def test_teacher_dataset_errors():
         datasets.teacher_dataset(t, 4, n_train=5, noise=np.nan)
     with pytest.raises(ValueError, match="d: is 5 but the teacher has d = 4"):
         datasets.teacher_dataset(t, 5, n_train=5)
-    with pytest.raises(ValueError, match="d: must be a positive integer"):
+    with pytest.raises(ValueError, match="d: must be >= 1, got"):
         datasets.teacher_dataset(t, 0, n_train=5)
     with pytest.raises(TypeError, match="teacher: expected a callable"):
         datasets.teacher_dataset("relu", 4, n_train=5)
-    with pytest.raises(ValueError, match="seed: must be a non-negative integer"):
+    with pytest.raises(ValueError, match="seed: must be >= 0, got -3"):
         datasets.teacher_dataset(t, 4, n_train=5, seed=-3)
 
 
@@ -521,7 +521,7 @@ def test_gaussian_mixture_errors():
         datasets.gaussian_mixture(4, 10, delta=np.zeros(3))
     with pytest.raises(ValueError, match=r"delta: every diagonal entry must lie in \(-1, 1\)"):
         datasets.gaussian_mixture(2, 10, delta=[0.1, -1.0])
-    with pytest.raises(ValueError, match="n_train: must be a positive integer"):
+    with pytest.raises(ValueError, match="n_train: must be >= 1, got 0"):
         datasets.gaussian_mixture(4, 0)
 
 
@@ -536,7 +536,7 @@ def test_isotropic_gaussians_law():
     assert not np.array_equal(ds.X[:20], other.X)
     with pytest.raises(ValueError, match="delta: must be < 1.0"):
         datasets.isotropic_gaussians(5, 10, delta=1.5)
-    with pytest.raises(TypeError, match="delta: expected a real number"):
+    with pytest.raises(TypeError, match="delta: expected a number, got str"):
         datasets.isotropic_gaussians(5, 10, delta="big")
 
 
@@ -581,7 +581,7 @@ def test_digits_errors():
         datasets.digits(test_size=0.0)
     with pytest.raises(ValueError, match="test_size: must be < 1.0"):
         datasets.digits(test_size=1.0)
-    with pytest.raises(TypeError, match="one_hot: expected a bool"):
+    with pytest.raises(TypeError, match="one_hot: expected True or False, got str"):
         datasets.digits(one_hot="yes")
 
 
@@ -699,7 +699,182 @@ def test_mnist_errors(tmp_path):
         datasets.mnist(ip, lp, ip2)
     with pytest.raises(ValueError, match="n_classes: is 5 but the training labels reach 9"):
         datasets.mnist(ip, lp, n_classes=5)
-    with pytest.raises(ValueError, match="n_train: must be a positive integer"):
+    with pytest.raises(ValueError, match="n_train: must be >= 1, got 0"):
         datasets.mnist(ip, lp, n_train=0)
     with pytest.raises(ValueError, match="mnist: training set labels must be 1-D"):
         datasets.mnist(ip, ip)
+
+
+# ---------------------------------------------------------------------------------------
+# the registry of [data] kinds
+# ---------------------------------------------------------------------------------------
+
+import inspect  # noqa: E402
+
+from mfntk._options import OptionError, Options  # noqa: E402
+
+
+def test_data_kinds_are_declared_once_with_their_builders():
+    assert list(datasets.DATA_KINDS) == ["teacher", "gaussian_mixture", "isotropic_gaussians", "digits", "mnist",
+                                         "npz"]
+    for name, entry in datasets.DATA_KINDS.items():
+        assert entry.name == name and entry.doc and issubclass(entry.options, Options)
+        inspect.signature(entry.build).bind_partial(**{k: None for k in entry.keys()})  # every key is an argument
+    # every built-in teacher says which [data] keys its constructor takes, and the teacher kind has them
+    teacher_keys = datasets.DATA_KINDS["teacher"].keys()
+    assert datasets.DATA_KINDS["teacher"].options.opts()["teacher"].allowed() == tuple(datasets.TEACHER_KINDS)
+    for cls in datasets.TEACHER_KINDS.values():
+        assert set(cls.config_keys.values()) <= set(teacher_keys)
+        assert set(cls.config_keys) <= set(inspect.signature(cls).parameters)
+
+
+TEACHER_TABLE = {"kind": "teacher", "d": 6, "n_train": 10, "n_test": 4, "seed": 3, "teacher_seed": 2,
+                 "inputs": "sphere", "noise": 0.1, "activation": "tanh", "teacher_width": 3, "r": 2, "s": 4}
+TEACHER_BY_NAME = {
+    "single_neuron": lambda: datasets.SingleNeuron(6, "tanh", seed=2),
+    "two_layer": lambda: datasets.TwoLayerTeacher(6, 3, "tanh", seed=2),
+    "quadratic": lambda: datasets.Quadratic(6, seed=2),
+    "low_dim": lambda: datasets.LowDim(6, 2, seed=2),
+    "sparse_linear": lambda: datasets.SparseLinear(6, 4, seed=2),
+}
+
+
+def _same(a, b):
+    assert (a.name, a.task, a.n, a.d, a.k, a.n_test) == (b.name, b.task, b.n, b.d, b.k, b.n_test)
+    for field in ("X", "y", "X_test", "y_test"):
+        np.testing.assert_array_equal(getattr(a, field), getattr(b, field))
+
+
+@pytest.mark.parametrize("teacher", list(TEACHER_BY_NAME))
+def test_from_config_teacher_kind_is_the_direct_call(teacher):
+    ds = datasets.from_config(dict(TEACHER_TABLE, teacher=teacher))
+    _same(ds, datasets.teacher_dataset(TEACHER_BY_NAME[teacher](), 6, 10, 4, inputs="sphere", noise=0.1, seed=3))
+    assert set(TEACHER_BY_NAME) == set(datasets.TEACHER_KINDS)
+
+
+def test_from_config_defaults():
+    # no kind: a ReLU single neuron in d = 20, 256 + 1000 samples, data seed 1, teacher seed 0
+    _same(datasets.from_config({}), datasets.teacher_dataset(datasets.SingleNeuron(20, "relu", seed=0), 20, 256,
+                                                             1000, seed=1))
+    _same(datasets.from_config({"kind": "isotropic_gaussians"}), datasets.isotropic_gaussians(20, 256, 1000))
+
+
+@pytest.mark.parametrize("kind", ["gaussian_mixture", "isotropic_gaussians"])
+def test_from_config_mixtures(kind):
+    ds = datasets.from_config({"kind": kind, "d": 5, "n_train": 12, "n_test": 0, "delta": 0.25, "seed": 4})
+    _same(ds, getattr(datasets, kind)(5, 12, 0, delta=0.25, seed=4))
+
+
+def test_from_config_digits():
+    pytest.importorskip("sklearn")
+    _same(datasets.from_config({"kind": "digits", "test_size": 0.5, "seed": 2, "one_hot": False}),
+          datasets.digits(test_size=0.5, seed=2, one_hot=False))
+
+
+def test_from_config_mnist(tmp_path):
+    ip, lp, _, _ = _mnist_files(tmp_path, 30, 0)
+    tip, tlp, _, _ = _mnist_files(tmp_path, 12, 1, gz=False)
+    table = {"kind": "mnist", "images_path": str(ip), "labels_path": str(lp), "test_images_path": str(tip),
+             "test_labels_path": str(tlp), "n_train": 20, "pixel_max": 128.0}
+    _same(datasets.from_config(table), datasets.mnist(ip, lp, tip, tlp, n_train=20, pixel_max=128.0))
+
+
+def test_npz(tmp_path):
+    rng = np.random.default_rng(0)
+    X, y, Xt, yt = rng.standard_normal((6, 3)), rng.standard_normal(6), rng.standard_normal((2, 3)), np.ones(2)
+    np.savez(tmp_path / "a.npz", X=X, y=y, X_test=Xt, y_test=yt)
+    ds = datasets.from_config({"kind": "npz", "path": str(tmp_path / "a.npz")})
+    assert (ds.name, ds.n, ds.d, ds.k, ds.n_test) == ("npz", 6, 3, 1, 2)
+    np.testing.assert_array_equal(ds.X, X)
+    np.testing.assert_array_equal(ds.y_test[:, 0], yt)
+    _same(ds, datasets.npz(tmp_path / "a.npz"))
+
+
+class _Payload:
+    def __reduce__(self):  # would run print() if the archive were unpickled
+        return (print, ("unpickled",))
+
+
+def test_npz_errors(tmp_path, capsys):
+    np.savez(tmp_path / "noy.npz", X=np.ones((3, 2)))
+    with pytest.raises(ValueError, match=r"^path: .*noy.npz must hold arrays X and y .*; it holds X$"):
+        datasets.npz(tmp_path / "noy.npz")
+    np.savez(tmp_path / "obj.npz", X=np.array([_Payload()], dtype=object), y=np.ones(1))
+    with pytest.raises(ValueError, match="^path: .*obj.npz: .*allow_pickle=False"):
+        datasets.npz(tmp_path / "obj.npz")
+    assert "unpickled" not in capsys.readouterr().out
+    np.save(tmp_path / "one.npy", np.ones(3))
+    with pytest.raises(ValueError, match="not an .npz archive"):
+        datasets.npz(tmp_path / "one.npy")
+    (tmp_path / "text.npz").write_text("X = 1")
+    with pytest.raises(ValueError, match="not an .npz archive"):
+        datasets.npz(tmp_path / "text.npz")
+    with pytest.raises(FileNotFoundError):
+        datasets.npz(tmp_path / "missing.npz")
+    with pytest.raises(TypeError, match="path: expected a file path"):
+        datasets.npz(3)
+
+
+@pytest.mark.parametrize("table, pattern", [
+    ({"kind": "cifar"}, r"^data.kind: unknown value 'cifar'; expected one of 'teacher', "),
+    ({"kind": 3}, r"^data.kind: unknown value 3"),
+    ({"kind": "teacher", "delta": 0.3},
+     r"^data.delta: not used by kind = 'teacher' \(a key of gaussian_mixture, isotropic_gaussians\); "
+     r"the keys of kind = 'teacher' are kind, teacher, d, "),
+    ({"kind": "digits", "colour": 1}, r"^data.colour: unknown key; the keys of kind = 'digits' are kind, test_size, "
+                                      r"seed, one_hot$"),
+    ({"d": 0}, r"^data.d: must be >= 1, got 0$"),
+    ({"d": 2.5}, r"^data.d: expected an int, got float$"),
+    ({"teacher": "cubic"}, r"^data.teacher: unknown value 'cubic'; expected one of 'single_neuron', "),
+    ({"activation": "relu6"}, r"^data.activation: unknown value 'relu6'"),
+    ({"noise": -1.0}, r"^data.noise: must be >= 0.0, got -1.0$"),
+    ({"teacher": "low_dim", "d": 3, "r": 5}, r"^data.r: must be <= d = 3, got 5$"),
+    ({"kind": "gaussian_mixture", "delta": 1.0}, r"^data.delta: must be < 1.0, got 1.0$"),
+    ({"kind": "digits", "test_size": 1.5}, r"^data.test_size: must be < 1.0, got 1.5$"),
+    ({"kind": "digits", "one_hot": 1}, r"^data.one_hot: expected True or False, got int$"),
+    ({"kind": "npz"}, r"^data.path: required key missing$"),
+    ({"kind": "npz", "path": 3}, r"^data.path: expected a file path, got int$"),
+    ({"kind": "mnist", "images_path": "a.gz"}, r"^data.labels_path: required key missing$"),
+    ({"kind": "mnist", "images_path": "a", "labels_path": "b", "n_classes": 1}, r"^data.n_classes: must be >= 2"),
+])
+def test_from_config_errors_name_the_key(table, pattern):
+    with pytest.raises(OptionError, match=pattern):
+        datasets.from_config(table)
+
+
+def test_from_config_errors_of_files(tmp_path):
+    with pytest.raises(OptionError, match=r"^data: .*No such file.*missing.npz"):
+        datasets.from_config({"kind": "npz", "path": str(tmp_path / "missing.npz")})
+    ip, lp, _, _ = _mnist_files(tmp_path, 30, 0)
+    with pytest.raises(OptionError, match=r"^data: mnist: give both test_images_path and test_labels_path"):
+        datasets.from_config({"kind": "mnist", "images_path": str(ip), "labels_path": str(lp),
+                              "test_images_path": str(ip)})
+    with pytest.raises(OptionError, match=r"^settings: expected a table, got list$"):
+        datasets.from_config([], where="settings")
+
+
+def test_a_new_data_kind_is_one_declaration(monkeypatch):
+    import dataclasses
+
+    from mfntk._options import option
+    from mfntk.datasets import _registry
+    monkeypatch.setattr(_registry, "DATA_KINDS", dict(_registry.DATA_KINDS))
+
+    def ramp(n, slope):
+        X = np.linspace(-1.0, 1.0, n)[:, None]
+        return datasets.Dataset(X, slope * X, name="ramp")
+
+    @datasets.data_kind("ramp", build=ramp)
+    @dataclasses.dataclass(frozen=True)
+    class RampData(Options):
+        """y = slope x on a grid of [-1, 1]."""
+        n: int = option(5, "int", "Points.", minimum=2)
+        slope: float = option(1.0, "float", "The slope.")
+
+    ds = datasets.from_config({"kind": "ramp", "slope": 2.0}, where="data")
+    np.testing.assert_array_equal(ds.y[:, 0], [-2.0, -1.0, 0.0, 1.0, 2.0])
+    with pytest.raises(OptionError, match="data.n: must be >= 2"):
+        datasets.from_config({"kind": "ramp", "n": 1})
+    assert 'kind = "ramp": y = slope x on a grid of [-1, 1].' in datasets.describe_data_kinds()
+    with pytest.raises(ValueError, match="name: the data kind 'ramp' is already registered"):
+        datasets.data_kind("ramp", build=ramp)(RampData)

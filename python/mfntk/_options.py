@@ -12,12 +12,13 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import numbers
+import os
 import textwrap
 from typing import Any, Callable
 
 import numpy as np
 
-from ._validation import check_choice, check_float, check_int
+from ._validation import check_bool, check_choice, check_float, check_int, check_path, check_str
 
 __all__ = ["Opt", "option", "Options", "OptionError", "NetOptions", "RunOptions", "OutputOptions"]
 
@@ -74,13 +75,9 @@ class Opt:
         elif kind == "float":
             value = check_float(value, name, minimum=self.minimum, strict=self.strict)
         elif kind == "bool":
-            if not isinstance(value, (bool, np.bool_)):
-                raise TypeError(f"{name}: expected a bool (true or false), got {type(value).__name__}")
-            return bool(value)
+            return check_bool(value, name)
         elif kind == "str":
-            if not isinstance(value, str):
-                raise TypeError(f"{name}: expected a string, got {type(value).__name__}")
-            return value
+            return check_str(value, name)
         elif kind in ("choice", "dtype"):
             return check_choice(value, name, self.allowed() if kind == "choice" else ("float64", "float32"))
         elif kind == "scaling":
@@ -90,10 +87,7 @@ class Opt:
                 return check_float(value, name, minimum=0.0, strict=True)
             raise TypeError(f"{name}: expected 'mf', 'ntk' or a positive number, got {type(value).__name__}")
         elif kind == "path":
-            import os
-            if not isinstance(value, (str, bytes, os.PathLike)):
-                raise TypeError(f"{name}: expected a file path, got {type(value).__name__}")
-            return os.fsdecode(value)
+            return os.fsdecode(check_path(value, name))
         elif kind.startswith("list["):
             item = Opt(kind[5:-1], self.doc, minimum=self.minimum, strict=self.strict, maximum=self.maximum,
                        choices=self.choices)

@@ -40,7 +40,8 @@ def check_int(value, name, minimum=1):
     return int(value)
 
 
-def check_float(value, name, minimum=None, strict=False, allow_inf=False):
+def check_float(value, name, minimum=None, strict=False, allow_inf=False, maximum=None, strict_maximum=False):
+    """A real number as a float; ``strict`` / ``strict_maximum`` exclude the bounds themselves."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name}: expected a number, got {type(value).__name__}")
     value = float(value)
@@ -49,7 +50,44 @@ def check_float(value, name, minimum=None, strict=False, allow_inf=False):
     if minimum is not None and (value < minimum or (strict and value == minimum)):
         relation = ">" if strict else ">="
         raise ValueError(f"{name}: must be {relation} {minimum}, got {value}")
+    if maximum is not None and (value > maximum or (strict_maximum and value == maximum)):
+        relation = "<" if strict_maximum else "<="
+        raise ValueError(f"{name}: must be {relation} {maximum}, got {value}")
     return value
+
+
+def check_bool(value, name):
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name}: expected True or False, got {type(value).__name__}")
+    return bool(value)
+
+
+def check_str(value, name):
+    if not isinstance(value, str):
+        raise TypeError(f"{name}: expected a string, got {type(value).__name__}")
+    return value
+
+
+def check_path(value, name):
+    """A file path (str, bytes or os.PathLike), returned as given."""
+    if not isinstance(value, (str, bytes, os.PathLike)):
+        raise TypeError(f"{name}: expected a file path, got {type(value).__name__}")
+    return value
+
+
+def as_generator(seed, name="seed"):
+    """``np.random.default_rng(seed)`` with a checked seed.
+
+    A Generator is used as is (and advanced by the caller's draws); an int >= 0 or a
+    SeedSequence seeds a new one; None draws fresh entropy from the OS (not reproducible).
+    """
+    if isinstance(seed, np.random.Generator):
+        return seed
+    if seed is None or isinstance(seed, np.random.SeedSequence):
+        return np.random.default_rng(seed)
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, numbers.Integral):
+        raise TypeError(f"{name}: expected an int, a numpy Generator or None, got {type(seed).__name__}")
+    return np.random.default_rng(check_int(seed, name, minimum=0))
 
 
 def check_choice(value, name, choices):
@@ -58,24 +96,71 @@ def check_choice(value, name, choices):
     return value
 
 
+def _numeric(x, name):
+    """``np.asarray(x)`` of real numbers (bool, int, float; an object array only of real numbers)."""
+    if x is None:
+        raise TypeError(f"{name}: expected a numeric array, got None")
+    try:
+        arr = np.asarray(x)
+    except Exception as exc:  # ragged lists and the like
+        raise TypeError(f"{name}: cannot be converted to an array ({exc})") from None
+    if np.iscomplexobj(arr):
+        raise TypeError(f"{name}: complex values are not supported")
+    if arr.dtype == object and arr.size and all(
+            isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_)) for v in arr.flat):
+        return arr.astype(np.float64)
+    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
+        raise TypeError(f"{name}: expected a numeric array, got dtype {arr.dtype}")
+    return arr
+
+
+def check_finite(arr, name):
+    """ValueError naming the first non-finite value (its row for a matrix, its index otherwise)."""
+    bad = ~np.isfinite(arr)
+    if not bad.any():
+        return arr
+    first = tuple(int(i) for i in np.argwhere(bad)[0]) if arr.ndim else ()
+    what = "NaN" if np.isnan(arr[first]) else "inf"
+    if arr.ndim == 0:
+        raise ValueError(f"{name}: is {what}")
+    where = f"in row {first[0]}" if arr.ndim == 2 else f"at index {first[0] if arr.ndim == 1 else first}"
+    raise ValueError(f"{name}: contains {what} (first non-finite value {where})")
+
+
+def _show_shape(shape):
+    parts = ["k" if s is None else str(s) for s in shape]
+    return "(" + ", ".join(parts) + ("," if len(parts) == 1 else "") + ")"
+
+
+def as_array(x, name, shape=None, dtype=np.float64):
+    """Convert numeric data to a finite C-contiguous array of `dtype` (no copy when it already is one).
+
+    ``shape``, when given, is a tuple or a list of allowed tuples (None: any size >= 1 along that
+    axis, shown as k).
+    """
+    arr = _numeric(x, name)
+    if shape is not None:
+        shapes = shape if isinstance(shape, list) else [shape]
+        if not any(arr.ndim == len(s) and all(n >= 1 if w is None else w == n for w, n in zip(s, arr.shape))
+                   for s in shapes):
+            raise ValueError(f"{name}: expected shape {' or '.join(map(_show_shape, shapes))}, got {arr.shape}")
+    return check_finite(np.ascontiguousarray(arr, dtype=dtype), name)
+
+
 def as_matrix(x, name, dtype=np.float64, columns=None, allow_vector=False, copy_note=False):
     """Convert to a finite C-contiguous 2-D array of `dtype`.
 
     A 1-D input becomes a column when `allow_vector`. When `copy_note` is set and the
     conversion had to copy a float array (other dtype or layout), a UserWarning says so.
     """
-    try:
-        arr = np.asarray(x)
-    except Exception as exc:  # ragged lists and the like
-        raise TypeError(f"{name}: cannot be converted to an array ({exc})") from None
-    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
-        raise TypeError(f"{name}: expected a numeric array, got dtype {arr.dtype}")
-    if np.iscomplexobj(arr):
-        raise TypeError(f"{name}: complex values are not supported")
+    arr = _numeric(x, name)
     if arr.ndim == 1 and allow_vector:
         arr = arr[:, None]
     if arr.ndim != 2:
-        raise ValueError(f"{name}: expected a 2-D array, got shape {arr.shape}")
+        if allow_vector:
+            raise ValueError(f"{name}: expected a 1-D or 2-D array, got shape {arr.shape}")
+        hint = " (x.reshape(-1, 1) makes a vector one column)" if arr.ndim == 1 else ""
+        raise ValueError(f"{name}: expected a 2-D array, got shape {arr.shape}{hint}")
     if arr.shape[0] == 0 or arr.shape[1] == 0:
         raise ValueError(f"{name}: must not be empty, got shape {arr.shape}")
     if columns is not None and arr.shape[1] != columns:
@@ -83,9 +168,4 @@ def as_matrix(x, name, dtype=np.float64, columns=None, allow_vector=False, copy_
     out = np.ascontiguousarray(arr, dtype=dtype)
     if copy_note and np.issubdtype(arr.dtype, np.floating) and arr.dtype != out.dtype:
         warnings.warn(f"{name}: converted from {arr.dtype} to {out.dtype} (a copy)", UserWarning, stacklevel=3)
-    bad = ~np.isfinite(out)
-    if bad.any():
-        row = int(np.argwhere(bad)[0][0])
-        what = "NaN" if np.isnan(out).any() else "inf"
-        raise ValueError(f"{name}: contains {what} (first non-finite value in row {row})")
-    return out
+    return check_finite(out, name)

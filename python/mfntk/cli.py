@@ -67,14 +67,6 @@ class ConfigError(ValueError):
 # a type spec is one of: "int", "float", "bool", "str", "scaling", "list[int]", "list[float]",
 # "list[str]", or a tuple of allowed strings; a pair (spec, minimum) adds a lower bound
 # (exclusive for floats named in _STRICT).
-_DATA = {
-    "kind": ("teacher", "gaussian_mixture", "isotropic_gaussians", "digits", "npz"),
-    "teacher": ("single_neuron", "two_layer", "quadratic", "low_dim", "sparse_linear"),
-    "d": ("int", 1), "n_train": ("int", 1), "n_test": ("int", 0), "inputs": ("gaussian", "sphere"),
-    "noise": ("float", 0.0), "seed": ("int", 0), "activation": "str", "teacher_seed": ("int", 0),
-    "teacher_width": ("int", 1), "r": ("int", 1), "s": ("int", 1), "delta": ("float", 0.0),
-    "test_size": "float", "one_hot": "bool", "path": "str",
-}
 _OUTPUT = {"file": "str", "figures": "bool"}   # the command line's own [output] keys, beside OutputOptions
 _STUDY = {
     "width": {"widths": "list[int]", "n_ref": ("int", 2), "scaling": "scaling", "t_max": ("float", 0.0),
@@ -228,7 +220,8 @@ def read_config(path, kind="run", study=None):
             if key not in tables:
                 raise ConfigError(f"{key}: unknown table; a {kind} file has the tables "
                                   f"{', '.join(f'[{t}]' for t in sorted(tables))}")
-        out = {"data": _section(cfg, "data", _DATA)}
+        data = cfg.get("data", {})
+        out = {"data": dict(data) if isinstance(data, dict) else data}  # checked by build_data below
         if kind == "run":
             out["net"] = _options_section(cfg, "net", NetOptions, exclude=("d",))
             out["run"] = _options_section(cfg, "run", RunOptions)
@@ -247,62 +240,22 @@ def read_config(path, kind="run", study=None):
     return out
 
 
-_DATA_KEYS = {
-    "teacher": {"kind", "teacher", "d", "n_train", "n_test", "inputs", "noise", "seed", "activation",
-                "teacher_seed", "teacher_width", "r", "s"},
-    "gaussian_mixture": {"kind", "d", "n_train", "n_test", "delta", "seed"},
-    "isotropic_gaussians": {"kind", "d", "n_train", "n_test", "delta", "seed"},
-    "digits": {"kind", "test_size", "seed", "one_hot"},
-    "npz": {"kind", "path"},
-}
+def build_data(table):
+    """The Dataset described by a [data] table: ``kind`` names an entry of
+    :data:`mfntk.datasets.DATA_KINDS` (default "teacher": a ReLU single neuron in d = 20) and the
+    other keys are that kind's options (:func:`mfntk.datasets.from_config`).
 
-
-def build_data(cfg):
-    """The Dataset described by a validated [data] table (default: a ReLU single-neuron teacher, d = 20)."""
+    Raises
+    ------
+    ConfigError
+        For an unknown kind, a key the kind does not use, or a bad value (``data.KEY: ...``).
+    """
     from . import datasets
-    kind = cfg.get("kind", "teacher")
-    for key in cfg:
-        if key not in _DATA_KEYS[kind]:
-            raise ConfigError(f"data.{key}: not used by kind = {kind!r} (its keys: {', '.join(sorted(_DATA_KEYS[kind]))})")
+    from ._options import OptionError
     try:
-        if kind == "teacher":
-            d = cfg.get("d", 20)
-            name = cfg.get("teacher", "single_neuron")
-            act = cfg.get("activation", "relu")
-            tseed = cfg.get("teacher_seed", 0)
-            if name == "single_neuron":
-                teacher = datasets.SingleNeuron(d, act, seed=tseed)
-            elif name == "two_layer":
-                teacher = datasets.TwoLayerTeacher(d, cfg.get("teacher_width", 4), act, seed=tseed)
-            elif name == "quadratic":
-                teacher = datasets.Quadratic(d, seed=tseed)
-            elif name == "low_dim":
-                teacher = datasets.LowDim(d, cfg.get("r", 2), seed=tseed)
-            else:
-                teacher = datasets.SparseLinear(d, cfg.get("s", 3), seed=tseed)
-            return datasets.teacher_dataset(teacher, d, cfg.get("n_train", 256), cfg.get("n_test", 1000),
-                                            inputs=cfg.get("inputs", "gaussian"), noise=cfg.get("noise", 0.0),
-                                            seed=cfg.get("seed", 1))
-        if kind in ("gaussian_mixture", "isotropic_gaussians"):
-            fn = getattr(datasets, kind)
-            return fn(cfg.get("d", 20), cfg.get("n_train", 256), cfg.get("n_test", 1000), delta=cfg.get("delta", 0.5),
-                      seed=cfg.get("seed", 0))
-        if kind == "digits":
-            return datasets.digits(test_size=cfg.get("test_size", 0.25), seed=cfg.get("seed", 0),
-                                   one_hot=cfg.get("one_hot", True))
-        if "path" not in cfg:
-            raise ConfigError("data.path: missing (required with kind = 'npz')")
-        import numpy as np
-        with np.load(cfg["path"]) as z:
-            arrays = {k: z[k] for k in ("X", "y", "X_test", "y_test") if k in z}
-        if "X" not in arrays or "y" not in arrays:
-            raise ConfigError(f"data.path: {cfg['path']} must hold arrays X and y (and optionally X_test, y_test)")
-        return datasets.Dataset(arrays["X"], arrays["y"], arrays.get("X_test"), arrays.get("y_test"), name="npz",
-                                description=f"arrays from {cfg['path']}")
-    except ConfigError:
-        raise
-    except (ValueError, TypeError) as exc:
-        raise ConfigError(f"data: {exc}") from None
+        return datasets.from_config(table, where="data")
+    except OptionError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 # ---------------------------------------------------------------------------------------
@@ -331,17 +284,20 @@ def build_parser():
                     "into --out.")
     demo.set_defaults(handler=_cmd_demo)
 
+    from . import datasets
     run = sub.add_parser(
         "run", formatter_class=_Formatter, parents=[_common("mfntk-run", "folder for the trajectory file and figures")],
         help="run a simulation described by a TOML file",
         description="Run one simulation described by CONFIG.toml and write its trajectory (HDF5, with "
                     "checkpoints), a printed summary and figures into --out. The file has the tables [data] "
-                    "(kind = teacher | gaussian_mixture | isotropic_gaussians | digits | npz and their "
-                    "options), [net] (TwoLayer options; width required), [run] (simulate options; t_max and dt "
+                    f"(kind = {' | '.join(datasets.DATA_KINDS)} and their keys, listed below), [net] (TwoLayer "
+                    "options; width required), [run] (simulate options; t_max and dt "
                     "required) and [output] (file, checkpoint_every, snapshot_every, figures). Unknown keys "
                     "and bad values are errors that name the key. See examples/*.toml.")
     from ._options import NetOptions, OutputOptions, RunOptions
-    run.epilog = ("keys of [net] (mfntk.TwoLayer; d comes from the data):\n" + NetOptions.describe(exclude=("d",))
+    run.epilog = ("[data] kinds and their keys (with their defaults):\n" + datasets.describe_data_kinds()
+                  + "\nEvery key's meaning: mfntk.datasets.describe_data_kinds(full=True)."
+                  + "\n\nkeys of [net] (mfntk.TwoLayer; d comes from the data):\n" + NetOptions.describe(exclude=("d",))
                   + "\n\nkeys of [run] (mfntk.simulate):\n" + RunOptions.describe()
                   + "\n\nkeys of [output]:\n  file = str; default 'run.h5'\n      The trajectory file's name "
                   "inside --out.\n  figures = bool; default true\n      Write the figures.\n"
