@@ -6,7 +6,7 @@ import numpy as np
 
 import pytest
 
-from mfntk import cli
+from mfntk import cli, studies
 
 
 def test_help_lists_commands(capsys):
@@ -127,7 +127,7 @@ def test_run_an_example_config(tmp_path, capsys):
 
 @pytest.mark.parametrize("name", sorted(p.name for p in EXAMPLES.glob("*.toml")))
 def test_every_example_config_is_valid(name):
-    kind = "study" if name in ("width.toml", "dt.toml", "alpha.toml") else "run"
+    kind = "study" if name[:-5] in studies.STUDIES else "run"
     cfg = cli.read_config(EXAMPLES / name, kind, study=name[:-5] if kind == "study" else None)
     assert cfg["data"]
 
@@ -209,3 +209,31 @@ def test_study_command(tmp_path, capsys):
     config.write_text(TINY_STUDY.replace("dts = [0.2, 0.1]", "dts = [0.2, -0.1]"))
     assert cli.main(["study", "dt", str(config), "--out", str(out)]) == 2
     assert "study.dts[1]: must be > 0" in capsys.readouterr().err
+
+
+def test_study_help_and_schema_are_read_from_the_registry(capsys, tmp_path):
+    with pytest.raises(SystemExit):
+        cli.main(["study", "--help"])
+    out = capsys.readouterr().out
+    for name, entry in studies.STUDIES.items():
+        assert f"[study] keys of '{name}':" in out
+        for key in entry.options.toml_keys():
+            assert f"  {key} = " in out, (name, key)
+    assert "{" + ",".join(studies.STUDIES) + "}" in out            # the choices
+    config = tmp_path / "dt.toml"
+    config.write_text(TINY_STUDY.replace('[net]\nactivation = "tanh"', '[net]\nwidth = 8'))
+    assert cli.main(["study", "dt", str(config), "--out", str(tmp_path / "o")]) == 2
+    assert "net.width: unknown key" in capsys.readouterr().err
+    config.write_text(TINY_STUDY.replace("t_max = 0.4", "t_max = 0.4\nn_ref = 64"))
+    assert cli.main(["study", "dt", str(config), "--out", str(tmp_path / "o")]) == 2
+    assert "study.n_ref: unknown key; the keys of [study] for 'dt' are" in capsys.readouterr().err
+
+
+def test_alpha_study_writes_the_phase_diagram(tmp_path, capsys):
+    config = tmp_path / "alpha.toml"
+    config.write_text(TINY_STUDY.split("[study]")[0] + "[study]\nalphas = [1.0, 16.0]\nwidths = [8, 16]\n"
+                      "t_max = 0.2\nworkers = 1\n")
+    out = tmp_path / "alpha"
+    assert cli.main(["study", "alpha", str(config), "--out", str(out), "--threads", "1", "--quiet"]) == 0
+    assert {p.name for p in out.iterdir()} == {"alpha.csv", "alpha.json", "alpha.png", "alpha_phase.png"}
+    assert (out / "alpha_phase.png").stat().st_size > 1000

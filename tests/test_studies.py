@@ -143,13 +143,13 @@ def test_process_pool(data):
 
 
 def test_thread_split():
-    assert studies._split(10, None, 4) == (4, 1)
-    assert studies._split(2, None, 8) == (2, 4)
-    assert studies._split(3, 1, 8) == (1, 8)
+    assert studies._base._split(10, None, 4) == (4, 1)
+    assert studies._base._split(2, None, 8) == (2, 4)
+    assert studies._base._split(3, 1, 8) == (1, 8)
 
 
 def test_bad_arguments(data):
-    with pytest.raises(ValueError, match="widths: is empty"):
+    with pytest.raises(ValueError, match="widths: must not be empty"):
         studies.width(data, widths=[], **SERIAL)
     with pytest.raises(ValueError, match="n_ref"):
         studies.width(data, widths=[8, 16], n_ref=20, **SERIAL)
@@ -172,3 +172,23 @@ def test_width_study_rate_larger(data):
     res = studies.width(data, widths=[64, 128, 256, 512, 1024], n_ref=16384, t_max=5.0, dt=0.05, repeats=4)
     for q in ("rms_distance", "function_gap"):
         assert abs(res.fit(q).slope + 0.5) < 0.1, res.fit(q)
+
+
+# ---------------------------------------------------------------------------------------
+# the registry
+# ---------------------------------------------------------------------------------------
+
+def test_registry_entries():
+    assert list(studies.STUDIES) == ["width", "dt", "alpha"]
+    for name, entry in studies.STUDIES.items():
+        assert entry.name == name and callable(entry.run) and callable(entry.figure)
+        assert set(entry.net_defaults) <= set(studies.net_keys())
+        # the run function's keyword options are the option set's, with its defaults
+        import inspect
+        sig = inspect.signature(entry.run).parameters
+        for key, default in entry.options.defaults().items():
+            assert sig[key].default == default, (name, key)
+        assert "{options}" not in entry.run.__doc__ and "Parameters" in entry.run.__doc__
+    assert studies.STUDIES["width"].run is studies.width
+    with pytest.raises(TypeError, match="width: unknown option 'widhts'"):
+        studies.width(widhts=[8])
