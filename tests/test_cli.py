@@ -237,3 +237,4 @@ def test_alpha_study_writes_the_phase_diagram(tmp_path, capsys):
     assert cli.main(["study", "alpha", str(config), "--out", str(out), "--threads", "1", "--quiet"]) == 0
     assert {p.name for p in out.iterdir()} == {"alpha.csv", "alpha.json", "alpha.png", "alpha_phase.png"}
     assert (out / "alpha_phase.png").stat().st_size > 1000
+    assert studies.StudyResult.load(out / "alpha.json").settings["widths"] == [8, 16]

@@ -175,8 +175,31 @@ def test_width_study_rate_larger(data):
 
 
 # ---------------------------------------------------------------------------------------
-# the registry
+# saved results read back; the registry
 # ---------------------------------------------------------------------------------------
+
+def test_result_load_round_trip(data, tmp_path):
+    from mfntk import plot
+    res = studies.alpha_sweep(data, alphas=[1.0, 16.0, 32.0], widths=[8, 16], t_max=0.3, dt=0.1, lazy_from=10,
+                              **SERIAL)
+    paths = res.save(tmp_path)
+    assert [p.rsplit("/", 1)[-1] for p in paths] == ["alpha.csv", "alpha.json", "alpha.png", "alpha_phase.png"]
+    back = studies.StudyResult.load(tmp_path / "alpha.json")
+    assert back.to_json() == res.to_json()               # table, fits, settings, notes: every number
+    assert back.fit("displacement", "N=16").slope == res.fit("displacement", "N=16").slope
+    table_only = studies.StudyResult.load(tmp_path / "alpha.csv")
+    assert table_only.name == "alpha" and table_only.fits == []
+    assert table_only.to_csv() == res.to_csv()           # types and floats read back exactly
+    assert table_only.table["width"].dtype.kind == "i"
+    for loaded in (back, table_only):                    # re-plotted without running the study again
+        assert loaded.figure().axes
+        assert plot.phase_diagram(loaded, "test_risk").axes
+    with pytest.raises(ValueError, match="not a study result"):
+        (tmp_path / "other.json").write_text("{}")
+        studies.StudyResult.load(tmp_path / "other.json")
+    with pytest.raises(ValueError, match=".json or .csv"):
+        studies.StudyResult.load(tmp_path / "alpha.png")
+
 
 def test_registry_entries():
     assert list(studies.STUDIES) == ["width", "dt", "alpha"]

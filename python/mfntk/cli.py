@@ -392,7 +392,7 @@ def _study_description():
                              break_on_hyphens=False)
 
     lines = [para("Run a convergence study described by CONFIG.toml and write NAME.csv, NAME.json (table, fits, "
-                  "settings) and NAME.png (plus the study's "
+                  "settings; mfntk.studies.StudyResult.load reads them back) and NAME.png (plus the study's "
                   "further figures) into --out. The file has the tables [data] (as for 'mfntk run'), [net] "
                   f"(network options: {', '.join(net_keys())}; d, width, scaling and seed are set by the study) "
                   "and [study] (the study's options, below). Unknown keys and bad values are errors that name "

@@ -4,7 +4,8 @@ Each study runs a sweep of simulations, possibly in parallel processes, and retu
 :class:`StudyResult`: a tidy :class:`Table` (one row per run or per swept value, exportable
 to CSV and JSON), least-squares fits in log-log coordinates (:class:`Fit`, with the points
 used and the slope theory predicts), the settings, notes on how to read the numbers, and
-figures (:meth:`StudyResult.figure`).
+figures (:meth:`StudyResult.figure`). :meth:`StudyResult.load` reads a saved result back,
+to re-plot it without running the study again.
 
 The registry
 ------------

@@ -129,6 +129,30 @@ class Table:
         import pandas as pd
         return pd.DataFrame(self.records(), columns=self.columns)
 
+    @classmethod
+    def from_csv(cls, source):
+        """The table written by :meth:`to_csv` (a path, or the text itself when it has a newline).
+
+        Cells are read back as what :meth:`to_csv` wrote: int, float (nan and inf
+        included), bool (True / False), None (an empty cell) or str.
+        """
+        if isinstance(source, str) and "\n" in source:
+            text = source
+        else:
+            with open(source, encoding="utf-8", newline="") as fh:
+                text = fh.read()
+        reader = csv.reader(io.StringIO(text))
+        try:
+            columns = next(reader)
+        except StopIteration:
+            raise ValueError("source: an empty CSV file (no header)") from None
+        rows = []
+        for line, cells in enumerate(reader, start=2):
+            if len(cells) != len(columns):
+                raise ValueError(f"source: line {line} has {len(cells)} cells, the header {len(columns)}")
+            rows.append({c: _parse_cell(v) for c, v in zip(columns, cells)})
+        return cls(rows, columns)
+
     def __str__(self):
         recs = self.records()
         cells = [[_fmt(r[c]) for c in self.columns] for r in recs]
@@ -149,6 +173,19 @@ def _plain(v):
     if isinstance(v, np.bool_):
         return bool(v)
     return v
+
+
+def _parse_cell(text):
+    if text == "":
+        return None
+    if text in ("True", "False"):
+        return text == "True"
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
 
 
 def _fmt(v):
@@ -187,6 +224,12 @@ class Fit:
         return {"quantity": self.quantity, "group": self.group, "slope": self.slope, "intercept": self.intercept,
                 "stderr": self.stderr, "theory": self.theory, "points": len(self.x),
                 "x": self.x.tolist(), "y": self.y.tolist(), "note": self.note}
+
+    @classmethod
+    def from_dict(cls, doc):
+        """The fit written by :meth:`as_dict`."""
+        return cls(doc["quantity"], doc["slope"], doc["intercept"], doc["stderr"], doc["x"], doc["y"],
+                   doc.get("theory"), doc.get("note", ""), doc.get("group"))
 
     def __repr__(self):
         th = f", theory {self.theory:+.3g}" if self.theory is not None else ""
@@ -271,7 +314,7 @@ class StudyResult:
         return out
 
     def to_json(self, path=None):
-        """Table, fits, settings and notes as one JSON document."""
+        """Table, fits, settings and notes as one JSON document (read back by :meth:`load`)."""
         doc = {"study": self.name, "rows": self.table.records(),
                "columns": self.table.columns, "fits": [f.as_dict() for f in self.fits], "settings": self.settings,
                "notes": self.notes, "wall_time": self.wall_time}
@@ -298,6 +341,48 @@ class StudyResult:
                  self.to_json(os.path.join(out, f"{self.name}.json"))]
         paths += [plot.save(fig, os.path.join(out, f"{stem}.png")) for stem, fig in self.figures().items()]
         return paths
+
+    @classmethod
+    def load(cls, path):
+        """A result written by :meth:`save` (or :meth:`to_json` / :meth:`to_csv`), to re-plot it
+        without running the study again.
+
+        Parameters
+        ----------
+        path : str or path
+            ``NAME.json``: everything (table, fits, settings, notes). ``NAME.csv``: the table
+            only (no fits, no settings; the study's name is the file's stem); the figures
+            then lack what needs the settings.
+
+        Returns
+        -------
+        StudyResult
+
+        Examples
+        --------
+        >>> res = StudyResult.load("studies/alpha/alpha.json")          # doctest: +SKIP
+        >>> res.figure().savefig("alpha.pdf")                          # doctest: +SKIP
+        >>> mf.plot.phase_diagram(res, "test_risk")                    # doctest: +SKIP
+        """
+        path = os.fspath(path)
+        stem, ext = os.path.splitext(os.path.basename(path))
+        if ext.lower() == ".csv":
+            return cls(stem, Table.from_csv(path), [], {}, [f"table read from {path}: fits and settings are in the "
+                                                            "JSON file written beside it"], 0.0)
+        if ext.lower() != ".json":
+            raise ValueError(f"path: expected a .json or .csv file written by StudyResult.save, got {path!r}")
+        with open(path, encoding="utf-8") as fh:
+            try:
+                doc = json.load(fh)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"path: {path} is not JSON ({exc})") from None
+        if not isinstance(doc, dict):
+            doc = {}
+        missing = [k for k in ("study", "rows", "columns", "fits") if k not in doc]
+        if missing:
+            raise ValueError(f"path: {path} is not a study result (no {missing[0]!r})")
+        return cls(doc["study"], Table(doc["rows"], doc["columns"]), [Fit.from_dict(f) for f in doc["fits"]],
+                   doc.get("settings", {}), doc.get("notes", []), doc.get("wall_time", 0.0))
 
     def summary(self):
         """A printable report: the table, the fits and the notes."""
