@@ -397,6 +397,10 @@ def _study_description():
                   f"(network options: {', '.join(net_keys())}; d, width, scaling and seed are set by the study) "
                   "and [study] (the study's options, below). Unknown keys and bad values are errors that name "
                   "the key. See examples/*.toml."),
+             "",
+             para("Ctrl-C stops the study and its worker processes: a run that did not finish never enters a "
+                  "table; the rows of the completed runs are written as NAME-partial.csv and NAME-partial.json "
+                  "(nothing when no row is complete), and the exit status is 130."),
              ""]
     lines += [para(f"{name:6} {entry.summary}", "  ", " " * 7) for name, entry in STUDIES.items()]
     for entry in STUDIES.values():
@@ -493,6 +497,16 @@ def _cmd_study(args):
     try:
         result = entry.run(data=data, net=cfg["net"], workers=workers, threads=args.threads,
                            progress=_progress(args), **options)
+    except studies.StudyInterrupted as exc:
+        partial = exc.result
+        if partial is None:
+            print(f"mfntk study: {exc}; no row complete, nothing written", file=sys.stderr)
+            return 130
+        paths = partial.save(args.out)
+        _say(args, partial.summary())
+        print(f"mfntk study: {exc}; wrote the rows of the completed runs only, marked partial: "
+              + ", ".join(paths), file=sys.stderr)
+        return 130
     except (ValueError, TypeError) as exc:
         raise ConfigError(f"{args.config}: {exc}") from None
     paths = result.save(args.out)

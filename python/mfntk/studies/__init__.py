@@ -16,7 +16,9 @@ function), ``options`` (its option set, a frozen dataclass: defaults, bounds, do
 and :meth:`StudyResult.save` read it, so a new study is one module (options, run
 function, figure, ``STUDY = Study(...)``) and one line below.
 
-Parallel runs are described in :mod:`mfntk.studies._base`.
+Parallel runs and Ctrl-C are described in :mod:`mfntk.studies._base`: an interrupted run
+never enters a table; an interrupted study raises :class:`StudyInterrupted` (a
+KeyboardInterrupt) whose ``result`` holds the rows of the completed runs, marked partial.
 
 References
 ----------
@@ -33,6 +35,7 @@ from ._base import (
     Fit,
     ParallelOptions,
     Study,
+    StudyInterrupted,
     StudyResult,
     Table,
     default_data,
@@ -44,7 +47,7 @@ from ._time_step import ORDERS, TimeStepOptions, time_step
 from ._width import WidthOptions, width
 
 __all__ = ["Table", "Fit", "StudyResult", "fit_loglog", "width", "time_step", "alpha_sweep", "default_data",
-           "run_tasks", "STUDIES", "Study", "ParallelOptions", "WidthOptions",
+           "run_tasks", "STUDIES", "Study", "StudyInterrupted", "ParallelOptions", "WidthOptions",
            "TimeStepOptions", "AlphaOptions", "ORDERS", "net_keys"]
 
 #: The studies by name (``mfntk study NAME``): name -> :class:`Study`.

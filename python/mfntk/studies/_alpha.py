@@ -14,6 +14,7 @@ from ._base import (
     Table,
     check_data,
     check_even,
+    completed,
     document,
     fit_loglog,
     net_options,
@@ -59,9 +60,9 @@ def _alpha_task(spec):
     from .._simulate import simulate
     net = TwoLayer(spec["d"], spec["width"], scaling=spec["alpha"], seed=spec["net_seed"], **spec["net"])
     start = time.perf_counter()
-    tr = simulate(net, spec["data"], spec["t_max"], spec["dt"], method=spec["method"],
-                  record_every=spec["record_every"], threads=spec["threads"], diagnostics=True,
-                  linearized=True, probe_size=spec["probe_size"], progress=False)
+    tr = completed(simulate(net, spec["data"], spec["t_max"], spec["dt"], method=spec["method"],
+                            record_every=spec["record_every"], threads=spec["threads"], diagnostics=True,
+                            linearized=True, probe_size=spec["probe_size"], progress=False))
     hit = np.flatnonzero(tr.train_risk <= spec["kappa"])
     return {
         "test_risk": float(tr.test_risk[-1]) if tr.test_risk is not None else float("nan"),
@@ -105,6 +106,11 @@ def alpha_sweep(data=None, net=None, *, executor=None, workers=None, threads=Non
         kernel_distance, displacement, linearized_distance, max_linearized_distance,
         time_to_kappa, steps_to_kappa, wall_time.
 
+    Raises
+    ------
+    StudyInterrupted
+        On Ctrl-C; its ``result`` holds the rows of the completed runs (see
+        :mod:`mfntk.studies`).
     """
     start = time.perf_counter()
     opts = AlphaOptions.build("alpha_sweep", **options)

@@ -1,5 +1,5 @@
 """What every study shares: tidy tables, log-log fits, the result, the registry entry, the
-executor of runs.
+executor of runs and the handling of Ctrl-C.
 
 A study is one module of :mod:`mfntk.studies` that holds
 
@@ -24,6 +24,26 @@ instead of oversubscribed. ``workers=1`` runs everything in this process. Every 
 are fixed by the study's ``seed`` and the run's place in the sweep, so the results do not
 depend on the executor, the number of workers or the order of completion.
 
+Interruption (Ctrl-C)
+---------------------
+A run that was interrupted (a :class:`~mfntk.Trajectory` with ``interrupted`` set: Ctrl-C
+inside :meth:`~mfntk.Simulation.run`) never enters a table: its task raises
+KeyboardInterrupt instead of returning. A Ctrl-C anywhere in a study (in this process, in a
+worker, or sent to this process only, as Jupyter's "interrupt kernel" does) stops it:
+
+* the process pool the study started is stopped at once (pending runs cancelled, running
+  workers terminated; their unfinished runs are thrown away). A pool passed as
+  ``executor`` is the caller's: its pending runs are cancelled, running ones are left to it;
+* the study raises :class:`StudyInterrupted` (a KeyboardInterrupt), whose ``result`` is a
+  :class:`StudyResult` marked ``partial`` built from the completed runs only: rows whose
+  runs all completed (in the width and time-step studies a row needs its reference run
+  too, so an interrupted reference leaves no row at all), fits over those rows, and a first
+  note saying how many runs completed. ``result`` is None when no row could be made.
+
+``mfntk study`` writes such a partial result as ``NAME-partial.csv`` and
+``NAME-partial.json`` (never under the names of a complete study, and without figures), says
+so on stderr and exits with status 130.
+
 References
 ----------
 .. [MMN18] S. Mei, A. Montanari, P.-M. Nguyen, "A mean field view of the landscape of
@@ -42,6 +62,7 @@ import json
 import math
 import multiprocessing
 import os
+import signal
 import sys
 import textwrap
 from concurrent.futures import ProcessPoolExecutor
@@ -55,7 +76,7 @@ import numpy as np
 from .._options import NetOptions, Options, option
 from .._validation import resolve_threads
 
-__all__ = ["Table", "Fit", "StudyResult", "Study", "ParallelOptions", "fit_loglog",
+__all__ = ["Table", "Fit", "StudyResult", "Study", "StudyInterrupted", "ParallelOptions", "fit_loglog",
            "run_tasks", "run_study", "default_data", "NET_SET_BY_STUDY", "net_keys"]
 
 #: TwoLayer options that a study sets itself (the [net] table of a study file may not).
@@ -281,11 +302,14 @@ class StudyResult:
     notes : list of str
         How the numbers were obtained and how to read them.
     wall_time : float
+    partial : bool
+        True for the result of an interrupted study (:class:`StudyInterrupted`): the rows of
+        the completed runs only; the first note says how many runs completed.
     """
 
-    def __init__(self, name, table, fits, settings, notes, wall_time=0.0):
+    def __init__(self, name, table, fits, settings, notes, wall_time=0.0, partial=False):
         self.name, self.table, self.fits, self.settings, self.notes = name, table, fits, settings, notes
-        self.wall_time = wall_time
+        self.wall_time, self.partial = wall_time, bool(partial)
 
     @property
     def entry(self):
@@ -315,7 +339,7 @@ class StudyResult:
 
     def to_json(self, path=None):
         """Table, fits, settings and notes as one JSON document (read back by :meth:`load`)."""
-        doc = {"study": self.name, "rows": self.table.records(),
+        doc = {"study": self.name, "partial": self.partial, "rows": self.table.records(),
                "columns": self.table.columns, "fits": [f.as_dict() for f in self.fits], "settings": self.settings,
                "notes": self.notes, "wall_time": self.wall_time}
         text = json.dumps(doc, indent=1, default=_plain)
@@ -328,18 +352,25 @@ class StudyResult:
     def to_csv(self, path=None):
         return self.table.to_csv(path)
 
+    @property
+    def stem(self):
+        """The file stem of :meth:`save`: the name, with ``-partial`` for a partial result."""
+        return self.name + ("-partial" if self.partial else "")
+
     def save(self, out):
         """Write the table and the figures into the folder ``out``; return the paths.
 
-        ``NAME.csv``, ``NAME.json``, ``NAME.png`` and the study's further figures
-        (``NAME_<stem>.png``, e.g. ``alpha_phase.png``).
+        A complete result writes ``NAME.csv``, ``NAME.json``, ``NAME.png`` and the study's
+        further figures (``NAME_<stem>.png``, e.g. ``alpha_phase.png``); a partial one only
+        ``NAME-partial.csv`` and ``NAME-partial.json`` (re-plot with :meth:`load`).
         """
-        from .. import plot
         out = os.fspath(out)
         os.makedirs(out, exist_ok=True)
-        paths = [self.to_csv(os.path.join(out, f"{self.name}.csv")),
-                 self.to_json(os.path.join(out, f"{self.name}.json"))]
-        paths += [plot.save(fig, os.path.join(out, f"{stem}.png")) for stem, fig in self.figures().items()]
+        paths = [self.to_csv(os.path.join(out, f"{self.stem}.csv")),
+                 self.to_json(os.path.join(out, f"{self.stem}.json"))]
+        if not self.partial:
+            from .. import plot
+            paths += [plot.save(fig, os.path.join(out, f"{stem}.png")) for stem, fig in self.figures().items()]
         return paths
 
     @classmethod
@@ -351,8 +382,8 @@ class StudyResult:
         ----------
         path : str or path
             ``NAME.json``: everything (table, fits, settings, notes). ``NAME.csv``: the table
-            only (no fits, no settings; the study's name is the file's stem); the figures
-            then lack what needs the settings.
+            only (no fits, no settings; the study's name is the file's stem, a ``-partial``
+            suffix marks a partial result); the figures then lack what needs the settings.
 
         Returns
         -------
@@ -367,8 +398,10 @@ class StudyResult:
         path = os.fspath(path)
         stem, ext = os.path.splitext(os.path.basename(path))
         if ext.lower() == ".csv":
-            return cls(stem, Table.from_csv(path), [], {}, [f"table read from {path}: fits and settings are in the "
-                                                            "JSON file written beside it"], 0.0)
+            partial = stem.endswith("-partial")
+            name = stem[: -len("-partial")] if partial else stem
+            return cls(name, Table.from_csv(path), [], {}, [f"table read from {path}: fits and settings are in the "
+                                                            "JSON file written beside it"], 0.0, partial)
         if ext.lower() != ".json":
             raise ValueError(f"path: expected a .json or .csv file written by StudyResult.save, got {path!r}")
         with open(path, encoding="utf-8") as fh:
@@ -382,11 +415,12 @@ class StudyResult:
         if missing:
             raise ValueError(f"path: {path} is not a study result (no {missing[0]!r})")
         return cls(doc["study"], Table(doc["rows"], doc["columns"]), [Fit.from_dict(f) for f in doc["fits"]],
-                   doc.get("settings", {}), doc.get("notes", []), doc.get("wall_time", 0.0))
+                   doc.get("settings", {}), doc.get("notes", []), doc.get("wall_time", 0.0), doc.get("partial", False))
 
     def summary(self):
         """A printable report: the table, the fits and the notes."""
-        lines = [f"study {self.name} ({self.wall_time:.1f} s)", str(self.table), "", "fits (least squares in log-log):"]
+        head = f"study {self.name} ({self.wall_time:.1f} s)" + (" PARTIAL (interrupted)" if self.partial else "")
+        lines = [head, str(self.table), "", "fits (least squares in log-log):"]
         for f in self.fits:
             th = f"theory {f.theory:+.3g}" if f.theory is not None else "no theory"
             grp = f" [{f.group}]" if f.group is not None else ""
@@ -398,7 +432,8 @@ class StudyResult:
         return "\n".join(lines)
 
     def __repr__(self):
-        return f"StudyResult({self.name!r}, {len(self.table)} rows, fits: {self.fits})"
+        flag = ", partial" if self.partial else ""
+        return f"StudyResult({self.name!r}, {len(self.table)} rows{flag}, fits: {self.fits})"
 
 
 # ---------------------------------------------------------------------------------------
@@ -498,12 +533,63 @@ class ParallelOptions(Options):
                                    optional=True, toml=False)
 
 
+class StudyInterrupted(KeyboardInterrupt):
+    """A study stopped by Ctrl-C (a KeyboardInterrupt, so it stops a script or a cell).
+
+    Attributes
+    ----------
+    result : StudyResult or None
+        The rows of the completed runs, marked ``partial`` (None when no row could be made).
+    completed, total : int
+        Runs completed and planned.
+    results : list
+        The raw results of the runs, None for those not completed.
+    """
+
+    def __init__(self, desc, results=()):
+        self.desc, self.results = desc, results
+        self.completed, self.total = sum(r is not None for r in results), len(results)
+        self.result = None
+        super().__init__(f"{desc} interrupted after {self.completed} of {self.total} runs")
+
+
 def _split(n_tasks, workers, threads):
     """(workers, threads per run) for n_tasks runs on ``threads`` cores in all."""
     total = resolve_threads(threads)
     if workers is None:
         workers = max(1, min(n_tasks, total))
     return workers, max(1, total // workers)
+
+
+def completed(traj):
+    """``traj``, or KeyboardInterrupt if its run was interrupted: an interrupted run must never
+    reach a table. Every task function passes its trajectories through this."""
+    if getattr(traj, "interrupted", False):
+        raise KeyboardInterrupt(f"run interrupted at t = {traj.t[-1]:.6g}")
+    return traj
+
+
+def _ignore_sigint():
+    """Initializer of the study's own worker processes: an idle worker ignores Ctrl-C (a busy
+    one still stops its run, which Simulation.run arranges); the parent stops them."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _stop_workers(executor):
+    """Terminate the processes of a ProcessPoolExecutor at once (their runs are discarded)."""
+    stop = getattr(executor, "terminate_workers", None)        # Python >= 3.14
+    if stop is not None:
+        stop()
+        return
+    procs = list((getattr(executor, "_processes", None) or {}).values())
+    for p in procs:
+        if p.is_alive():
+            p.terminate()
+    for p in procs:
+        p.join(timeout=5)
+        if p.is_alive():  # pragma: no cover - SIGTERM ignored
+            p.kill()
+            p.join(timeout=5)
 
 
 def run_tasks(fn, tasks, executor=None, workers=None, threads=None, progress=None, desc="runs"):
@@ -525,6 +611,13 @@ def run_tasks(fn, tasks, executor=None, workers=None, threads=None, progress=Non
         Cores to use in all (default: all available); each run gets threads // workers.
     progress : bool or None
         A progress bar over completed runs (None: only on a terminal).
+
+    Raises
+    ------
+    StudyInterrupted
+        On Ctrl-C (or a run that returns an interrupted trajectory), with the results of
+        the completed runs (None for the others) in ``results``. A pool started here is
+        stopped before it is raised.
     """
     from concurrent.futures import as_completed
 
@@ -538,24 +631,27 @@ def run_tasks(fn, tasks, executor=None, workers=None, threads=None, progress=Non
     workers, per_run = _split(len(tasks), par.workers, par.threads)
     for t in tasks:
         t.setdefault("threads", per_run)
+    results = [None] * len(tasks)
     bar = tqdm(total=len(tasks), disable=(None if progress is None else not progress), desc=desc, unit="run",
                leave=False, file=sys.stderr)
     try:
         if executor is None and workers == 1:
-            results = []
-            for t in tasks:
-                results.append(fn(t))
+            for i, t in enumerate(tasks):
+                results[i] = fn(t)
                 bar.update(1)
             return results
         own = executor is None
         if own:
-            executor = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+            executor = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                                           initializer=_ignore_sigint)
+        futures, finished = {}, False
         try:
-            futures = {executor.submit(fn, t): i for i, t in enumerate(tasks)}
-            results = [None] * len(tasks)
+            for i, t in enumerate(tasks):
+                futures[executor.submit(fn, t)] = i
             for fut in as_completed(futures):
                 results[futures[fut]] = fut.result()
                 bar.update(1)
+            finished = True
             return results
         except BrokenProcessPool:
             if not own:
@@ -564,16 +660,47 @@ def run_tasks(fn, tasks, executor=None, workers=None, threads=None, progress=Non
                 "studies: a worker process died before finishing. Workers start with 'spawn' and import "
                 "the calling script again: in a script, call the study under `if __name__ == \"__main__\":`, "
                 "or pass workers=1 to run in this process") from None
+        except KeyboardInterrupt:
+            for fut, i in futures.items():       # runs that completed while the interrupt was handled
+                if results[i] is None and fut.done() and not fut.cancelled() and fut.exception() is None:
+                    results[i] = fut.result()
+            raise
         finally:
+            if not finished:
+                for fut in futures:
+                    fut.cancel()
             if own:
+                if not finished:
+                    _stop_workers(executor)
                 executor.shutdown(wait=True, cancel_futures=True)
+    except KeyboardInterrupt:
+        raise StudyInterrupted(desc, results) from None
     finally:
         bar.close()
 
 
 def run_study(fn, tasks, assemble, *, executor, workers, threads, progress, desc):
-    """:func:`run_tasks`, then ``assemble(results) -> StudyResult``."""
-    return assemble(run_tasks(fn, tasks, executor, workers, threads, progress, desc))
+    """:func:`run_tasks`, then ``assemble(results) -> StudyResult``.
+
+    ``assemble`` skips the rows whose runs are missing (None): on an interrupt it is called
+    with the completed runs only, its result is marked partial and attached to the
+    :class:`StudyInterrupted` raised (None when it has no row).
+    """
+    try:
+        results = run_tasks(fn, tasks, executor, workers, threads, progress, desc)
+    except StudyInterrupted as exc:
+        try:
+            partial = assemble(exc.results)
+        except Exception as err:  # the interrupt must get through whatever the partial rows hold
+            exc.add_note(f"no partial result: {type(err).__name__}: {err}")
+        else:
+            if len(partial.table):
+                partial.partial = True
+                partial.notes.insert(0, f"PARTIAL: {desc} interrupted after {exc.completed} of {exc.total} runs; "
+                                        "the rows and fits use the completed runs only")
+                exc.result = partial
+        raise
+    return assemble(results)
 
 
 def seed_for(seed, *key):

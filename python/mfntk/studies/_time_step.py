@@ -13,6 +13,7 @@ from ._base import (
     StudyResult,
     Table,
     check_data,
+    completed,
     document,
     fit_loglog,
     net_options,
@@ -52,8 +53,8 @@ def _dt_task(spec):
     from .._simulate import simulate
     net = TwoLayer(spec["d"], spec["width"], scaling=spec["alpha"], seed=spec["net_seed"], **spec["net"])
     start = time.perf_counter()
-    traj = simulate(net, spec["data"], spec["t_max"], spec["dt"], method=spec["method"],
-                    record_every=spec["t_max"], threads=spec["threads"], progress=False)
+    traj = completed(simulate(net, spec["data"], spec["t_max"], spec["dt"], method=spec["method"],
+                              record_every=spec["t_max"], threads=spec["threads"], progress=False))
     return {"theta": traj.net.get_flat().astype(np.float64), "f": traj.net.predict(spec["probe"])[:, 0].astype(float),
             "steps": int(traj.step[-1]), "wall_time": time.perf_counter() - start}
 
@@ -87,6 +88,11 @@ def time_step(data=None, net=None, *, executor=None, workers=None, threads=None,
         Table columns: method, dt, steps, error (particles), function_error, used_in_fit,
         wall_time; one fit per method (group = method).
 
+    Raises
+    ------
+    StudyInterrupted
+        On Ctrl-C; its ``result`` holds the rows of the completed runs, none if the
+        reference did not complete (see :mod:`mfntk.studies`).
     """
     start = time.perf_counter()
     if isinstance(options.get("methods"), str):

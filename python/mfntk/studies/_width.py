@@ -15,6 +15,7 @@ from ._base import (
     Table,
     check_data,
     check_even,
+    completed,
     document,
     fit_loglog,
     net_options,
@@ -119,7 +120,7 @@ def _width_task(spec):
         fs.append(s.net.predict(probe, threads=s.threads)[:, 0].astype(np.float64))
 
     start = time.perf_counter()
-    traj = sim.run(progress=False, callback=record)
+    traj = completed(sim.run(progress=False, callback=record))
     out = {"width": width, "t": traj.t, "train_risk": traj.train_risk, "theta": np.stack(thetas), "f": np.stack(fs),
            "wall_time": time.perf_counter() - start}
     if spec.get("tail"):
@@ -187,6 +188,11 @@ def width(data=None, net=None, *, executor=None, workers=None, threads=None, pro
         w2_sampling, wall_time, repeats (the repetitions averaged in the row); fits of each
         against the width.
 
+    Raises
+    ------
+    StudyInterrupted
+        On Ctrl-C; its ``result`` holds the rows of the completed runs (see
+        :mod:`mfntk.studies`).
     """
     start = time.perf_counter()
     opts = WidthOptions.build("width", **options)
