@@ -2,7 +2,6 @@
 of a run in its config, its TOML schema and its resume, a backend selected by one argument."""
 import ast
 import json
-import os
 import pathlib
 
 import numpy as np

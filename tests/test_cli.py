@@ -6,7 +6,7 @@ import numpy as np
 
 import pytest
 
-from mfntk import cli
+from mfntk import cli, studies
 
 
 def test_help_lists_commands(capsys):
@@ -127,7 +127,7 @@ def test_run_an_example_config(tmp_path, capsys):
 
 @pytest.mark.parametrize("name", sorted(p.name for p in EXAMPLES.glob("*.toml")))
 def test_every_example_config_is_valid(name):
-    kind = "study" if name in ("width.toml", "dt.toml", "alpha.toml") else "run"
+    kind = "study" if name[:-5] in studies.STUDIES else "run"
     cfg = cli.read_config(EXAMPLES / name, kind, study=name[:-5] if kind == "study" else None)
     assert cfg["data"]
 
@@ -246,3 +246,150 @@ def test_mnist_and_npz_kinds_in_a_config(tmp_path):
     assert read(f'kind = "npz"\npath = "{tmp_path / "a.npz"}"').X.shape == (4, 2)
     with pytest.raises(cli.ConfigError, match=r"c.toml: data: .*No such file"):
         read(f'kind = "npz"\npath = "{tmp_path / "b.npz"}"')
+
+
+def test_study_help_and_schema_are_read_from_the_registry(capsys, tmp_path):
+    with pytest.raises(SystemExit):
+        cli.main(["study", "--help"])
+    out = capsys.readouterr().out
+    for name, entry in studies.STUDIES.items():
+        assert f"[study] keys of '{name}':" in out
+        for key in entry.options.toml_keys():
+            assert f"  {key} = " in out, (name, key)
+    assert "{" + ",".join(studies.STUDIES) + "}" in out            # the choices
+    config = tmp_path / "dt.toml"
+    config.write_text(TINY_STUDY.replace('[net]\nactivation = "tanh"', '[net]\nwidth = 8'))
+    assert cli.main(["study", "dt", str(config), "--out", str(tmp_path / "o")]) == 2
+    assert "net.width: unknown key" in capsys.readouterr().err
+    config.write_text(TINY_STUDY.replace("t_max = 0.4", "t_max = 0.4\nn_ref = 64"))
+    assert cli.main(["study", "dt", str(config), "--out", str(tmp_path / "o")]) == 2
+    assert "study.n_ref: unknown key; the keys of [study] for 'dt' are" in capsys.readouterr().err
+
+
+def test_alpha_study_writes_the_phase_diagram(tmp_path, capsys):
+    config = tmp_path / "alpha.toml"
+    config.write_text(TINY_STUDY.split("[study]")[0] + "[study]\nalphas = [1.0, 16.0]\nwidths = [8, 16]\n"
+                      "t_max = 0.2\nworkers = 1\n")
+    out = tmp_path / "alpha"
+    assert cli.main(["study", "alpha", str(config), "--out", str(out), "--threads", "1", "--quiet"]) == 0
+    assert {p.name for p in out.iterdir()} == {"alpha.csv", "alpha.json", "alpha.png", "alpha_phase.png"}
+    assert (out / "alpha_phase.png").stat().st_size > 1000
+    assert studies.StudyResult.load(out / "alpha.json").settings["widths"] == [8, 16]
+
+
+@pytest.mark.parametrize("interrupted, rows", [(1, 0), (3, 1)])
+def test_study_interrupted_exits_130_without_the_interrupted_run(tmp_path, capsys, monkeypatch, interrupted, rows):
+    """Run number ``interrupted`` returns a trajectory marked interrupted (what Ctrl-C does):
+    exit 130, no complete-study files, and only the rows of the runs before it."""
+    from mfntk import _simulate
+    original, calls = _simulate.Simulation.run, []
+
+    def run(self, *args, **kwargs):
+        traj = original(self, *args, **kwargs)
+        calls.append(1)
+        traj.interrupted = traj.interrupted or len(calls) == interrupted
+        return traj
+
+    monkeypatch.setattr(_simulate.Simulation, "run", run)
+    config = tmp_path / "dt.toml"
+    config.write_text(TINY_STUDY)
+    out = tmp_path / "study"
+    assert cli.main(["study", "dt", str(config), "--out", str(out), "--threads", "1", "--quiet"]) == 130
+    err = capsys.readouterr().err
+    assert f"time-step study interrupted after {interrupted - 1} of 5 runs" in err
+    assert len(calls) == interrupted
+    if rows == 0:
+        assert "nothing written" in err and not out.exists()
+        return
+    assert {p.name for p in out.iterdir()} == {"dt-partial.csv", "dt-partial.json"}
+    part = studies.StudyResult.load(out / "dt-partial.json")
+    assert part.partial and len(part.table) == rows and part.table.records()[0]["dt"] == 0.2
+    assert studies.StudyResult.load(out / "dt-partial.csv").partial
+
+
+LONG_WIDTH_STUDY = """
+[data]
+kind = "teacher"
+activation = "tanh"
+d = 4
+n_train = 64
+
+[net]
+activation = "tanh"
+
+[study]
+widths = [8, 16]
+n_ref = 65536
+t_max = 10000.0
+dt = 0.01
+w2 = false
+"""
+
+
+def _spawned_workers(pid):
+    """The pids of the multiprocessing "spawn" children of ``pid`` (Linux /proc)."""
+    import pathlib
+    found = []
+    for task in pathlib.Path(f"/proc/{pid}/task").glob("*/children"):
+        for child in task.read_text().split():
+            try:
+                cmdline = pathlib.Path(f"/proc/{child}/cmdline").read_bytes()
+            except OSError:
+                continue
+            if b"spawn_main" in cmdline:
+                found.append(int(child))
+    return found
+
+
+def _running(pid):
+    import pathlib
+    try:
+        stat = pathlib.Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+@pytest.mark.skipif(not __import__("sys").platform.startswith("linux"), reason="finds the workers through /proc")
+def test_ctrl_c_sent_to_the_parent_only_stops_a_parallel_study(tmp_path):
+    """SIGINT to the parent alone (Jupyter's interrupt) stops the workers too, exits 130, writes no table."""
+    import os
+    import pathlib
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import mfntk
+    config = tmp_path / "width.toml"
+    config.write_text(LONG_WIDTH_STUDY)                  # minutes of work per run
+    out = tmp_path / "out"
+    env = dict(os.environ, PYTHONPATH=str(pathlib.Path(mfntk.__file__).resolve().parents[1]))
+    proc = subprocess.Popen([sys.executable, "-m", "mfntk.cli", "study", "width", str(config), "--out", str(out),
+                             "--workers", "2", "--threads", "2", "--quiet"],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    workers = []
+    try:
+        deadline = time.monotonic() + 20
+        while len(workers) < 2 and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.1)
+            workers = _spawned_workers(proc.pid)
+        assert len(workers) == 2, proc.poll()
+        time.sleep(1.0)                                   # the workers are importing mfntk or running
+        start = time.monotonic()
+        os.kill(proc.pid, signal.SIGINT)
+        _, err = proc.communicate(timeout=20)
+        stopped_in = time.monotonic() - start
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        for pid in workers:
+            if _running(pid):
+                os.kill(pid, signal.SIGKILL)
+    assert proc.returncode == 130, err
+    assert "width study interrupted after 0 of 3 runs" in err and "nothing written" in err
+    assert stopped_in < 10
+    time.sleep(0.2)
+    assert not [pid for pid in workers if _running(pid)]
+    assert not out.exists()

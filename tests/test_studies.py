@@ -143,13 +143,13 @@ def test_process_pool(data):
 
 
 def test_thread_split():
-    assert studies._split(10, None, 4) == (4, 1)
-    assert studies._split(2, None, 8) == (2, 4)
-    assert studies._split(3, 1, 8) == (1, 8)
+    assert studies._base._split(10, None, 4) == (4, 1)
+    assert studies._base._split(2, None, 8) == (2, 4)
+    assert studies._base._split(3, 1, 8) == (1, 8)
 
 
 def test_bad_arguments(data):
-    with pytest.raises(ValueError, match="widths: is empty"):
+    with pytest.raises(ValueError, match="widths: must not be empty"):
         studies.width(data, widths=[], **SERIAL)
     with pytest.raises(ValueError, match="n_ref"):
         studies.width(data, widths=[8, 16], n_ref=20, **SERIAL)
@@ -172,3 +172,128 @@ def test_width_study_rate_larger(data):
     res = studies.width(data, widths=[64, 128, 256, 512, 1024], n_ref=16384, t_max=5.0, dt=0.05, repeats=4)
     for q in ("rms_distance", "function_gap"):
         assert abs(res.fit(q).slope + 0.5) < 0.1, res.fit(q)
+
+
+# ---------------------------------------------------------------------------------------
+# saved results read back; the registry
+# ---------------------------------------------------------------------------------------
+
+def test_result_load_round_trip(data, tmp_path):
+    from mfntk import plot
+    res = studies.alpha_sweep(data, alphas=[1.0, 16.0, 32.0], widths=[8, 16], t_max=0.3, dt=0.1, lazy_from=10,
+                              **SERIAL)
+    paths = res.save(tmp_path)
+    assert [p.rsplit("/", 1)[-1] for p in paths] == ["alpha.csv", "alpha.json", "alpha.png", "alpha_phase.png"]
+    back = studies.StudyResult.load(tmp_path / "alpha.json")
+    assert back.to_json() == res.to_json()               # table, fits, settings, notes: every number
+    assert back.fit("displacement", "N=16").slope == res.fit("displacement", "N=16").slope
+    table_only = studies.StudyResult.load(tmp_path / "alpha.csv")
+    assert table_only.name == "alpha" and table_only.fits == [] and not table_only.partial
+    assert table_only.to_csv() == res.to_csv()           # types and floats read back exactly
+    assert table_only.table["width"].dtype.kind == "i"
+    for loaded in (back, table_only):                    # re-plotted without running the study again
+        assert loaded.figure().axes
+        assert plot.phase_diagram(loaded, "test_risk").axes
+    with pytest.raises(ValueError, match="not a study result"):
+        (tmp_path / "other.json").write_text("{}")
+        studies.StudyResult.load(tmp_path / "other.json")
+    with pytest.raises(ValueError, match=".json or .csv"):
+        studies.StudyResult.load(tmp_path / "alpha.png")
+
+
+def test_registry_entries():
+    assert list(studies.STUDIES) == ["width", "dt", "alpha"]
+    for name, entry in studies.STUDIES.items():
+        assert entry.name == name and callable(entry.run) and callable(entry.figure)
+        assert set(entry.net_defaults) <= set(studies.net_keys())
+        # the run function's keyword options are the option set's, with its defaults
+        import inspect
+        sig = inspect.signature(entry.run).parameters
+        for key, default in entry.options.defaults().items():
+            assert sig[key].default == default, (name, key)
+        assert "{options}" not in entry.run.__doc__ and "Parameters" in entry.run.__doc__
+    assert studies.STUDIES["width"].run is studies.width
+    with pytest.raises(TypeError, match="width: unknown option 'widhts'"):
+        studies.width(widhts=[8])
+
+
+# ---------------------------------------------------------------------------------------
+# Ctrl-C: an interrupted run never enters a table
+# ---------------------------------------------------------------------------------------
+
+@pytest.fixture
+def interrupt_run(monkeypatch):
+    """arm(k): the k-th Simulation.run from now returns its trajectory marked interrupted,
+    as it does on Ctrl-C; returns the list of calls made."""
+    from mfntk import _simulate
+    original = _simulate.Simulation.run
+
+    def arm(k):
+        calls = []
+
+        def run(self, *args, **kwargs):
+            traj = original(self, *args, **kwargs)
+            calls.append(traj)
+            if len(calls) == k:
+                traj.interrupted = True
+            return traj
+
+        monkeypatch.setattr(_simulate.Simulation, "run", run)
+        return calls
+
+    return arm
+
+
+DT_SMALL = dict(methods=["euler", "heun"], dts=[0.2, 0.1], width=8, t_max=0.4)
+
+
+def test_interrupted_reference_gives_no_table(data, interrupt_run):
+    calls = interrupt_run(1)                              # the rk4 reference of the time-step study
+    with pytest.raises(KeyboardInterrupt) as info:
+        studies.time_step(data, **DT_SMALL, **SERIAL)
+    exc = info.value
+    assert isinstance(exc, studies.StudyInterrupted)
+    assert len(calls) == 1                                # the study stopped at once
+    assert (exc.completed, exc.total) == (0, 5) and exc.result is None
+    assert "interrupted after 0 of 5 runs" in str(exc)
+
+
+def test_interrupted_study_keeps_the_completed_rows_only(data, interrupt_run):
+    full = studies.time_step(data, **DT_SMALL, **SERIAL)
+    calls = interrupt_run(3)                              # reference, (euler, 0.2), then (euler, 0.1) interrupted
+    with pytest.raises(studies.StudyInterrupted) as info:
+        studies.time_step(data, **DT_SMALL, **SERIAL)
+    assert len(calls) == 3
+    part = info.value.result
+    assert part.partial and part.notes[0].startswith("PARTIAL: time-step study interrupted after 2 of 5 runs")
+    assert len(part.table) == 1 and part.fits == []
+    assert part.table.records()[0]["error"] == full.table.records()[0]["error"]
+    assert "PARTIAL" in part.summary() and json.loads(part.to_json())["partial"] is True
+
+
+def test_interrupted_width_study_drops_the_repetition_without_reference(data, interrupt_run):
+    kw = dict(widths=[8, 16], n_ref=32, t_max=0.2, dt=0.1, repeats=2, w2=False, **SERIAL)
+    full = studies.width(data, **kw)
+    assert full.table["repeats"].tolist() == [2, 2]
+    interrupt_run(4)                                      # the reference of the second repetition
+    with pytest.raises(studies.StudyInterrupted) as info:
+        studies.width(data, **kw)
+    part = info.value.result
+    assert part.table["repeats"].tolist() == [1, 1]       # the first repetition only
+    one = studies.width(data, **dict(kw, repeats=1))
+    np.testing.assert_array_equal(part.table["rms_distance"], one.table["rms_distance"])
+
+
+def test_interrupted_pool_run_is_not_used(data):
+    """A run interrupted inside an executor reaches the study as KeyboardInterrupt, not as a row."""
+    def interrupted(spec):
+        raise KeyboardInterrupt("run interrupted at t = 0.1")
+
+    from mfntk.studies import _base
+    with ThreadPoolExecutor(max_workers=2) as ex:
+        with pytest.raises(studies.StudyInterrupted) as info:
+            _base.run_tasks(interrupted, [{}, {}], executor=ex, threads=2, progress=False)
+    assert info.value.results == [None, None]
+    traj = type("T", (), {"interrupted": True, "t": np.array([0.0, 0.5])})()
+    with pytest.raises(KeyboardInterrupt, match="t = 0.5"):
+        _base.completed(traj)

@@ -16,7 +16,6 @@ import os
 import textwrap
 from typing import Any, Callable
 
-import numpy as np
 
 from ._validation import check_bool, check_choice, check_float, check_int, check_path, check_str
 

@@ -6,7 +6,8 @@
     mfntk run CONFIG.toml [--out DIR] ...               one run from a TOML file (HDF5 + figures)
     mfntk resume FILE [--t-max T] ...                   continue a run from its last checkpoint
     mfntk plot FILE [--out DIR]                         figures of a trajectory file
-    mfntk study width|dt|alpha CONFIG.toml [--workers W] convergence studies (CSV, JSON, figure)
+    mfntk study NAME CONFIG.toml [--workers W]          convergence studies (CSV, JSON, figures);
+                                                        NAME in mfntk.studies.STUDIES (width, dt, alpha)
 
 Every command and sub-command documents itself with ``--help``. Errors in the arguments
 are reported in one line naming the offending argument, with exit status 2.
@@ -64,25 +65,11 @@ class ConfigError(ValueError):
     """A configuration file with an unknown key or a bad value (the message names the key)."""
 
 
-# a type spec is one of: "int", "float", "bool", "str", "scaling", "list[int]", "list[float]",
-# "list[str]", or a tuple of allowed strings; a pair (spec, minimum) adds a lower bound
-# (exclusive for floats named in _STRICT).
-_OUTPUT = {"file": "str", "figures": "bool"}   # the command line's own [output] keys, beside OutputOptions
-_STUDY = {
-    "width": {"widths": "list[int]", "n_ref": ("int", 2), "scaling": "scaling", "t_max": ("float", 0.0),
-              "dt": ("float", 0.0), "method": ("euler", "heun", "rk4"), "record_every": ("float", 0.0),
-              "repeats": ("int", 1), "seed": ("int", 0), "w2": "bool", "w2_max_width": ("int", 1),
-              "probe_size": ("int", 1), "workers": ("int", 1)},
-    "dt": {"methods": "list[str]", "dts": "list[float]", "width": ("int", 1), "scaling": "scaling",
-           "t_max": ("float", 0.0), "dt_ref": ("float", 0.0), "seed": ("int", 0), "probe_size": ("int", 1),
-           "floor": ("float", 0.0), "workers": ("int", 1)},
-    "alpha": {"alphas": "list[float]", "widths": "list[int]", "t_max": ("float", 0.0), "dt": ("float", 0.0),
-              "method": ("euler", "heun", "rk4"), "kappa": ("float", 0.0), "record_every": ("float", 0.0),
-              "seed": ("int", 0), "probe_size": ("int", 1), "lazy_from": ("float", 0.0), "workers": ("int", 1)},
-}
-_STRICT = {"t_max", "dt", "record_every", "checkpoint_every", "snapshot_every", "dt_ref", "floor", "kappa",
-           "lazy_from"}
-_STUDY_NET = ("activation", "bias", "outputs", "w_std", "a_std", "b_std", "symmetric", "dtype", "a_init", "c0")
+def _output_keys():
+    """The command line's own [output] keys (beside OutputOptions): declared like the options."""
+    from ._options import Opt
+    return {"file": (Opt("str", "The trajectory file's name inside --out (a plain name)."), "'run.h5'"),
+            "figures": (Opt("bool", "Write the figures."), "true")}
 
 
 def _options_section(cfg, name, options, exclude=(), required=None, extra=None):
@@ -101,82 +88,15 @@ def _options_section(cfg, name, options, exclude=(), required=None, extra=None):
             except (TypeError, ValueError) as exc:
                 raise ConfigError(str(exc)) from None
         elif key in extra:
-            out[key] = _check_value(value, extra[key], f"{name}.{key}")
+            try:
+                out[key] = extra[key][0].check(value, f"{name}.{key}")
+            except (TypeError, ValueError) as exc:
+                raise ConfigError(str(exc)) from None
         else:
             raise ConfigError(f"{name}.{key}: unknown key; the keys of [{name}] are "
                               f"{', '.join(sorted(set(declared) | set(extra)))}")
     for key in (options.required() if required is None else required):
         if key not in exclude and key not in out:
-            raise ConfigError(f"{name}.{key}: missing (required)")
-    return out
-
-
-def _check_value(value, spec, key):
-    import numbers
-    minimum = None
-    if isinstance(spec, tuple) and len(spec) == 2 and spec[0] in ("int", "float"):
-        spec, minimum = spec
-    if isinstance(spec, tuple):
-        if not isinstance(value, str) or value not in spec:
-            raise ConfigError(f"{key}: unknown value {value!r}; expected one of {', '.join(map(repr, spec))}")
-        return value
-    if spec == "bool":
-        if not isinstance(value, bool):
-            raise ConfigError(f"{key}: expected true or false, got {value!r}")
-        return value
-    if spec == "str":
-        if not isinstance(value, str):
-            raise ConfigError(f"{key}: expected a string, got {value!r}")
-        return value
-    if spec == "scaling":
-        if isinstance(value, str):
-            if value not in ("mf", "ntk"):
-                raise ConfigError(f"{key}: expected \"mf\", \"ntk\" or a positive number, got {value!r}")
-            return value
-        return _check_value(value, ("float", 0.0), key) if _positive_number(value, key) else value
-    if spec.startswith("list["):
-        inner = spec[5:-1]
-        if not isinstance(value, list) or not value:
-            raise ConfigError(f"{key}: expected a non-empty list of {inner} values, got {value!r}")
-        return [_check_value(v, (inner, 0.0 if inner == "float" else 1) if inner != "str" else "str", f"{key}[{i}]")
-                for i, v in enumerate(value)]
-    if spec == "int":
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{key}: expected an integer, got {value!r}")
-        if minimum is not None and value < minimum:
-            raise ConfigError(f"{key}: must be >= {minimum}, got {value}")
-        return value
-    if spec == "float":
-        if isinstance(value, bool) or not isinstance(value, numbers.Real):
-            raise ConfigError(f"{key}: expected a number, got {value!r}")
-        value = float(value)
-        if value != value or value in (float("inf"), float("-inf")):
-            raise ConfigError(f"{key}: must be finite, got {value}")
-        strict = key.rsplit(".", 1)[-1].split("[")[0] in _STRICT or key.endswith("]")
-        if minimum is not None and (value < minimum or (strict and value == minimum)):
-            raise ConfigError(f"{key}: must be {'>' if strict else '>='} {minimum:g}, got {value:g}")
-        return value
-    raise AssertionError(spec)  # pragma: no cover
-
-
-def _positive_number(value, key):
-    import numbers
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value > 0:
-        raise ConfigError(f"{key}: expected \"mf\", \"ntk\" or a positive number, got {value!r}")
-    return True
-
-
-def _section(cfg, name, schema, required=()):
-    raw = cfg.get(name, {})
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{name}: expected a table [{name}], got {type(raw).__name__}")
-    out = {}
-    for key, value in raw.items():
-        if key not in schema:
-            raise ConfigError(f"{name}.{key}: unknown key; the keys of [{name}] are {', '.join(sorted(schema))}")
-        out[key] = _check_value(value, schema[key], f"{name}.{key}")
-    for key in required:
-        if key not in out:
             raise ConfigError(f"{name}.{key}: missing (required)")
     return out
 
@@ -189,8 +109,9 @@ def read_config(path, kind="run", study=None):
     path : str or path
     kind : "run" or "study"
         A run file has the tables [data], [net], [run] and [output]; a study file [data],
-        [net] (network options other than width, scaling and seed) and [study] (the options
-        of the study named by ``study``).
+        [net] (network options other than d, width, scaling and seed) and [study] (the
+        options of the study named by ``study``, declared by its entry in
+        :data:`mfntk.studies.STUDIES`, and ``workers``).
 
     Returns
     -------
@@ -229,15 +150,48 @@ def read_config(path, kind="run", study=None):
                 RunOptions(**out["run"])
             except (TypeError, ValueError) as exc:
                 raise ConfigError(f"run.{exc}") from None
-            out["output"] = _options_section(cfg, "output", OutputOptions, extra=_OUTPUT)
+            out["output"] = _options_section(cfg, "output", OutputOptions, extra=_output_keys())
         else:
-            out["net"] = _options_section(cfg, "net", NetOptions,
-                                          exclude=[k for k in NetOptions.opts() if k not in _STUDY_NET])
-            out["study"] = _section(cfg, "study", _STUDY[study])
+            out["net"], out["study"] = _study_tables(cfg, study)
         build_data(out["data"])  # data keys that do not fit the kind are errors too
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from None
     return out
+
+
+def _study_tables(cfg, name):
+    """The [net] and [study] tables of a study file, checked against the declarations of the
+    study's registry entry (its option set and ParallelOptions) and of NetOptions."""
+    from ._options import NetOptions, OptionError
+    from .studies import STUDIES, ParallelOptions, net_keys
+    if name not in STUDIES:
+        raise ConfigError(f"study: unknown study {name!r}; expected one of {', '.join(STUDIES)}")
+    entry = STUDIES[name]
+    tables = {}
+    for table in ("net", "study"):
+        raw = cfg.get(table, {})
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{table}: expected a table [{table}], got {type(raw).__name__}")
+        tables[table] = dict(raw)
+    net, allowed, decl = tables["net"], net_keys(), NetOptions.opts()
+    for key, value in net.items():
+        if key not in allowed:
+            raise ConfigError(f"net.{key}: unknown key; the keys of [net] in a study file are {', '.join(allowed)}")
+        try:
+            net[key] = decl[key].check(value, f"net.{key}")
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(str(exc)) from None
+    raw, parallel = tables["study"], ParallelOptions.toml_keys()
+    known = entry.options.toml_keys() + parallel
+    for key in raw:
+        if key not in known:
+            raise ConfigError(f"study.{key}: unknown key; the keys of [study] for '{name}' are {', '.join(known)}")
+    try:
+        options = entry.options.from_toml({k: v for k, v in raw.items() if k not in parallel}, where="study")
+        execution = ParallelOptions.from_toml({k: v for k, v in raw.items() if k in parallel}, where="study")
+    except OptionError as exc:
+        raise ConfigError(str(exc)) from None
+    return net, {k: getattr(execution if k in parallel else options, k) for k in raw}
 
 
 def build_data(table):
@@ -299,8 +253,8 @@ def build_parser():
                   + "\nEvery key's meaning: mfntk.datasets.describe_data_kinds(full=True)."
                   + "\n\nkeys of [net] (mfntk.TwoLayer; d comes from the data):\n" + NetOptions.describe(exclude=("d",))
                   + "\n\nkeys of [run] (mfntk.simulate):\n" + RunOptions.describe()
-                  + "\n\nkeys of [output]:\n  file = str; default 'run.h5'\n      The trajectory file's name "
-                  "inside --out.\n  figures = bool; default true\n      Write the figures.\n"
+                  + "\n\nkeys of [output]:\n"
+                  + "".join(f"  {k} = {o.kind}; default {d}\n      {o.doc}\n" for k, (o, d) in _output_keys().items())
                   + OutputOptions.describe())
     run.add_argument("config", metavar="CONFIG.toml", help="the run's configuration")
     run.set_defaults(handler=_cmd_run)
@@ -330,25 +284,45 @@ def build_parser():
     plo.add_argument("file", metavar="FILE", help="trajectory file (.h5)")
     plo.set_defaults(handler=_cmd_plot)
 
+    from .studies import STUDIES
     stu = sub.add_parser(
         "study", formatter_class=_Formatter, parents=[_common("mfntk-study", "folder for the table (CSV, JSON) "
-                                                                             "and the figure")],
-        help="convergence studies: width | dt | alpha",
-        description="Run a convergence study described by CONFIG.toml ([data], [net] without width/scaling/seed, "
-                    "[study] with the study's options) and write NAME.csv, NAME.json (table, fits, settings) "
-                    "and NAME.png into --out.\n\n"
-                    "  width  propagation of chaos: distance of N-particle runs to a coupled reference of "
-                    "n_ref >> N particles, slope about -1/2 in N (plus Wasserstein-2 with POT)\n"
-                    "  dt     observed order of the integrators euler, heun, rk4 (1, 2, 4)\n"
-                    "  alpha  lazy-to-rich sweep: test risk, kernel distance, displacement, linearized distance "
-                    "and time to reach a training risk kappa vs alpha (and N)")
-    stu.add_argument("name", choices=("width", "dt", "alpha"), help="which study")
+                                                                             "and the figures")],
+        help="convergence studies: " + " | ".join(STUDIES), description=_study_description())
+    stu.add_argument("name", choices=tuple(STUDIES), help="which study")
     stu.add_argument("config", metavar="CONFIG.toml", help="the study's configuration")
     stu.add_argument("--workers", type=_threads, default=None,
                      help="parallel processes (default: [study] workers, else one per core); threads are split "
                           "among them")
     stu.set_defaults(handler=_cmd_study)
     return parser
+
+
+def _study_description():
+    """The help of ``mfntk study``, read from the registry: every study and its [study] keys."""
+    import textwrap
+
+    from .studies import STUDIES, net_keys
+
+    def para(text, indent="", hang=""):
+        return textwrap.fill(text, width=88, initial_indent=indent, subsequent_indent=indent + hang,
+                             break_on_hyphens=False)
+
+    lines = [para("Run a convergence study described by CONFIG.toml and write NAME.csv, NAME.json (table, fits, "
+                  "settings; mfntk.studies.StudyResult.load reads them back) and NAME.png (plus the study's "
+                  "further figures) into --out. The file has the tables [data] (as for 'mfntk run'), [net] "
+                  f"(network options: {', '.join(net_keys())}; d, width, scaling and seed are set by the study) "
+                  "and [study] (the study's options, below). Unknown keys and bad values are errors that name "
+                  "the key. See examples/*.toml."),
+             "",
+             para("Ctrl-C stops the study and its worker processes: a run that did not finish never enters a "
+                  "table; the rows of the completed runs are written as NAME-partial.csv and NAME-partial.json "
+                  "(nothing when no row is complete), and the exit status is 130."),
+             ""]
+    lines += [para(f"{name:6} {entry.summary}", "  ", " " * 7) for name, entry in STUDIES.items()]
+    for entry in STUDIES.values():
+        lines += ["", entry.describe()]
+    return "\n".join(lines)
 
 
 def _progress(args):
@@ -434,14 +408,26 @@ def _cmd_plot(args):
 
 def _cmd_study(args):
     from . import studies
+    entry = studies.STUDIES[args.name]
     cfg = read_config(args.config, "study", study=args.name)
     data = build_data(cfg["data"])
     options = dict(cfg["study"])
-    workers = args.workers if args.workers is not None else options.pop("workers", None)
-    options.pop("workers", None)
+    workers = options.pop("workers", None)
+    if args.workers is not None:
+        workers = args.workers
     try:
-        result = studies.STUDIES[args.name](data=data, net=cfg["net"], workers=workers, threads=args.threads,
-                                            progress=_progress(args), **options)
+        result = entry.run(data=data, net=cfg["net"], workers=workers, threads=args.threads,
+                           progress=_progress(args), **options)
+    except studies.StudyInterrupted as exc:
+        partial = exc.result
+        if partial is None:
+            print(f"mfntk study: {exc}; no row complete, nothing written", file=sys.stderr)
+            return 130
+        paths = partial.save(args.out)
+        _say(args, partial.summary())
+        print(f"mfntk study: {exc}; wrote the rows of the completed runs only, marked partial: "
+              + ", ".join(paths), file=sys.stderr)
+        return 130
     except (ValueError, TypeError) as exc:
         raise ConfigError(f"{args.config}: {exc}") from None
     paths = result.save(args.out)

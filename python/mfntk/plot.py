@@ -20,7 +20,7 @@ particles          particle pictures a_j vs |w_j| or vs the projection on teache
 kernel             kernel heatmaps and eigenvalue spectra at t = 0 and at t
 phase_diagram      lazy-to-rich phase diagram over (alpha, N)
 convergence        log-log convergence plot with the least-squares slope printed on it
-study              the figure of a convergence study (mfntk.studies)
+study              the figure of a convergence study (drawn by its entry in mfntk.studies.STUDIES)
 trajectory_figures every figure of one trajectory, written to a folder
 """
 from __future__ import annotations
@@ -469,97 +469,14 @@ def convergence(x, ys, fits=None, xlabel="x", ylabel="error", title=None, ax=Non
 
 
 def study(result):
-    """The figure of a :class:`mfntk.studies.StudyResult` (width, dt or alpha)."""
+    """The figure of a :class:`mfntk.studies.StudyResult`, drawn by its study's registry entry
+    (``mfntk.studies.STUDIES[result.name].figure``)."""
+    from .studies import STUDIES, StudyResult
     name = getattr(result, "name", None)
-    if name == "width":
-        return _width_figure(result)
-    if name == "dt":
-        return _dt_figure(result)
-    if name == "alpha":
-        return _alpha_figure(result)
-    raise TypeError(f"result: expected a StudyResult of the width, dt or alpha study, got {type(result).__name__}")
-
-
-def _fits_by(result, group=None):
-    return {f.quantity: f for f in result.fits if f.group == group}
-
-
-def _width_figure(result):
-    t = result.table
-    fits = _fits_by(result)
-    fig, axes = _figure(1, 2, width=4.4, height=3.4)
-    main = {q: t[q].astype(float) for q in ("rms_distance", "function_gap", "risk_gap")}
-    convergence(t["width"], main, fits, xlabel="width N", ylabel="distance to the reference", ax=axes[0, 0],
-                title=f"propagation of chaos (N_ref = {result.settings['n_ref']})")
-    w2 = {q: t[q].astype(float) for q in ("w2_coupled", "w2_sampling") if np.isfinite(t[q].astype(float)).any()}
-    ax = axes[0, 1]
-    if w2:
-        convergence(t["width"], w2, fits, xlabel="width N", ylabel="Wasserstein-2 distance at t_max", ax=ax,
-                    title=f"W2 (sampling rate N^-1/D, D = {result.settings.get('D')})")
-    else:
-        with _style():
-            ax.text(0.5, 0.5, "W2 skipped (POT not installed)", ha="center", va="center", transform=ax.transAxes)
-            ax.set_axis_off()
-    return fig
-
-
-def _dt_figure(result):
-    t = result.table
-    fig, axes = _figure(1, 1, width=4.6, height=3.6)
-    ax = axes[0, 0]
-    methods = list(dict.fromkeys(t["method"].tolist()))
-    with _style():
-        for i, m in enumerate(methods):
-            sel = t["method"] == m
-            dt, err = t["dt"][sel].astype(float), t["error"][sel].astype(float)
-            fit = next((f for f in result.fits if f.group == m), None)
-            label = m if fit is None else f"{m}: order {fit.slope:.2f} (theory {fit.theory:g})"
-            keep = np.isfinite(err) & (err > 0)
-            ax.plot(dt[keep], err[keep], marker="o", color=f"C{i}", label=label)
-            if fit is not None:
-                xs = np.geomspace(fit.x.min(), fit.x.max(), 20)
-                ax.plot(xs, fit.predict(xs), ls="--", color=f"C{i}", lw=1.0)
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.set_xlabel("time step dt (mean-field units), log scale")
-        ax.set_ylabel("relative particle error at t_max, log scale")
-        ax.set_title(f"observed order of the integrators (reference rk4, dt = {result.settings['dt_ref']:.3g})")
-        ax.legend()
-    return fig
-
-
-def _alpha_figure(result):
-    t = result.table
-    widths = list(dict.fromkeys(t["width"].tolist()))
-    fig, axes = _figure(1, 3, width=3.6, height=3.2)
-    with _style():
-        for i, n in enumerate(widths):
-            sel = t["width"] == n
-            a = t["alpha"][sel].astype(float)
-            for ax, (q, lab) in zip(axes[0, :2], (("displacement", "displacement"),
-                                                   ("kernel_distance", "kernel distance"))):
-                ax.plot(a, t[q][sel].astype(float), marker="o", color=f"C{i}", label=f"N = {n}")
-                fit = next((f for f in result.fits if f.quantity == q and f.group == f"N={n}"), None)
-                if fit is not None:
-                    xs = np.geomspace(fit.x.min(), fit.x.max(), 20)
-                    th = f", theory {fit.theory:+.3g}" if fit.theory is not None else ""
-                    ax.plot(xs, fit.predict(xs), ls="--", color=f"C{i}", lw=1.0,
-                            label=f"slope {fit.slope:+.2f}{th}")
-            axes[0, 2].plot(a, t["test_risk"][sel].astype(float), marker="o", color=f"C{i}", label=f"N = {n}, test")
-            axes[0, 2].plot(a, t["train_risk"][sel].astype(float), marker=".", ls=":", color=f"C{i}",
-                            label=f"N = {n}, train")
-            for ax in axes[0]:
-                ax.axvline(math.sqrt(n), color=f"C{i}", lw=0.6, ls="-.")
-        ylabels = (r"displacement $\|\theta_t-\theta_0\|/\|\theta_0\|$", r"kernel distance $\|K_t-K_0\|_F/\|K_0\|_F$",
-                   "final risk")
-        for ax, yl in zip(axes[0], ylabels):
-            ax.set_xscale("log")
-            ax.set_yscale("log")
-            ax.set_xlabel(r"$\alpha$, log scale (dash-dot: $\alpha=\sqrt{N}$, NTK)")
-            ax.set_ylabel(yl + ", log scale")
-            ax.legend()
-        fig.suptitle(f"lazy-to-rich sweep at t = {result.settings['t_max']:g}")
-    return fig
+    if not isinstance(result, StudyResult) or name not in STUDIES:
+        raise TypeError(f"result: expected a StudyResult of one of the studies {', '.join(STUDIES)}, got "
+                        f"{type(result).__name__}" + (f" named {name!r}" if isinstance(name, str) else ""))
+    return STUDIES[name].figure(result)
 
 
 def phase_diagram(table, quantity="kernel_distance", title=None, log=True):

@@ -1,0 +1,224 @@
+"""The alpha sweep: the same student from the mean-field (alpha = 1) to the lazy (alpha >> sqrt(N)) regime."""
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+
+import numpy as np
+
+from .._options import Options, option
+from ._base import (
+    Study,
+    StudyResult,
+    Table,
+    check_data,
+    check_even,
+    completed,
+    document,
+    fit_loglog,
+    net_options,
+    run_study,
+    seed_for,
+)
+
+NET_DEFAULTS = {"activation": "tanh", "symmetric": True}   # symmetric: f(x; theta_0) = 0 for every alpha
+
+
+def _methods():
+    from .._simulate import METHODS
+    return tuple(METHODS)
+
+
+@dataclasses.dataclass(frozen=True)
+class AlphaOptions(Options):
+    """The options of the alpha sweep (:func:`alpha_sweep`)."""
+
+    section = "study"
+
+    alphas: tuple | None = option(None, "list[float]", "The scales alpha; None: 12 values log-spaced from 1 to "
+                                  "16 sqrt(max(widths)).", minimum=0.0, strict=True, optional=True)
+    widths: tuple = option((256,), "list[int]", "Widths N; with several, the table is the (alpha, N) phase "
+                           "diagram.", minimum=1)
+    t_max: float = option(20.0, "float", "Training time of every run.", minimum=0.0, strict=True,
+                          unit="mean-field time")
+    dt: float = option(0.1, "float", "Time step of every run.", minimum=0.0, strict=True, unit="mean-field time")
+    method: str = option("euler", "choice", "Integrator of every run.", choices=_methods)
+    kappa: float | None = option(None, "float", "Training-risk threshold of time_to_kappa; None: 1/20 of the "
+                                 "initial risk (needs symmetric = true).", minimum=0.0, strict=True, optional=True)
+    record_every: float | None = option(None, "float", "Time between records; None: t_max / 50.", minimum=0.0,
+                                        strict=True, optional=True, unit="mean-field time")
+    seed: int = option(0, "int", "Seed of the study; width N uses a seed derived from (seed, N), the same for "
+                       "every alpha.", minimum=0)
+    probe_size: int = option(128, "int", "Training points on which the kernel distance is computed.", minimum=1)
+    lazy_from: float | None = option(None, "float", "Smallest alpha used in the lazy-regime fits; None: "
+                                     "2 sqrt(max(widths)).", minimum=0.0, strict=True, optional=True)
+
+
+def _alpha_task(spec):
+    from .._network import TwoLayer
+    from .._simulate import simulate
+    net = TwoLayer(spec["d"], spec["width"], scaling=spec["alpha"], seed=spec["net_seed"], **spec["net"])
+    start = time.perf_counter()
+    tr = completed(simulate(net, spec["data"], spec["t_max"], spec["dt"], method=spec["method"],
+                            record_every=spec["record_every"], threads=spec["threads"], diagnostics=True,
+                            linearized=True, probe_size=spec["probe_size"], progress=False))
+    hit = np.flatnonzero(tr.train_risk <= spec["kappa"])
+    return {
+        "test_risk": float(tr.test_risk[-1]) if tr.test_risk is not None else float("nan"),
+        "train_risk": float(tr.train_risk[-1]), "kernel_distance": float(tr.kernel_distance[-1]),
+        "displacement": float(tr.displacement[-1]), "linearized_distance": float(tr.linearized_distance[-1]),
+        "max_linearized_distance": float(np.max(tr.linearized_distance)),
+        "time_to_kappa": float(tr.t[hit[0]]) if len(hit) else float("nan"),
+        "steps_to_kappa": int(tr.step[hit[0]]) if len(hit) else -1,
+        "wall_time": time.perf_counter() - start,
+    }
+
+
+@document(AlphaOptions)
+def alpha_sweep(data=None, net=None, *, executor=None, workers=None, threads=None, progress=None, **options):
+    """Lazy-to-rich sweep: the same student trained with alpha from 1 (mean-field) to >> sqrt(N) (lazy).
+
+    For each width N and alpha, the student (same initial particles for every alpha,
+    symmetric initialisation so that f(x; theta_0) = 0 whatever alpha) is trained for the
+    same mean-field time; recorded: final test risk, relative kernel distance
+    |K_t - K_0|_F / |K_0|_F, relative displacement |theta_t - theta_0| / |theta_0|, the
+    distance to the linearized model |f - fbar| / |f_0 - y| (final and maximum over the
+    run), and the time (and number of steps) to reach training risk ``kappa``. In the lazy
+    regime the displacement, the kernel distance and the linearized distance all scale
+    like 1/alpha ([COB19]_): slopes fitted over alpha >= ``lazy_from`` (default
+    2 sqrt(max(widths))) are compared with -1. With several widths the table is the
+    (alpha, N) phase diagram (:func:`mfntk.plot.phase_diagram`, written as
+    ``alpha_phase.png`` by :meth:`StudyResult.save`).
+
+    Parameters
+    ----------
+    data, net :
+        As in :func:`width` (``net`` defaults to activation "tanh" and symmetric=True here).
+    {options}
+    executor, workers, threads, progress :
+        How the runs are executed (see :func:`run_tasks`).
+
+    Returns
+    -------
+    StudyResult
+        Table columns: width, alpha, alpha_over_sqrt_width, test_risk, train_risk,
+        kernel_distance, displacement, linearized_distance, max_linearized_distance,
+        time_to_kappa, steps_to_kappa, wall_time.
+
+    Raises
+    ------
+    StudyInterrupted
+        On Ctrl-C; its ``result`` holds the rows of the completed runs (see
+        :mod:`mfntk.studies`).
+    """
+    start = time.perf_counter()
+    opts = AlphaOptions.build("alpha_sweep", **options)
+    data = check_data(data)
+    widths = sorted(set(opts.widths))
+    n_max = widths[-1]
+    alphas = list(np.logspace(0, math.log10(16 * math.sqrt(n_max)), 12)) if opts.alphas is None else opts.alphas
+    alphas = sorted(set(float(a) for a in alphas))
+    net = net_options(net, NET_DEFAULTS)
+    check_even(widths, net)
+    symmetric = bool(net.get("symmetric", False))
+    t_max = opts.t_max
+    kappa = opts.kappa
+    if kappa is None:
+        if not symmetric:
+            raise ValueError("kappa: give the training-risk threshold (the default needs symmetric=True)")
+        from .._losses import risk
+        kappa = 0.05 * risk("squared", np.zeros_like(data.y), data.y)
+    lazy_from = 2 * math.sqrt(n_max) if opts.lazy_from is None else opts.lazy_from
+    record_every = t_max / 50 if opts.record_every is None else opts.record_every
+    tasks = [{"d": data.d, "width": n, "alpha": a, "net_seed": seed_for(opts.seed, n), "net": net, "data": data,
+              "t_max": t_max, "dt": opts.dt, "method": opts.method, "record_every": record_every, "kappa": kappa,
+              "probe_size": opts.probe_size} for n in widths for a in alphas]
+    settings = {"alphas": alphas, "widths": widths, "net": net, "t_max": t_max, "dt": opts.dt,
+                "method": opts.method, "kappa": kappa, "record_every": record_every, "seed": opts.seed,
+                "lazy_from": lazy_from, "data": data.description or data.name, "d": data.d, "n_train": data.n}
+    theory = {"displacement": -1.0, "kernel_distance": -2.0 if symmetric else None,
+              "max_linearized_distance": -2.0 if symmetric else None}
+
+    def assemble(results):
+        rows = [dict({"width": t["width"], "alpha": t["alpha"],
+                      "alpha_over_sqrt_width": t["alpha"] / math.sqrt(t["width"])}, **res)
+                for t, res in zip(tasks, results) if res is not None]
+        fits, notes = [], []
+        for n in widths:
+            sel = [r for r in rows if r["width"] == n and r["alpha"] >= lazy_from]
+            for q in ("displacement", "kernel_distance", "max_linearized_distance"):
+                if len(sel) >= 2:
+                    fits.append(fit_loglog([r["alpha"] for r in sel], [r[q] for r in sel], q, theory=theory[q],
+                                           group=f"N={n}", note=f"lazy regime alpha >= {lazy_from:.3g}"))
+            if len(sel) < 2:
+                notes.append(f"N={n}: fewer than two alphas >= lazy_from = {lazy_from:.3g}; no lazy-regime fit")
+        if symmetric:
+            notes.append("theory slopes in the lazy regime: displacement ~ 1/alpha (the particles move O(1/alpha) "
+                         "to move f by O(1)); kernel distance and linearized distance ~ 1/alpha^2, not the generic "
+                         "1/alpha of Chizat-Oyallon-Bach: with the symmetric initialisation the particles come in "
+                         "pairs (a, w), (-a, w) whose first-order kernel changes and second-order Taylor terms "
+                         "cancel")
+        else:
+            notes.append("symmetric=False: f(x; theta_0) = O(alpha / sqrt(N)) grows with alpha, so large alpha is "
+                         "not the lazy limit of Chizat-Oyallon-Bach (which needs f(theta_0) bounded); only the "
+                         "displacement slope is compared with theory, and it need not match")
+        notes.append(f"kappa = {kappa:.4g} (training risk); time_to_kappa is in mean-field units, nan when not "
+                     f"reached by t_max = {t_max:g}")
+        notes.append("in mean-field time units the tangent kernel does not depend on alpha, so the early function "
+                     "dynamics (and time_to_kappa in the lazy regime) are alpha-independent; gradient-descent steps "
+                     "with learning rate eta correspond to dt = eta alpha^2 / N")
+        return StudyResult("alpha", Table(rows), fits, settings, notes, time.perf_counter() - start)
+
+    return run_study(_alpha_task, tasks, assemble, executor=executor, workers=workers, threads=threads,
+                     progress=progress, desc="alpha sweep")
+
+
+def figure(result):
+    """Displacement, kernel distance and final risks against alpha, one curve per width."""
+    from .. import plot
+    t = result.table
+    widths = list(dict.fromkeys(t["width"].tolist())) if len(t) else []
+    fig, axes = plot._figure(1, 3, width=3.6, height=3.2)
+    with plot._style():
+        for i, n in enumerate(widths):
+            sel = t["width"] == n
+            a = t["alpha"][sel].astype(float)
+            for ax, q in zip(axes[0, :2], ("displacement", "kernel_distance")):
+                ax.plot(a, t[q][sel].astype(float), marker="o", color=f"C{i}", label=f"N = {n}")
+                fit = next((f for f in result.fits if f.quantity == q and f.group == f"N={n}"), None)
+                if fit is not None:
+                    xs = np.geomspace(fit.x.min(), fit.x.max(), 20)
+                    th = f", theory {fit.theory:+.3g}" if fit.theory is not None else ""
+                    ax.plot(xs, fit.predict(xs), ls="--", color=f"C{i}", lw=1.0,
+                            label=f"slope {fit.slope:+.2f}{th}")
+            axes[0, 2].plot(a, t["test_risk"][sel].astype(float), marker="o", color=f"C{i}", label=f"N = {n}, test")
+            axes[0, 2].plot(a, t["train_risk"][sel].astype(float), marker=".", ls=":", color=f"C{i}",
+                            label=f"N = {n}, train")
+            for ax in axes[0]:
+                ax.axvline(math.sqrt(n), color=f"C{i}", lw=0.6, ls="-.")
+        ylabels = (r"displacement $\|\theta_t-\theta_0\|/\|\theta_0\|$", r"kernel distance $\|K_t-K_0\|_F/\|K_0\|_F$",
+                   "final risk")
+        for ax, yl in zip(axes[0], ylabels):
+            ax.set_xscale("log")
+            ax.set_yscale("log")
+            ax.set_xlabel(r"$\alpha$, log scale (dash-dot: $\alpha=\sqrt{N}$, NTK)")
+            ax.set_ylabel(yl + ", log scale")
+            if widths:
+                ax.legend()
+        t_max = result.settings.get("t_max")
+        fig.suptitle("lazy-to-rich sweep" + (f" at t = {t_max:g}" if t_max is not None else ""))
+    return fig
+
+
+def phase_figure(result):
+    """The (alpha, N) phase diagram of the kernel distance (:func:`mfntk.plot.phase_diagram`)."""
+    from .. import plot
+    return plot.phase_diagram(result, "kernel_distance")
+
+
+STUDY = Study(
+    name="alpha", run=alpha_sweep, options=AlphaOptions, figure=figure, more_figures={"phase": phase_figure},
+    net_defaults=NET_DEFAULTS,
+    summary="lazy-to-rich sweep: test risk, kernel distance, displacement, linearized distance and time to reach "
+            "a training risk kappa vs alpha (and N); also writes the (alpha, N) phase diagram")
