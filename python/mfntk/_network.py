@@ -8,6 +8,7 @@ import numbers
 import numpy as np
 
 from . import _core
+from ._registry import check_activation
 from ._validation import (
     as_matrix,
     check_choice,
@@ -17,7 +18,6 @@ from ._validation import (
     resolve_threads,
 )
 
-ACTIVATIONS = ("relu", "tanh", "erf", "sigmoid", "softplus", "quadratic", "identity")
 SCALINGS = ("mf", "ntk")
 A_INITS = ("gaussian", "rademacher")
 
@@ -45,7 +45,8 @@ class TwoLayer:
     width : int
         Number of neurons (particles) N.
     activation : str
-        One of relu, tanh, erf, sigmoid, softplus, quadratic (u^2 + c0), identity.
+        A name of the core's registry, ``mfntk._registry.ACTIVATIONS``: relu, tanh, erf, sigmoid,
+        softplus, quadratic (u^2 + c0), identity.
     scaling : "mf", "ntk" or float
         The factor alpha (float: alpha itself, > 0).
     bias : bool
@@ -89,7 +90,7 @@ class TwoLayer:
                  b_std=0.0, symmetric=False, seed=0, dtype="float64", a_init="gaussian", c0=0.0):
         self.d = check_int(d, "d")
         self.width = check_int(width, "width")
-        self.activation = check_choice(activation, "activation", ACTIVATIONS)
+        self.activation = check_activation(activation)
         self.scaling = scaling
         self.alpha = resolve_alpha(scaling, self.width)
         self.bias = bool(bias)

@@ -16,13 +16,12 @@ import warnings
 import numpy as np
 
 from . import _core, _diagnostics, kernels
-from ._losses import LOSSES, residual, risk
+from ._losses import residual, risk
 from ._network import TwoLayer
-from ._validation import check_choice, check_float, check_int, resolve_threads
+from ._registry import INTEGRATORS, check_integrator, check_loss, integrator_info, loss_info
+from ._validation import check_float, check_int, resolve_threads
 from .datasets import as_dataset
 
-METHODS = ("euler", "heun", "rk4")
-_STAGES = {"euler": 1, "heun": 2, "rk4": 4}
 _CHUNK_FLOPS = 2e9       # work per engine call: a Ctrl-C is answered within about one chunk
 _CHUNK_BATCH_VALUES = 4e6  # at most this many input values of pre-drawn batches per chunk
 
@@ -141,7 +140,7 @@ def dd_field(net, X, Y, loss="squared", weight_decay=0.0, threads=None):
     """
     X = net.check_inputs(X, note_copy=False)
     Y = _targets(net, _validated_y(Y, X.shape[0]), "Y")
-    check_choice(loss, "loss", LOSSES)
+    check_loss(loss)
     # one evaluation: no pre-activation cache (allocating it would cost more than it saves);
     # for repeated evaluations use Simulation.field, whose buffers persist
     eng = _engine(net, loss=loss, weight_decay=check_float(weight_decay, "weight_decay", minimum=0.0),
@@ -207,14 +206,15 @@ class Simulation:
             raise ValueError(f"data: inputs have d = {self.data.d} but the network has d = {net.d}")
         self.t_max = check_float(t_max, "t_max", minimum=0.0)
         self.dt = check_float(dt, "dt", minimum=0.0, strict=True)
-        self.method = check_choice(method, "method", METHODS)
-        self.loss = check_choice(loss, "loss", LOSSES)
-        if self.loss == "logistic" and net.outputs != 1:
-            raise ValueError(f"loss: 'logistic' needs a network with outputs=1, got outputs={net.outputs}")
+        self.method = check_integrator(method)
+        self.loss = check_loss(loss)
+        if loss_info(self.loss).single_output and net.outputs != 1:
+            raise ValueError(f"loss: {self.loss!r} needs a network with outputs=1, got outputs={net.outputs}")
         self.weight_decay = check_float(weight_decay, "weight_decay", minimum=0.0)
         self.temperature = check_float(temperature, "temperature", minimum=0.0)
-        if self.temperature > 0 and self.method != "euler":
-            raise ValueError(f"method: temperature > 0 is integrated by Euler-Maruyama; use method='euler', "
+        if self.temperature > 0 and not integrator_info(self.method).supports_temperature:
+            stochastic = ", ".join(repr(m) for m in INTEGRATORS if integrator_info(m).supports_temperature)
+            raise ValueError(f"method: temperature > 0 is integrated by Euler-Maruyama; use method={stochastic}, "
                              f"not {self.method!r}")
         self.batch = None if batch is None else check_int(batch, "batch")
         has_sampler = self.data.has_sampler
@@ -363,7 +363,8 @@ class Simulation:
     def _chunk_steps(self):
         n = self.batch if self.batch is not None else self.data.n
         passes = 2 + (3 if self.residual_dynamics else 0) + (2 if self.linearized else 0)
-        flops = _STAGES[self.method] * passes * 2.0 * n * self.net0.width * (self.net0.d + self.net0.outputs)
+        stages = integrator_info(self.method).stages
+        flops = stages * passes * 2.0 * n * self.net0.width * (self.net0.d + self.net0.outputs)
         steps = max(1, int(_CHUNK_FLOPS / flops))
         if self.batch is not None:
             steps = max(1, min(steps, int(_CHUNK_BATCH_VALUES / (self.batch * (self.net0.d + 1)))))

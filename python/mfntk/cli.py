@@ -17,6 +17,8 @@ import argparse
 import os
 import sys
 
+from ._registry import ACTIVATIONS, INTEGRATORS, LOSSES
+
 __all__ = ["main", "build_parser", "read_config", "build_data", "ConfigError"]
 
 _DESCRIPTION = """\
@@ -71,18 +73,18 @@ _DATA = {
     "kind": ("teacher", "gaussian_mixture", "isotropic_gaussians", "digits", "npz"),
     "teacher": ("single_neuron", "two_layer", "quadratic", "low_dim", "sparse_linear"),
     "d": ("int", 1), "n_train": ("int", 1), "n_test": ("int", 0), "inputs": ("gaussian", "sphere"),
-    "noise": ("float", 0.0), "seed": ("int", 0), "activation": "str", "teacher_seed": ("int", 0),
+    "noise": ("float", 0.0), "seed": ("int", 0), "activation": ACTIVATIONS, "teacher_seed": ("int", 0),
     "teacher_width": ("int", 1), "r": ("int", 1), "s": ("int", 1), "delta": ("float", 0.0),
     "test_size": "float", "one_hot": "bool", "path": "str",
 }
 _NET = {
-    "width": ("int", 1), "activation": "str", "scaling": "scaling", "bias": "bool", "outputs": ("int", 1),
+    "width": ("int", 1), "activation": ACTIVATIONS, "scaling": "scaling", "bias": "bool", "outputs": ("int", 1),
     "w_std": ("float", 0.0), "a_std": ("float", 0.0), "b_std": ("float", 0.0), "symmetric": "bool",
     "seed": ("int", 0), "dtype": ("float64", "float32"), "a_init": ("gaussian", "rademacher"), "c0": "float",
 }
 _RUN = {
-    "t_max": ("float", 0.0), "dt": ("float", 0.0), "method": ("euler", "heun", "rk4"),
-    "loss": ("squared", "logistic"), "batch": ("int", 1), "online": "bool", "weight_decay": ("float", 0.0),
+    "t_max": ("float", 0.0), "dt": ("float", 0.0), "method": INTEGRATORS,
+    "loss": LOSSES, "batch": ("int", 1), "online": "bool", "weight_decay": ("float", 0.0),
     "temperature": ("float", 0.0), "record_every": ("float", 0.0), "residual_dynamics": "bool",
     "linearized": "bool", "diagnostics": "bool", "probe_size": ("int", 1), "test_size": ("int", 1),
     "seed": ("int", 0), "divergence_factor": ("float", 1.0), "threads": ("int", 1),
@@ -90,14 +92,14 @@ _RUN = {
 _OUTPUT = {"file": "str", "checkpoint_every": ("float", 0.0), "snapshot_every": ("float", 0.0), "figures": "bool"}
 _STUDY = {
     "width": {"widths": "list[int]", "n_ref": ("int", 2), "scaling": "scaling", "t_max": ("float", 0.0),
-              "dt": ("float", 0.0), "method": ("euler", "heun", "rk4"), "record_every": ("float", 0.0),
+              "dt": ("float", 0.0), "method": INTEGRATORS, "record_every": ("float", 0.0),
               "repeats": ("int", 1), "seed": ("int", 0), "w2": "bool", "w2_max_width": ("int", 1),
               "probe_size": ("int", 1), "workers": ("int", 1)},
     "dt": {"methods": "list[str]", "dts": "list[float]", "width": ("int", 1), "scaling": "scaling",
            "t_max": ("float", 0.0), "dt_ref": ("float", 0.0), "seed": ("int", 0), "probe_size": ("int", 1),
            "floor": ("float", 0.0), "workers": ("int", 1)},
     "alpha": {"alphas": "list[float]", "widths": "list[int]", "t_max": ("float", 0.0), "dt": ("float", 0.0),
-              "method": ("euler", "heun", "rk4"), "kappa": ("float", 0.0), "record_every": ("float", 0.0),
+              "method": INTEGRATORS, "kappa": ("float", 0.0), "record_every": ("float", 0.0),
               "seed": ("int", 0), "probe_size": ("int", 1), "lazy_from": ("float", 0.0), "workers": ("int", 1)},
 }
 _STRICT = {"t_max", "dt", "record_every", "checkpoint_every", "snapshot_every", "dt_ref", "floor", "kappa",

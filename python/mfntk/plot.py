@@ -341,8 +341,8 @@ def kernel(source, X=None, kind="ntk", max_points=200, threads=None, title=None)
         Inputs on which the Gram matrices are formed (at most ``max_points`` of them, sorted
         by their first coordinate so that structure shows). Default: the training inputs
         stored in the trajectory's file.
-    kind : "ntk", "rf" or "nt"
-        Which part of K_mu (SPEC 4).
+    kind : str
+        Which part of K_mu (SPEC 4): a kernel kind of the core, "rf", "nt" or "ntk".
     max_points : int
     threads : int or None
 
@@ -353,8 +353,9 @@ def kernel(source, X=None, kind="ntk", max_points=200, threads=None, title=None)
         K / n in decreasing order (log scale).
     """
     from . import _core
-    from ._validation import check_choice, resolve_threads
-    check_choice(kind, "kind", ("ntk", "rf", "nt"))
+    from ._registry import check_kernel_kind
+    from ._validation import resolve_threads
+    check_kernel_kind(kind)
     pairs = _kernel_pairs(source)
     if X is None:
         path = getattr(source, "path", None)

@@ -44,6 +44,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.utils.validation import check_is_fitted
 
 from . import _activations, _core
+from ._registry import check_activation
 from ._solvers import (
     ConvergenceWarning,
     SolverFallbackWarning,
@@ -462,8 +463,7 @@ class _FeatureModel(RegressorMixin, BaseEstimator):
         threads = resolve_threads(self.threads)
         if self.net is None:
             check_int(self.width, "width")
-            check_choice(self.activation, "activation",
-                         ("relu", "tanh", "erf", "sigmoid", "softplus", "quadratic", "identity"))
+            check_activation(self.activation)
         X = as_matrix(X, "X", dtype=np.float64)
         n, d = X.shape
         Y2, vector = _rows_like(Y, n)

@@ -43,7 +43,8 @@ from concurrent.futures.process import BrokenProcessPool
 
 import numpy as np
 
-from ._validation import check_choice, check_float, check_int, resolve_threads
+from ._registry import INTEGRATORS, check_integrator, integrator_info
+from ._validation import check_float, check_int, resolve_threads
 
 __all__ = ["Table", "Fit", "StudyResult", "fit_loglog", "width", "time_step", "alpha_sweep", "default_data",
            "run_tasks", "STUDIES"]
@@ -557,7 +558,7 @@ def width(data=None, widths=tuple(2 ** p for p in range(6, 13)), n_ref=None, net
     seed = check_int(seed, "seed", minimum=0)
     check_float(t_max, "t_max", minimum=0.0, strict=True)
     check_float(dt, "dt", minimum=0.0, strict=True)
-    check_choice(method, "method", ("euler", "heun", "rk4"))
+    check_integrator(method)
     notes = []
     have_ot = True
     if w2:
@@ -634,7 +635,8 @@ def width(data=None, widths=tuple(2 ** p for p in range(6, 13)), n_ref=None, net
 # time-step study: observed order of each integrator
 # ---------------------------------------------------------------------------------------
 
-ORDERS = {"euler": 1, "heun": 2, "rk4": 4}
+#: The order of each integrator of the core (the slope the time-step study expects).
+ORDERS = {name: integrator_info(name).order for name in INTEGRATORS}
 
 
 def _dt_task(spec):
@@ -648,7 +650,7 @@ def _dt_task(spec):
             "steps": int(traj.step[-1]), "wall_time": time.perf_counter() - start}
 
 
-def time_step(data=None, methods=("euler", "heun", "rk4"), dts=None, width=256, net=None, scaling="mf", t_max=1.0,
+def time_step(data=None, methods=None, dts=None, width=256, net=None, scaling="mf", t_max=1.0,
               dt_ref=None, seed=0, probe_size=256, floor=1e-11, executor=None, workers=None, threads=None,
               progress=None):
     """Observed order of each fixed-step integrator: error at t_max against dt, log-log.
@@ -666,8 +668,8 @@ def time_step(data=None, methods=("euler", "heun", "rk4"), dts=None, width=256, 
 
     Parameters
     ----------
-    methods : list of str
-        Integrators among euler, heun, rk4.
+    methods : list of str, optional
+        Integrators of the core (``mfntk._registry.INTEGRATORS``: euler, heun, rk4); default all.
     dts : list of float, optional
         Time steps (default t_max / 2^k, k = 2..6, i.e. 0.25 .. 0.0156 for t_max = 1).
     width : int
@@ -687,7 +689,8 @@ def time_step(data=None, methods=("euler", "heun", "rk4"), dts=None, width=256, 
     """
     start = time.perf_counter()
     data = _check_data(data)
-    methods = [check_choice(m, "methods", tuple(ORDERS)) for m in (methods if not isinstance(methods, str) else [methods])]
+    methods = INTEGRATORS if methods is None else [methods] if isinstance(methods, str) else methods
+    methods = [check_integrator(m, "methods") for m in methods]
     t_max = check_float(t_max, "t_max", minimum=0.0, strict=True)
     dts = [t_max / 2 ** k for k in range(2, 7)] if dts is None else _check_list(dts, "dts")
     dts = sorted(set(dts), reverse=True)
