@@ -33,7 +33,6 @@ References
 from __future__ import annotations
 
 import math
-import numbers
 import warnings
 
 import numpy as np
@@ -572,8 +571,3 @@ class Empirical:
 
     def __repr__(self):
         return f"Empirical(net={self.net!r}, kind={self.kind!r})"
-
-
-def is_kernel(obj):
-    """Whether obj can serve as a kernel: a callable k(X, X2)."""
-    return callable(obj) and not isinstance(obj, (str, numbers.Number))
