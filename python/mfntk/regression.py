@@ -39,11 +39,10 @@ import math
 import numbers
 
 import numpy as np
-from scipy import special
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.utils.validation import check_is_fitted
 
-from . import _activations, _core
+from . import _core
 from ._registry import check_activation
 from ._solvers import (
     ConvergenceWarning,
@@ -375,20 +374,6 @@ class KernelClassifier(ClassifierMixin, _KernelModel):
 # =============================================================================================
 # finite-width random-features and neural-tangent models
 # =============================================================================================
-def _derivative(name, c0=0.0):
-    """sigma' in NumPy (the features of the NT model); matches the C++ policies."""
-    table = {
-        "relu": lambda u: (u > 0.0).astype(np.float64),
-        "tanh": lambda u: 1.0 - np.tanh(u) ** 2,
-        "erf": lambda u: (2.0 / math.sqrt(math.pi)) * np.exp(-u * u),
-        "sigmoid": lambda u: special.expit(u) * special.expit(-u),
-        "softplus": special.expit,
-        "quadratic": lambda u: 2.0 * u,
-        "identity": np.ones_like,
-    }
-    return table[name]
-
-
 class _FeatureModel(RegressorMixin, BaseEstimator):
     _kind = None  # "rf" | "nt"
 
@@ -438,9 +423,10 @@ class _FeatureModel(RegressorMixin, BaseEstimator):
         if b is not None:
             Z += b
         scale = 1.0 / math.sqrt(N)
+        # sigma and sigma' of the core's policies, as in the kernels Phi Phi^T must equal
         if self._kind == "rf":
-            return _activations.get(self._act, self._c0)(Z) * scale
-        D = _derivative(self._act, self._c0)(Z) * (np.sqrt(np.einsum("jk,jk->j", a, a)) * scale)
+            return _core.activation(self._act, self._c0, Z, 0) * scale
+        D = _core.activation(self._act, self._c0, Z, 1) * (np.sqrt(np.einsum("jk,jk->j", a, a)) * scale)
         Phi = (D[:, :, None] * Xc[:, None, :]).reshape(Xc.shape[0], -1)
         if b is not None:
             Phi = np.concatenate([Phi, D], axis=1)
