@@ -32,6 +32,19 @@ def dsigma(name, u, c0=0.0):
     }[name]()
 
 
+def d2sigma(name, u, c0=0.0):
+    """sigma'' (relu: 0 away from the kink)."""
+    return {
+        "relu": lambda: np.zeros_like(u),
+        "tanh": lambda: -2.0 * np.tanh(u) / np.cosh(u) ** 2,
+        "erf": lambda: -4.0 / SQRT_PI * u * np.exp(-u ** 2),
+        "sigmoid": lambda: np.exp(-u) * (np.exp(-u) - 1.0) / (1.0 + np.exp(-u)) ** 3,
+        "softplus": lambda: np.exp(-u) / (1.0 + np.exp(-u)) ** 2,
+        "quadratic": lambda: np.full_like(u, 2.0),
+        "identity": lambda: np.zeros_like(u),
+    }[name]()
+
+
 def preact(a, W, b, X):
     Z = X @ W.T
     return Z + b if b is not None else Z
