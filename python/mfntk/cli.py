@@ -17,7 +17,7 @@ import argparse
 import os
 import sys
 
-from ._registry import ACTIVATIONS, INTEGRATORS, LOSSES
+from ._registry import ACTIVATIONS, INTEGRATORS, LOSSES, integrator_info
 
 __all__ = ["main", "build_parser", "read_config", "build_data", "ConfigError"]
 
@@ -352,7 +352,8 @@ def build_parser():
                     "and NAME.png into --out.\n\n"
                     "  width  propagation of chaos: distance of N-particle runs to a coupled reference of "
                     "n_ref >> N particles, slope about -1/2 in N (plus Wasserstein-2 with POT)\n"
-                    "  dt     observed order of the integrators euler, heun, rk4 (1, 2, 4)\n"
+                    f"  dt     observed order of the integrators {', '.join(INTEGRATORS)} "
+                    f"({', '.join(str(integrator_info(m).order) for m in INTEGRATORS)})\n"
                     "  alpha  lazy-to-rich sweep: test risk, kernel distance, displacement, linearized distance "
                     "and time to reach a training risk kappa vs alpha (and N)")
     stu.add_argument("name", choices=("width", "dt", "alpha"), help="which study")
