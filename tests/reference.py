@@ -57,13 +57,17 @@ def forward(net_like, X):
 
 
 def residual(loss, F, Y):
-    return Y - F if loss == "squared" else Y / (1.0 + np.exp(Y * F))
+    return {
+        "squared": lambda: Y - F,
+        "logistic": lambda: Y / (1.0 + np.exp(Y * F)),
+    }[loss]()
 
 
 def risk(loss, F, Y):
-    if loss == "squared":
-        return np.mean(0.5 * np.sum((Y - F) ** 2, axis=1))
-    return np.mean(np.sum(np.log1p(np.exp(-Y * F)), axis=1))
+    return {
+        "squared": lambda: np.mean(0.5 * np.sum((Y - F) ** 2, axis=1)),
+        "logistic": lambda: np.mean(np.sum(np.log1p(np.exp(-Y * F)), axis=1)),
+    }[loss]()
 
 
 def field(net_like, X, Y, loss="squared", weight_decay=0.0):
