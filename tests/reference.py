@@ -32,6 +32,19 @@ def dsigma(name, u, c0=0.0):
     }[name]()
 
 
+def d2sigma(name, u, c0=0.0):
+    """sigma'' (relu: 0 away from the kink)."""
+    return {
+        "relu": lambda: np.zeros_like(u),
+        "tanh": lambda: -2.0 * np.tanh(u) / np.cosh(u) ** 2,
+        "erf": lambda: -4.0 / SQRT_PI * u * np.exp(-u ** 2),
+        "sigmoid": lambda: np.exp(-u) * (np.exp(-u) - 1.0) / (1.0 + np.exp(-u)) ** 3,
+        "softplus": lambda: np.exp(-u) / (1.0 + np.exp(-u)) ** 2,
+        "quadratic": lambda: np.full_like(u, 2.0),
+        "identity": lambda: np.zeros_like(u),
+    }[name]()
+
+
 def preact(a, W, b, X):
     Z = X @ W.T
     return Z + b if b is not None else Z
@@ -44,13 +57,17 @@ def forward(net_like, X):
 
 
 def residual(loss, F, Y):
-    return Y - F if loss == "squared" else Y / (1.0 + np.exp(Y * F))
+    return {
+        "squared": lambda: Y - F,
+        "logistic": lambda: Y / (1.0 + np.exp(Y * F)),
+    }[loss]()
 
 
 def risk(loss, F, Y):
-    if loss == "squared":
-        return np.mean(0.5 * np.sum((Y - F) ** 2, axis=1))
-    return np.mean(np.sum(np.log1p(np.exp(-Y * F)), axis=1))
+    return {
+        "squared": lambda: np.mean(0.5 * np.sum((Y - F) ** 2, axis=1)),
+        "logistic": lambda: np.mean(np.sum(np.log1p(np.exp(-Y * F)), axis=1)),
+    }[loss]()
 
 
 def field(net_like, X, Y, loss="squared", weight_decay=0.0):

@@ -10,7 +10,7 @@ import mfntk as mf
 import reference as ref
 from conftest import close
 
-ACTIVATIONS = ["relu", "tanh", "erf", "sigmoid", "softplus", "quadratic", "identity"]
+ACTIVATIONS = list(mf._registry.ACTIVATIONS)  # every activation of the core (reference.py has each)
 DTYPES = ["float64", "float32"]
 
 

@@ -69,7 +69,7 @@ def test_activations_stable_for_large_arguments():
 
 
 def test_activation_errors():
-    with pytest.raises(ValueError, match=r"activation: unknown name 'foo'; expected one of relu"):
+    with pytest.raises(ValueError, match=r"activation: unknown value 'foo'; expected one of 'relu'"):
         _activations.get("foo")
     with pytest.raises(TypeError, match="activation"):
         _activations.get(3)
@@ -273,7 +273,7 @@ def test_single_neuron_given_w_and_callable_activation():
         datasets.SingleNeuron(3, w=np.zeros(3))
     with pytest.raises(ValueError, match=r"w: contains NaN \(first non-finite value at index 1\)"):
         datasets.SingleNeuron(3, w=[1.0, np.nan, 0.0])
-    with pytest.raises(ValueError, match="activation: unknown name 'relu6'"):
+    with pytest.raises(ValueError, match="activation: unknown value 'relu6'"):
         datasets.SingleNeuron(3, "relu6")
     with pytest.raises(TypeError, match="activation"):
         datasets.SingleNeuron(3, 5)

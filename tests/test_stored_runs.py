@@ -7,6 +7,13 @@ import pytest
 import stored_runs
 
 
+# Series whose stored values depend on sigma and sigma' evaluated outside the core's passes:
+# 0.1.0 took them from NumPy/SciPy, later versions from the core's activation policies
+# (_core.activation), whose libm differs from NumPy's in the last bit of some values. These
+# are compared to a few ulp, everything else bit for bit.
+LAST_BITS = {"tangent_change": 1e-14}
+
+
 @pytest.fixture(scope="module")
 def stored():
     with open(stored_runs.PATH) as f:
@@ -22,7 +29,9 @@ def test_run_reproduces_the_stored_numbers(stored, name):
     for key in want:
         g, w = np.array(got[key]), np.array(want[key])
         assert g.shape == w.shape, key
-        if same_cpu:
+        if same_cpu and key in LAST_BITS:
+            np.testing.assert_allclose(g, w, rtol=LAST_BITS[key], atol=0, err_msg=key)
+        elif same_cpu:
             np.testing.assert_array_equal(g, w, err_msg=key)
         else:
             np.testing.assert_allclose(g, w, rtol=1e-10, atol=1e-12, err_msg=key)

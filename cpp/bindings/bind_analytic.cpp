@@ -101,7 +101,4 @@ void bind_analytic(py::module_& m) {
           return py::make_tuple(z, w);
         },
         py::arg("order"), "Gauss-Hermite nodes and weights for the standard normal law (weights sum to 1).");
-  m.def("analytic_has_closed_form",
-        [](const std::string& activation) { return has_closed_form(parse_activation(activation)); },
-        py::arg("activation"), "Whether the activation's Gaussian moments have a closed form in the core.");
 }

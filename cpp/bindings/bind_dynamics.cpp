@@ -26,22 +26,19 @@ template <class T> void bind_for(py::module_& m, const char* name) {
   py::class_<Self>(m, name)
       .def(py::init([](const std::string& activation, double c0, Index N, Index d, Index k, bool bias, double alpha,
                        const std::string& loss, double weight_decay, double temperature, std::uint64_t seed,
-                       bool residual_dynamics, bool linearized, int threads, Index tile_samples,
-                       Index tile_particles, std::size_t cache_bytes) {
+                       bool residual_dynamics, bool linearized, int threads, std::size_t cache_bytes) {
              DynamicsOptions o;
              o.N = N; o.d = d; o.k = k; o.bias = bias; o.alpha = alpha; o.loss = parse_loss(loss);
              o.weight_decay = weight_decay; o.temperature = temperature; o.seed = seed;
              o.residual_dynamics = residual_dynamics; o.linearized = linearized; o.threads = threads;
              o.cache_bytes = cache_bytes;
-             if (tile_samples < 1 || tile_particles < 1) throw std::invalid_argument("tile sizes must be positive");
              auto self = std::make_unique<Self>();
-             self->core = make_dynamics<T>(o, parse_activation(activation), c0, Tiling{tile_samples, tile_particles});
+             self->core = make_dynamics<T>(o, parse_activation(activation), c0);
              return self;
            }),
            py::kw_only(), py::arg("activation"), py::arg("c0"), py::arg("N"), py::arg("d"), py::arg("k"),
            py::arg("bias"), py::arg("alpha"), py::arg("loss"), py::arg("weight_decay"), py::arg("temperature"),
            py::arg("seed"), py::arg("residual_dynamics"), py::arg("linearized"), py::arg("threads"),
-           py::arg("tile_samples") = 256, py::arg("tile_particles") = 128,
            py::arg("cache_bytes") = std::size_t(1) << 30)
       .def("set_data",
            [](Self& self, const Array<T>& X, const Array<T>& Y) {

@@ -6,6 +6,7 @@ void bind_network(py::module_& m);
 void bind_dynamics(py::module_& m);
 void bind_kernels(py::module_& m);
 void bind_analytic(py::module_& m);
+void bind_registry(py::module_& m);
 
 PYBIND11_MODULE(_core, m) {
   m.doc() = "mfntk compiled core: tiled OpenMP passes over the particles of a two-layer network";
@@ -13,4 +14,5 @@ PYBIND11_MODULE(_core, m) {
   bind_dynamics(m);
   bind_kernels(m);
   bind_analytic(m);
+  bind_registry(m);
 }

@@ -51,6 +51,10 @@ class CPUBackend(Backend):
         """J t: the directional derivative along (ta, tW, tb) (None: zero), shape (n, k)."""
         return _core.jvp(p.activation, p.c0, p.a if a is None else a, p.W, p.b, X, ta, tW, tb, threads)
 
+    def activation(self, name, c0, Z, order):
+        """sigma (order 0), sigma' (1) or sigma'' (2) of the activation ``name`` on Z, elementwise."""
+        return _core.activation(name, c0, Z, order)
+
     # ---- tangent kernels ------------------------------------------------------------------
     def gram(self, p, X, X2, kind, threads):
         """The empirical kernel K(X, X2) (X2 None: K(X, X), symmetric), SPEC 4."""

@@ -6,35 +6,17 @@ times, in particle blocks so that no (probe x N) array larger than a block is fo
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import erf as _erf
 
 
 _BLOCK = 4096
 
 
-def _sigma_and_slope(name, c0, Z):
-    if name == "relu":
-        return np.maximum(Z, 0.0), (Z > 0).astype(Z.dtype)
-    if name == "tanh":
-        s = np.tanh(Z)
-        return s, 1.0 - s * s
-    if name == "erf":
-        return _erf(Z), (2.0 / np.sqrt(np.pi)) * np.exp(-Z * Z)
-    if name == "sigmoid":
-        s = np.exp(-np.logaddexp(0.0, -Z))
-        return s, s * (1.0 - s)
-    if name == "softplus":
-        return np.logaddexp(0.0, Z), np.exp(-np.logaddexp(0.0, -Z))
-    if name == "quadratic":
-        return Z * Z + c0, 2.0 * Z
-    return Z.copy(), np.ones_like(Z)
-
-
 def _features(net, a, W, b, X, j0, j1):
+    """sigma(Z) and sigma'(Z), Z = X W^T + b on particles [j0, j1), in float64 by the core's policies."""
     Z = X @ W[j0:j1].T
     if b is not None:
         Z += b[j0:j1]
-    return _sigma_and_slope(net.activation, net.c0, Z)
+    return net.backend.activation(net.activation, net.c0, Z, 0), net.backend.activation(net.activation, net.c0, Z, 1)
 
 
 def tangent_change(net, theta_prev, theta_now, X):

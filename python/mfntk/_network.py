@@ -11,7 +11,6 @@ from ._backend import get_backend
 from ._options import NetOptions
 from ._validation import as_matrix, check_choice, check_float, resolve_dtype, resolve_threads
 
-ACTIVATIONS = ("relu", "tanh", "erf", "sigmoid", "softplus", "quadratic", "identity")
 SCALINGS = ("mf", "ntk")
 
 
@@ -60,7 +59,8 @@ class TwoLayer:
     width : int
         Number of neurons (particles) N.
     activation : str
-        One of relu, tanh, erf, sigmoid, softplus, quadratic (u^2 + c0), identity.
+        A name of the core's registry, ``mfntk._registry.ACTIVATIONS``: relu, tanh, erf, sigmoid,
+        softplus, quadratic (u^2 + c0), identity.
     scaling : "mf", "ntk" or float
         The factor alpha (float: alpha itself, > 0).
     bias : bool

@@ -271,18 +271,18 @@ def _show(value):
 # ---------------------------------------------------------------------------------------
 
 def _activations():
-    from ._network import ACTIVATIONS
+    from ._registry import ACTIVATIONS
     return ACTIVATIONS
 
 
 def _losses():
-    from ._losses import LOSSES
+    from ._registry import LOSSES
     return LOSSES
 
 
 def _integrators():
-    from ._simulate import METHODS
-    return METHODS
+    from ._registry import INTEGRATORS
+    return INTEGRATORS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -369,8 +369,10 @@ class RunOptions(Options):
                              minimum=0.0, unit="MiB")
 
     def _check_together(self):
-        if self.temperature > 0 and self.method != "euler":
-            raise ValueError(f"method: temperature > 0 is integrated by Euler-Maruyama; use method='euler', "
+        from ._registry import INTEGRATORS, integrator_info
+        if self.temperature > 0 and not integrator_info(self.method).supports_temperature:
+            stochastic = ", ".join(repr(m) for m in INTEGRATORS if integrator_info(m).supports_temperature)
+            raise ValueError(f"method: temperature > 0 is integrated by Euler-Maruyama; use method={stochastic}, "
                              f"not {self.method!r}")
         if self.online and self.batch is None:
             raise ValueError("batch: online=True needs a batch size (fresh samples per step)")

@@ -21,15 +21,14 @@ from . import _io
 from ._network import TwoLayer
 from ._options import OutputOptions, RunOptions
 from ._recorder import DivergenceError, Recorder
+from ._registry import check_loss, integrator_info, loss_info
 from ._trajectory import Trajectory, linearized_predict
-from ._validation import as_matrix, check_choice, check_float, check_int, resolve_threads
+from ._validation import as_matrix, check_float, check_int, resolve_threads
 from .datasets import as_dataset
 
 __all__ = ["Simulation", "simulate", "resume", "dd_field", "euler_dt", "learning_rate", "DivergenceError",
-           "Trajectory", "linearized_predict", "METHODS"]
+           "Trajectory", "linearized_predict"]
 
-METHODS = ("euler", "heun", "rk4")
-_STAGES = {"euler": 1, "heun": 2, "rk4": 4}
 _CHUNK_FLOPS = 2e9       # work per engine call: a Ctrl-C is answered within about one chunk
 _CHUNK_BATCH_VALUES = 4e6  # at most this many input values of pre-drawn batches per chunk
 
@@ -67,7 +66,7 @@ def dd_field(net, X, Y, loss="squared", weight_decay=0.0, threads=None):
     if Y.shape[0] != X.shape[0]:
         raise ValueError(f"Y: has {Y.shape[0]} rows but X has {X.shape[0]}")
     Y = _targets(net, Y, "Y")
-    check_choice(loss, "loss", RunOptions.opts()["loss"].allowed())
+    check_loss(loss)
     # one evaluation: no pre-activation cache (allocating it would cost more than it saves);
     # for repeated evaluations use Simulation.field, whose buffers persist
     eng = net.backend.dynamics(net, loss=loss, weight_decay=check_float(weight_decay, "weight_decay", minimum=0.0),
@@ -114,8 +113,8 @@ class Simulation:
         self.data = as_dataset(data)
         if self.data.d != net.d:
             raise ValueError(f"data: inputs have d = {self.data.d} but the network has d = {net.d}")
-        if opts.loss == "logistic" and net.outputs != 1:
-            raise ValueError(f"loss: 'logistic' needs a network with outputs=1, got outputs={net.outputs}")
+        if loss_info(opts.loss).single_output and net.outputs != 1:
+            raise ValueError(f"loss: {opts.loss!r} needs a network with outputs=1, got outputs={net.outputs}")
         has_sampler = self.data.has_sampler
         online = (opts.batch is not None and has_sampler) if opts.online is None else opts.online
         if online and not has_sampler:
@@ -203,7 +202,8 @@ class Simulation:
     def _chunk_steps(self):
         n = self.batch if self.batch is not None else self.data.n
         passes = 2 + (3 if self.residual_dynamics else 0) + (2 if self.linearized else 0)
-        flops = _STAGES[self.method] * passes * 2.0 * n * self.net0.width * (self.net0.d + self.net0.outputs)
+        stages = integrator_info(self.method).stages
+        flops = stages * passes * 2.0 * n * self.net0.width * (self.net0.d + self.net0.outputs)
         steps = max(1, int(_CHUNK_FLOPS / flops))
         if self.batch is not None:
             steps = max(1, min(steps, int(_CHUNK_BATCH_VALUES / (self.batch * (self.net0.d + 1)))))

@@ -33,23 +33,28 @@ References
 from __future__ import annotations
 
 import math
-import numbers
 import warnings
 
 import numpy as np
 
 from ._backend import get_backend
+from ._registry import (
+    ACTIVATIONS,
+    KERNEL_KINDS,
+    activation_info,
+    check_activation,
+    check_kernel_kind,
+    kernel_kind_info,
+)
 from ._validation import as_matrix, check_choice, check_float, check_int, resolve_threads
 
 __all__ = ["Analytic", "Empirical", "QuadratureWarning", "analytic", "empirical", "KINDS", "ACTIVATIONS"]
 
-KINDS = ("rf", "nt", "ntk")
-ACTIVATIONS = ("relu", "tanh", "erf", "sigmoid", "softplus", "quadratic", "identity")
+#: Kernel kinds and activations: the core's registry (mfntk._registry).
+KINDS = KERNEL_KINDS
 METHODS = ("auto", "closed", "quadrature")
 #: Activations whose Gaussian moments have a closed form in the core.
-CLOSED_FORM = ("relu", "erf", "quadratic", "identity")
-#: Activations that are not smooth: their Hermite series (quadrature) converge slowly.
-NON_SMOOTH = ("relu",)
+CLOSED_FORM = tuple(name for name in ACTIVATIONS if activation_info(name).closed_form_kernel)
 #: Largest Gauss-Hermite order accepted (the automatic order stops at 1024).
 MAX_QUAD_ORDER = 2048
 
@@ -70,13 +75,13 @@ def _float_dtype(*arrays):
 
 
 def _check_kind(kind):
-    return check_choice(kind, "kind", KINDS)
+    return check_kernel_kind(kind)
 
 
 def _check_activation(activation):
     if not isinstance(activation, str):
         raise TypeError(f"activation: expected a name (str), got {type(activation).__name__}")
-    return check_choice(activation, "activation", ACTIVATIONS)
+    return check_activation(activation)
 
 
 def _check_quad(method, quad_order, quad_tol, activation):
@@ -110,7 +115,7 @@ def _warn_quadrature(info, activation, tol, X, X2, w_std, b_std):
     if not info["quadrature"]:
         return
     bound = max(info["bound_f"], info["bound_d"])
-    if activation in NON_SMOOTH:
+    if not activation_info(activation).smooth:
         warnings.warn(
             f"activation {activation!r} is not smooth: its Gauss-Hermite (Mehler series) quadrature converges "
             f"slowly; relative truncation bound reached {bound:.1e} with a rule of order {info['order']}. "
@@ -407,12 +412,13 @@ class _Particles:
         ones = np.ones((self.N, 1), dtype=self.dtype)
         a2 = np.ascontiguousarray(np.einsum("jk,jk->j", self.a, self.a)[:, None], dtype=self.dtype)
         out = np.empty((Xrows.shape[0], V.shape[1]), dtype=self.dtype)
+        parts = kernel_kind_info(kind)
         for c in range(V.shape[1]):
             r = np.ascontiguousarray(V[:, c:c + 1], dtype=self.dtype)
             gA, gW, gb = self.backend.vjp(self, Xcols, r, threads, a=ones)
-            ta = gA if kind != "nt" else None
-            tW = gW if kind != "rf" else None
-            tb = gb if kind != "rf" else None
+            ta = gA if parts.second_layer else None
+            tW = gW if parts.first_layer else None
+            tb = gb if parts.first_layer else None
             out[:, c] = self.backend.jvp(self, Xrows, ta, tW, tb, threads, a=a2)[:, 0]
         out /= self.dtype.type(self.N)
         return out
@@ -566,8 +572,3 @@ class Empirical:
 
     def __repr__(self):
         return f"Empirical(net={self.net!r}, kind={self.kind!r})"
-
-
-def is_kernel(obj):
-    """Whether obj can serve as a kernel: a callable k(X, X2)."""
-    return callable(obj) and not isinstance(obj, (str, numbers.Number))

@@ -341,8 +341,8 @@ def kernel(source, X=None, kind="ntk", max_points=200, threads=None, title=None)
         Inputs on which the Gram matrices are formed (at most ``max_points`` of them, sorted
         by their first coordinate so that structure shows). Default: the training inputs
         stored in the trajectory's file.
-    kind : "ntk", "rf" or "nt"
-        Which part of K_mu (SPEC 4).
+    kind : str
+        Which part of K_mu (SPEC 4): a kernel kind of the core, "rf", "nt" or "ntk".
     max_points : int
     threads : int or None
 
@@ -352,8 +352,9 @@ def kernel(source, X=None, kind="ntk", max_points=200, threads=None, title=None)
         One heatmap per network (same colour scale) and one panel with the eigenvalues of
         K / n in decreasing order (log scale).
     """
-    from ._validation import check_choice, resolve_threads
-    check_choice(kind, "kind", ("ntk", "rf", "nt"))
+    from ._registry import check_kernel_kind
+    from ._validation import resolve_threads
+    check_kernel_kind(kind)
     pairs = _kernel_pairs(source)
     if X is None:
         path = getattr(source, "path", None)
@@ -471,12 +472,13 @@ def convergence(x, ys, fits=None, xlabel="x", ylabel="error", title=None, ax=Non
 def study(result):
     """The figure of a :class:`mfntk.studies.StudyResult`, drawn by its study's registry entry
     (``mfntk.studies.STUDIES[result.name].figure``)."""
-    from .studies import STUDIES, StudyResult
-    name = getattr(result, "name", None)
-    if not isinstance(result, StudyResult) or name not in STUDIES:
-        raise TypeError(f"result: expected a StudyResult of one of the studies {', '.join(STUDIES)}, got "
-                        f"{type(result).__name__}" + (f" named {name!r}" if isinstance(name, str) else ""))
-    return STUDIES[name].figure(result)
+    try:
+        entry = result.entry      # plotting does not import the studies: they import it
+    except (AttributeError, KeyError) as exc:
+        name = getattr(result, "name", None)
+        raise TypeError(f"result: expected a StudyResult of a registered study, got {type(result).__name__}"
+                        + (f" named {name!r}" if isinstance(name, str) else "") + f" ({exc})") from None
+    return entry.figure(result)
 
 
 def phase_diagram(table, quantity="kernel_distance", title=None, log=True):

@@ -39,13 +39,12 @@ import math
 import numbers
 
 import numpy as np
-from scipy import special
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.utils.validation import check_is_fitted
 
 import types
 
-from . import _activations
+from ._registry import check_activation
 from ._solvers import (
     ConvergenceWarning,
     SolverFallbackWarning,
@@ -376,20 +375,6 @@ class KernelClassifier(ClassifierMixin, _KernelModel):
 # =============================================================================================
 # finite-width random-features and neural-tangent models
 # =============================================================================================
-def _derivative(name, c0=0.0):
-    """sigma' in NumPy (the features of the NT model); matches the C++ policies."""
-    table = {
-        "relu": lambda u: (u > 0.0).astype(np.float64),
-        "tanh": lambda u: 1.0 - np.tanh(u) ** 2,
-        "erf": lambda u: (2.0 / math.sqrt(math.pi)) * np.exp(-u * u),
-        "sigmoid": lambda u: special.expit(u) * special.expit(-u),
-        "softplus": special.expit,
-        "quadratic": lambda u: 2.0 * u,
-        "identity": np.ones_like,
-    }
-    return table[name]
-
-
 class _FeatureModel(RegressorMixin, BaseEstimator):
     _kind = None  # "rf" | "nt"
 
@@ -440,9 +425,10 @@ class _FeatureModel(RegressorMixin, BaseEstimator):
         if b is not None:
             Z += b
         scale = 1.0 / math.sqrt(N)
+        # sigma and sigma' of the core's policies, as in the kernels Phi Phi^T must equal
         if self._kind == "rf":
-            return _activations.get(self._act, self._c0)(Z) * scale
-        D = _derivative(self._act, self._c0)(Z) * (np.sqrt(np.einsum("jk,jk->j", a, a)) * scale)
+            return p.backend.activation(self._act, self._c0, Z, 0) * scale
+        D = p.backend.activation(self._act, self._c0, Z, 1) * (np.sqrt(np.einsum("jk,jk->j", a, a)) * scale)
         Phi = (D[:, :, None] * Xc[:, None, :]).reshape(Xc.shape[0], -1)
         if b is not None:
             Phi = np.concatenate([Phi, D], axis=1)
@@ -465,8 +451,7 @@ class _FeatureModel(RegressorMixin, BaseEstimator):
         threads = resolve_threads(self.threads)
         if self.net is None:
             check_int(self.width, "width")
-            check_choice(self.activation, "activation",
-                         ("relu", "tanh", "erf", "sigmoid", "softplus", "quadratic", "identity"))
+            check_activation(self.activation)
         X = as_matrix(X, "X", dtype=np.float64)
         n, d = X.shape
         Y2, vector = _rows_like(Y, n)

@@ -1,16 +1,26 @@
-// Activation policies: sigma, sigma' and sigma'' side by side, one struct per activation.
+// Activation policies: sigma, sigma' and sigma'' side by side, one struct per activation, with
+// the activation's name and metadata:
+//   name         the name users pass (activation="relu")
+//   has_c0       whether it takes the parameter c0 (the policy is then built as Act{c0})
+//   homogeneous  positively homogeneous of degree 1: sigma(z) = z sigma'(z)
+//   smooth       infinitely differentiable (a Hermite series of sigma converges fast)
+// Whether its infinite-width kernel has a closed form is GaussianMoments<Act>::closed_form,
+// beside the closed form itself (analytic_kernel.hpp). `Activations` below is the registry.
 // Dispatch from a runtime name happens once per call (with_activation), never per element.
 #pragma once
 
 #include <cmath>
 #include <stdexcept>
 #include <string>
+#include <string_view>
+
+#include "policy_list.hpp"
 
 namespace mfntk {
 
-enum class ActivationId { relu, tanh, erf, sigmoid, softplus, quadratic, identity };
-
 struct Relu {
+  static constexpr const char* name = "relu";
+  static constexpr bool has_c0 = false, homogeneous = true, smooth = false;
   template <class T> T f(T u) const { return u > T(0) ? u : T(0); }
   template <class T> T df(T u) const { return u > T(0) ? T(1) : T(0); }
   template <class T> T d2f(T) const { return T(0); }
@@ -21,6 +31,8 @@ struct Relu {
 };
 
 struct Tanh {
+  static constexpr const char* name = "tanh";
+  static constexpr bool has_c0 = false, homogeneous = false, smooth = true;
   template <class T> T f(T u) const { return std::tanh(u); }
   template <class T> T df(T u) const { T t = std::tanh(u); return T(1) - t * t; }
   template <class T> T d2f(T u) const { T t = std::tanh(u); return T(-2) * t * (T(1) - t * t); }
@@ -28,6 +40,8 @@ struct Tanh {
 };
 
 struct Erf {
+  static constexpr const char* name = "erf";
+  static constexpr bool has_c0 = false, homogeneous = false, smooth = true;
   static constexpr double two_over_sqrt_pi = 1.1283791670955126;
   template <class T> T f(T u) const { return std::erf(u); }
   template <class T> T df(T u) const { return T(two_over_sqrt_pi) * std::exp(-u * u); }
@@ -36,6 +50,8 @@ struct Erf {
 };
 
 struct Sigmoid {
+  static constexpr const char* name = "sigmoid";
+  static constexpr bool has_c0 = false, homogeneous = false, smooth = true;
   template <class T> T f(T u) const { return T(1) / (T(1) + std::exp(-u)); }
   template <class T> T df(T u) const { T s = f(u); return s * (T(1) - s); }
   template <class T> T d2f(T u) const { T s = f(u); return s * (T(1) - s) * (T(1) - T(2) * s); }
@@ -43,6 +59,8 @@ struct Sigmoid {
 };
 
 struct Softplus {  // log(1 + e^u), written so that it neither overflows nor loses digits
+  static constexpr const char* name = "softplus";
+  static constexpr bool has_c0 = false, homogeneous = false, smooth = true;
   template <class T> T f(T u) const { return std::log1p(std::exp(-std::abs(u))) + (u > T(0) ? u : T(0)); }
   template <class T> T df(T u) const { return Sigmoid{}.f(u); }
   template <class T> T d2f(T u) const { return Sigmoid{}.df(u); }
@@ -50,6 +68,8 @@ struct Softplus {  // log(1 + e^u), written so that it neither overflows nor los
 };
 
 struct Quadratic {
+  static constexpr const char* name = "quadratic";
+  static constexpr bool has_c0 = true, homogeneous = false, smooth = true;
   double c0 = 0.0;
   template <class T> T f(T u) const { return u * u + T(c0); }
   template <class T> T df(T u) const { return T(2) * u; }
@@ -58,37 +78,28 @@ struct Quadratic {
 };
 
 struct Identity {
+  static constexpr const char* name = "identity";
+  static constexpr bool has_c0 = false, homogeneous = true, smooth = true;
   template <class T> T f(T u) const { return u; }
   template <class T> T df(T) const { return T(1); }
   template <class T> T d2f(T) const { return T(0); }
   template <class T> void f_df(T u, T& s, T& ds) const { s = u; ds = T(1); }
 };
 
-inline ActivationId parse_activation(const std::string& name) {
-  if (name == "relu") return ActivationId::relu;
-  if (name == "tanh") return ActivationId::tanh;
-  if (name == "erf") return ActivationId::erf;
-  if (name == "sigmoid") return ActivationId::sigmoid;
-  if (name == "softplus") return ActivationId::softplus;
-  if (name == "quadratic") return ActivationId::quadratic;
-  if (name == "identity") return ActivationId::identity;
-  throw std::invalid_argument("activation: unknown name '" + name +
-                              "'; expected relu, tanh, erf, sigmoid, softplus, quadratic or identity");
-}
+// The registry of activations, in the order they are listed to users.
+using Activations = PolicyList<Relu, Tanh, Erf, Sigmoid, Softplus, Quadratic, Identity>;
+using ActivationId = Activations::Id;
 
-// Calls fn(policy) with the policy struct of the named activation.
+inline ActivationId parse_activation(std::string_view name) { return Activations::parse("activation", name); }
+
+// Calls fn(policy) with the policy struct of the activation `id` (built with c0 when it takes one).
 template <class Fn>
 decltype(auto) with_activation(ActivationId id, double c0, Fn&& fn) {
-  switch (id) {
-    case ActivationId::relu: return fn(Relu{});
-    case ActivationId::tanh: return fn(Tanh{});
-    case ActivationId::erf: return fn(Erf{});
-    case ActivationId::sigmoid: return fn(Sigmoid{});
-    case ActivationId::softplus: return fn(Softplus{});
-    case ActivationId::quadratic: return fn(Quadratic{c0});
-    case ActivationId::identity: return fn(Identity{});
-  }
-  throw std::invalid_argument("activation: invalid id");
+  return Activations::visit(id, [&](auto tag) -> decltype(auto) {
+    using Act = typename decltype(tag)::type;
+    if constexpr (Act::has_c0) return fn(Act{c0});
+    else return fn(Act{});
+  });
 }
 
 }  // namespace mfntk

@@ -40,9 +40,11 @@
 
 #include <Eigen/Eigenvalues>
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "activations.hpp"
@@ -319,11 +321,11 @@ struct SeriesMoments {
 // The kernel itself.
 // ------------------------------------------------------------------------------------------
 struct AnalyticParams {
-  KernelKind kind = KernelKind::ntk;
+  KernelKind kind = parse_kernel_kind("ntk");
   double w_std = 1.0, a_std = 1.0, b_std = 0.0;
   bool bias = false;
-  bool want_f() const { return kind != KernelKind::nt; }
-  bool want_d() const { return kind != KernelKind::rf; }
+  bool want_f() const { return kind.second_layer; }
+  bool want_d() const { return kind.first_layer; }
 };
 
 namespace detail {
@@ -462,15 +464,12 @@ void analytic_diag(const Moments& mom, const AnalyticParams& p, const T* X, cons
 
 enum class MomentMethod { automatic, closed, quadrature };
 
-inline MomentMethod parse_moment_method(const std::string& name) {
-  if (name == "auto") return MomentMethod::automatic;
-  if (name == "closed") return MomentMethod::closed;
-  if (name == "quadrature") return MomentMethod::quadrature;
-  throw std::invalid_argument("method: unknown value '" + name + "'; expected 'auto', 'closed' or 'quadrature'");
-}
-
-inline bool has_closed_form(ActivationId id) {
-  return with_activation(id, 0.0, [](auto act) { return GaussianMoments<decltype(act)>::closed_form; });
+inline MomentMethod parse_moment_method(std::string_view name) {
+  constexpr std::array<const char*, 3> names = {"auto", "closed", "quadrature"};
+  constexpr MomentMethod methods[] = {MomentMethod::automatic, MomentMethod::closed, MomentMethod::quadrature};
+  for (std::size_t i = 0; i < names.size(); ++i)
+    if (name == names[i]) return methods[i];
+  unknown_name("method", name, names);
 }
 
 // What a call did: closed form or quadrature; for quadrature, the rule's order, the number

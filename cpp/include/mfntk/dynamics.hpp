@@ -18,29 +18,18 @@
 #include <string>
 
 #include "activations.hpp"
+#include "integrators.hpp"
 #include "losses.hpp"
 #include "network.hpp"
 #include "random.hpp"
 
 namespace mfntk {
 
-enum class Method { euler, heun, rk4 };
-
-// Element-wise loops shorter than this run on one thread: waking a team costs more.
-constexpr Index kParallelMin = 1 << 15;
-
-inline Method parse_method(const std::string& name) {
-  if (name == "euler") return Method::euler;
-  if (name == "heun") return Method::heun;
-  if (name == "rk4") return Method::rk4;
-  throw std::invalid_argument("method: unknown name '" + name + "'; expected 'euler', 'heun' or 'rk4'");
-}
-
 struct DynamicsOptions {
   Index N = 0, d = 0, k = 1;
   bool bias = false;
   double alpha = 1.0;
-  Loss loss = Loss::squared;
+  Loss loss = Loss::of<Squared>();
   double weight_decay = 0.0;
   double temperature = 0.0;
   std::uint64_t seed = 0;
@@ -80,7 +69,8 @@ template <class T> class Dynamics {
  public:
   explicit Dynamics(const DynamicsOptions& o) : opt_(o) {
     if (o.N <= 0 || o.d <= 0 || o.k <= 0) throw std::invalid_argument("Dynamics: N, d and k must be positive");
-    if (o.loss == Loss::logistic && o.k != 1) throw std::invalid_argument("loss: 'logistic' needs outputs = 1");
+    if (single_output(o.loss) && o.k != 1)
+      throw std::invalid_argument(std::string("loss: '") + o.loss.name() + "' needs outputs = 1");
     if (!(o.alpha > 0)) throw std::invalid_argument("alpha: must be positive");
     if (o.threads < 1) throw std::invalid_argument("threads: must be at least 1");
   }
@@ -114,50 +104,33 @@ template <class T> class Dynamics {
     const Index size = layout(n_train).size;
     if ((opt_.residual_dynamics || opt_.linearized) && data.stacked)
       throw std::invalid_argument("batch: residual_dynamics and linearized need full-batch dynamics");
-    // Only the stage buffers the method uses: at N = 2^20 each holds hundreds of MB.
-    const int stages = method == Method::euler ? 1 : method == Method::heun ? 2 : 4;
-    for (int i = 0; i < 4; ++i) stage_[i].resize(i < stages ? size : 0);
-    tmp_.resize(stages > 1 ? size : 0);
-    T* k1 = stage_[0].data(); T* k2 = stage_[1].data(); T* k3 = stage_[2].data(); T* k4 = stage_[3].data();
-    MapVec<T> Y(y, size);
-    const int th = opt_.threads;
-    AdvanceResult res;
-    for (Index s = 0; s < steps; ++s) {
-      const T* X = data.x(s, opt_.d);
-      const T* Yd = data.y(s, opt_.k);
-      const Index n = data.size;
-      switch (method) {
-        case Method::euler:
-          field(y, k1, X, Yd, n);
-          axpy(th, size, dt, k1, y);
-          break;
-        case Method::heun:
-          field(y, k1, X, Yd, n);
-          lincomb(th, size, y, dt, k1, tmp_.data());
-          field(tmp_.data(), k2, X, Yd, n);
-#pragma omp parallel for schedule(static) num_threads(th) if (size > kParallelMin)
-          for (Index i = 0; i < size; ++i) y[i] += dt / T(2) * (k1[i] + k2[i]);
-          break;
-        case Method::rk4:
-          field(y, k1, X, Yd, n);
-          lincomb(th, size, y, dt / T(2), k1, tmp_.data());
-          field(tmp_.data(), k2, X, Yd, n);
-          lincomb(th, size, y, dt / T(2), k2, tmp_.data());
-          field(tmp_.data(), k3, X, Yd, n);
-          lincomb(th, size, y, dt, k3, tmp_.data());
-          field(tmp_.data(), k4, X, Yd, n);
-#pragma omp parallel for schedule(static) num_threads(th) if (size > kParallelMin)
-          for (Index i = 0; i < size; ++i) y[i] += dt / T(6) * (k1[i] + T(2) * (k2[i] + k3[i]) + k4[i]);
-          break;
+    return with_integrator(method, [&](auto integrator) {
+      using I = decltype(integrator);
+      static_assert(I::stages >= 1 && I::stages <= 4, "at most four stage buffers");
+      if (opt_.temperature > 0 && !I::supports_temperature)
+        throw std::invalid_argument(std::string("method: '") + I::name +
+                                    "' cannot integrate temperature > 0 (Euler-Maruyama needs a one-stage step)");
+      // Only the stage buffers the method uses: at N = 2^20 each holds hundreds of MB.
+      for (int i = 0; i < 4; ++i) stage_[i].resize(i < I::stages ? size : 0);
+      tmp_.resize(I::stages > 1 ? size : 0);
+      const StepBuffers<T> buffers{{stage_[0].data(), stage_[1].data(), stage_[2].data(), stage_[3].data()},
+                                   tmp_.data(), size, opt_.threads};
+      MapVec<T> Y(y, size);
+      AdvanceResult res;
+      for (Index s = 0; s < steps; ++s) {
+        const T* X = data.x(s, opt_.d);
+        const T* Yd = data.y(s, opt_.k);
+        const Index n = data.size;
+        I::step([&](const T* state, T* slope) { field(state, slope, X, Yd, n); }, y, dt, buffers);
+        if (opt_.temperature > 0) add_noise(y, dt, step0 + s);
+        res.steps = s + 1;
+        if (!all_finite(opt_.threads, size, Y.data())) {
+          res.status = Status::nonfinite;
+          return res;
+        }
       }
-      if (opt_.temperature > 0) add_noise(y, dt, step0 + s);
-      res.steps = s + 1;
-      if (!all_finite(th, size, Y.data())) {
-        res.status = Status::nonfinite;
-        return res;
-      }
-    }
-    return res;
+      return res;
+    });
   }
 
  protected:
@@ -165,14 +138,6 @@ template <class T> class Dynamics {
   std::vector<T> theta0_, f0_;
   Vec<T> stage_[4], tmp_;
 
-  static void axpy(int th, Index size, T a, const T* x, T* y) {
-#pragma omp parallel for schedule(static) num_threads(th) if (size > kParallelMin)
-    for (Index i = 0; i < size; ++i) y[i] += a * x[i];
-  }
-  static void lincomb(int th, Index size, const T* y, T a, const T* x, T* out) {
-#pragma omp parallel for schedule(static) num_threads(th) if (size > kParallelMin)
-    for (Index i = 0; i < size; ++i) out[i] = y[i] + a * x[i];
-  }
   static bool all_finite(int th, Index size, const T* y) {
     bool ok = true;
 #pragma omp parallel for schedule(static) num_threads(th) if (size > kParallelMin) reduction(&& : ok)

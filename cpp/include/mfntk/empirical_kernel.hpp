@@ -1,6 +1,6 @@
 // The empirical tangent kernel K_mu of the particles (SPEC 4), scalar form:
 //   K(x, x') = (1/N) sum_j [ s_j(x) s_j(x') + |a_j|^2 s'_j(x) s'_j(x') (<x, x'> + [bias]) ]
-// kinds: rf (first term), nt (second term), ntk (both).
+// kinds: rf (first term), nt (second term), ntk (both); see kKernelKinds.
 //   gram   : the (n1, n2) matrix, accumulated over particle tiles in a fixed order; the
 //            symmetric case computes the upper block triangle only. Memory O(n1 n2 + (n1 + n2) tile).
 //   matvec : K V without forming K, O(n N d) per column, from one vjp and one jvp.
@@ -9,21 +9,39 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <array>
+#include <iterator>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 
 #include "activations.hpp"
 #include "network.hpp"
+#include "policy_list.hpp"
 
 namespace mfntk {
 
-enum class KernelKind { rf, nt, ntk };
+// The kinds of tangent kernel (SPEC 4), by the terms they keep. `kKernelKinds` is the registry.
+struct KernelKind {
+  const char* name;
+  bool second_layer;  // s(x) s(x'): the random-features kernel
+  bool first_layer;   // |a|^2 s'(x) s'(x') (<x, x'> + [bias]): the neural-tangent part
+};
 
-inline KernelKind parse_kernel_kind(const std::string& name) {
-  if (name == "rf") return KernelKind::rf;
-  if (name == "nt") return KernelKind::nt;
-  if (name == "ntk") return KernelKind::ntk;
-  throw std::invalid_argument("kind: unknown kernel kind '" + name + "'; expected 'rf', 'nt' or 'ntk'");
+inline constexpr KernelKind kKernelKinds[] = {
+    {"rf", true, false},
+    {"nt", false, true},
+    {"ntk", true, true},
+};
+
+inline KernelKind parse_kernel_kind(std::string_view name) {
+  constexpr std::size_t count = std::size(kKernelKinds);
+  std::array<const char*, count> names{};
+  for (std::size_t i = 0; i < count; ++i) {
+    if (name == kKernelKinds[i].name) return kKernelKinds[i];
+    names[i] = kKernelKinds[i].name;
+  }
+  unknown_name("kind", name, names);
 }
 
 namespace detail {
@@ -55,7 +73,7 @@ void empirical_gram(const Act& act, const Particles<T>& p, const T* X1, Index n1
                     KernelKind kind, T* K, int threads, Index particle_tile = 256, Index out_tile = 256) {
   const bool sym = X2 == nullptr;
   if (sym) { X2 = X1; n2 = n1; }
-  const bool rf = kind != KernelKind::nt, nt = kind != KernelKind::rf;
+  const bool rf = kind.second_layer, nt = kind.first_layer;
   Vec<T> a2 = CMapMat<T>(p.a, p.N, p.k).rowwise().squaredNorm();
   MapMat<T> Kout(K, n1, n2);
   RowMat<T> Knt;
@@ -117,8 +135,7 @@ void empirical_matvec(const Act& act, const Particles<T>& p, const T* X, Index n
   const Particles<T> pa2{a2.data(), p.W, p.b, p.N, p.d, 1};
   Vec<T> g(particle_size(p.N, p.d, 1, p.bias())), v(n), out(n);
   const ParticleVec<T> gv = particle_vec(g.data(), p.N, p.d, 1, p.bias());
-  const Particles<T> t{kind != KernelKind::nt ? gv.a : nullptr, kind != KernelKind::rf ? gv.W : nullptr, gv.b, p.N,
-                       p.d, 1};
+  const Particles<T> t{kind.second_layer ? gv.a : nullptr, kind.first_layer ? gv.W : nullptr, gv.b, p.N, p.d, 1};
   Workspaces<T> ws;
   ws.tiling = tiling;
   const T invN = T(1) / static_cast<T>(p.N);

@@ -55,4 +55,7 @@ struct Tiling {
 
 inline Index num_tiles(Index n, Index tile) { return (n + tile - 1) / tile; }
 
+// Element-wise loops shorter than this run on one thread: waking a team costs more.
+constexpr Index kParallelMin = 1 << 15;
+
 }  // namespace mfntk

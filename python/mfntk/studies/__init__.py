@@ -32,6 +32,7 @@ References
 from . import _alpha, _time_step, _width
 from ._alpha import AlphaOptions, alpha_sweep
 from ._base import (
+    STUDIES,
     Fit,
     ParallelOptions,
     Study,
@@ -51,4 +52,4 @@ __all__ = ["Table", "Fit", "StudyResult", "fit_loglog", "width", "time_step", "a
            "TimeStepOptions", "AlphaOptions", "ORDERS", "net_keys"]
 
 #: The studies by name (``mfntk study NAME``): name -> :class:`Study`.
-STUDIES = {entry.name: entry for entry in (_width.STUDY, _time_step.STUDY, _alpha.STUDY)}
+STUDIES.update((entry.name, entry) for entry in (_width.STUDY, _time_step.STUDY, _alpha.STUDY))

@@ -26,8 +26,8 @@ NET_DEFAULTS = {"activation": "tanh", "symmetric": True}   # symmetric: f(x; the
 
 
 def _methods():
-    from .._simulate import METHODS
-    return tuple(METHODS)
+    from .._registry import INTEGRATORS
+    return INTEGRATORS
 
 
 @dataclasses.dataclass(frozen=True)

@@ -287,6 +287,10 @@ def fit_loglog(x, y, quantity="y", theory=None, note="", group=None):
     return Fit(quantity, float(slope), float(intercept), stderr, xs, ys, theory, note, group)
 
 
+#: The registry of studies, name -> :class:`Study` (filled by the package with its study modules).
+STUDIES = {}
+
+
 class StudyResult:
     """What a study returns: a tidy table, fits, settings, notes and figures.
 
@@ -313,7 +317,6 @@ class StudyResult:
     @property
     def entry(self):
         """The study's :class:`Study` entry in the registry (KeyError for an unknown name)."""
-        from . import STUDIES
         try:
             return STUDIES[self.name]
         except KeyError:

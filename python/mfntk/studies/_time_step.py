@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from .._options import Options, option
+from .._registry import INTEGRATORS, integrator_info
 from ._base import (
     Study,
     StudyResult,
@@ -22,7 +23,8 @@ from ._base import (
 )
 
 #: The order of each integrator (theory slope of the error against dt).
-ORDERS = {"euler": 1, "heun": 2, "rk4": 4}
+#: The order of each integrator of the core (the slope the time-step study expects).
+ORDERS = {name: integrator_info(name).order for name in INTEGRATORS}
 NET_DEFAULTS = {"activation": "tanh"}
 
 
@@ -32,7 +34,7 @@ class TimeStepOptions(Options):
 
     section = "study"
 
-    methods: tuple = option(tuple(ORDERS), "list[choice]", "Integrators among euler, heun, rk4.",
+    methods: tuple = option(tuple(ORDERS), "list[choice]", "Integrators of the core (mfntk._registry.INTEGRATORS).",
                             choices=lambda: tuple(ORDERS))
     dts: tuple | None = option(None, "list[float]", "Time steps; None: t_max / 2^k for k = 2..6.", minimum=0.0,
                                strict=True, optional=True, unit="mean-field time")
@@ -176,4 +178,5 @@ def figure(result):
 
 STUDY = Study(
     name="dt", run=time_step, options=TimeStepOptions, figure=figure, net_defaults=NET_DEFAULTS,
-    summary="observed order of the integrators euler, heun, rk4 (1, 2, 4): error at t_max against dt")
+    summary="observed order of the integrators " + ", ".join(f"{m} ({o})" for m, o in ORDERS.items())
+            + ": error at t_max against dt")

@@ -28,8 +28,8 @@ NET_DEFAULTS = {"activation": "tanh"}     # the theory wants a smooth activation
 
 
 def _methods():
-    from .._simulate import METHODS
-    return tuple(METHODS)
+    from .._registry import INTEGRATORS
+    return INTEGRATORS
 
 
 @dataclasses.dataclass(frozen=True)
