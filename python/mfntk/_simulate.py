@@ -99,6 +99,34 @@ class _InterruptFlag:
         return False
 
 
+class _Batches:
+    """The points of each step: None (full batch), minibatches of the training set drawn
+    without replacement, or fresh samples from the data's sampler (online), from one
+    generator seeded by (seed, 1) whose state is part of a checkpoint."""
+
+    def __init__(self, data, X, Y, batch, online, seed, dtype):
+        self.data, self.X, self.Y, self.batch, self.online, self.dtype = data, X, Y, batch, online, dtype
+        self.rng = np.random.default_rng(np.random.SeedSequence([seed, 1]))
+
+    def draw(self, steps):
+        """(X_batches, Y_batches) of shape (steps, batch, .) for the next ``steps`` steps, or (None, None)."""
+        if self.batch is None:
+            return None, None
+        if self.online:
+            Xs, Ys = [], []
+            for _ in range(steps):
+                Xb, yb = self.data.sample(self.batch, self.rng)
+                Xs.append(Xb)
+                Ys.append(np.asarray(yb).reshape(self.batch, -1))
+            Xb = np.ascontiguousarray(np.stack(Xs), dtype=self.dtype)
+            Yb = np.ascontiguousarray(np.stack(Ys), dtype=self.dtype)
+            if not (np.isfinite(Xb).all() and np.isfinite(Yb).all()):
+                raise ValueError("data: the sampler returned non-finite values")
+            return Xb, Yb
+        idx = np.stack([self.rng.choice(self.data.n, self.batch, replace=False) for _ in range(steps)])
+        return np.ascontiguousarray(self.X[idx]), np.ascontiguousarray(self.Y[idx])
+
+
 class Simulation:
     """A run of the distributional dynamics, set up once and advanced with :meth:`run`.
 
@@ -136,7 +164,7 @@ class Simulation:
         self.net = net.copy()
         self.X = net.check_inputs(self.data.X, "data.X", note_copy=False)  # once per run: no note
         self.Y = _targets(net, self.data.y, "data.y")
-        self.batch_rng = np.random.default_rng(np.random.SeedSequence([self.seed, 1]))
+        self.batches = _Batches(self.data, self.X, self.Y, self.batch, self.online, self.seed, net.dtype)
         self.X_test, self.Y_test = self._test_set(net)
         m = min(self.probe_size, self.data.n)
 
@@ -209,23 +237,6 @@ class Simulation:
             steps = max(1, min(steps, int(_CHUNK_BATCH_VALUES / (self.batch * (self.net0.d + 1)))))
         return steps
 
-    def _batches(self, steps):
-        if self.batch is None:
-            return None, None
-        if self.online:
-            Xs, Ys = [], []
-            for _ in range(steps):
-                Xb, yb = self.data.sample(self.batch, self.batch_rng)
-                Xs.append(Xb)
-                Ys.append(np.asarray(yb).reshape(self.batch, -1))
-            Xb = np.ascontiguousarray(np.stack(Xs), dtype=self.net0.dtype)
-            Yb = np.ascontiguousarray(np.stack(Ys), dtype=self.net0.dtype)
-            if not (np.isfinite(Xb).all() and np.isfinite(Yb).all()):
-                raise ValueError("data: the sampler returned non-finite values")
-            return Xb, Yb
-        idx = np.stack([self.batch_rng.choice(self.data.n, self.batch, replace=False) for _ in range(steps)])
-        return np.ascontiguousarray(self.X[idx]), np.ascontiguousarray(self.Y[idx])
-
     def field(self):
         """The field (dA, dW, db) of the particles at the current state on the full training set.
 
@@ -240,7 +251,7 @@ class Simulation:
         Raises DivergenceError when the state becomes non-finite.
         """
         steps = check_int(steps, "steps")
-        Xb, Yb = self._batches(steps)
+        Xb, Yb = self.batches.draw(steps)
         done, finite = self.engine.advance(self.state, steps, self.dt, self.method, self.step, Xb, Yb)
         self.step += done
         if not finite:
@@ -336,7 +347,7 @@ class Simulation:
             ``prev`` (None or a dict with ``a``, ``W``, ``b``, ``risk``), ``wall_time``.
         """
         return {"state": self.state.copy(), "step": int(self.step), "record_steps": int(self.record_steps),
-                "rng": self.batch_rng.bit_generator.state, "wall_time": float(self.wall_time),
+                "rng": self.batches.rng.bit_generator.state, "wall_time": float(self.wall_time),
                 **self.recorder.state_dict()}
 
     def load_state_dict(self, sd):
@@ -348,7 +359,7 @@ class Simulation:
         self.state[...] = state
         self.step = int(sd["step"])
         self.record_steps = int(sd["record_steps"])
-        self.batch_rng.bit_generator.state = sd["rng"]
+        self.batches.rng.bit_generator.state = sd["rng"]
         self.recorder.load_state_dict(sd)
         self.wall_time = float(sd.get("wall_time", 0.0))
         self._current_net()
