@@ -14,6 +14,10 @@ import stored_runs
 LAST_BITS = {"tangent_change": 1e-14}
 
 
+# series recorded since the stored release (their values are tested elsewhere)
+NEW_SERIES = {"train_error", "test_error"}
+
+
 @pytest.fixture(scope="module")
 def stored():
     with open(stored_runs.PATH) as f:
@@ -24,7 +28,8 @@ def stored():
 def test_run_reproduces_the_stored_numbers(stored, name):
     got = stored_runs.record(stored_runs.run(name))
     want = stored["runs"][name]
-    assert set(got) == set(want)
+    assert set(want) <= set(got)          # later versions may record more series, never fewer
+    assert set(got) - set(want) <= NEW_SERIES
     same_cpu = stored_runs.cpu_fingerprint() == stored["cpu"]
     for key in want:
         g, w = np.array(got[key]), np.array(want[key])

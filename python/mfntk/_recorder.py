@@ -10,11 +10,22 @@ from . import _diagnostics
 from ._losses import residual, risk
 from ._trajectory import Trajectory, linearized_predict
 
-__all__ = ["Recorder", "DivergenceError"]
+__all__ = ["Recorder", "DivergenceError", "classification_error"]
 
 
 class DivergenceError(FloatingPointError):
     """A run produced non-finite particles or an exploding risk."""
+
+
+def classification_error(F, Y):
+    """The fraction of rows whose predicted class differs from the target's: argmax over the
+    outputs for one-hot rows (k > 1), the sign for one output (labels +-1)."""
+    F, Y = np.asarray(F), np.asarray(Y)
+    if F.shape[1] == 1:
+        wrong = np.sign(F[:, 0]) != np.sign(Y[:, 0])
+    else:
+        wrong = np.argmax(F, axis=1) != np.argmax(Y, axis=1)
+    return float(np.mean(wrong))
 
 
 class Recorder:
@@ -27,7 +38,8 @@ class Recorder:
         The network at t = 0.
     sets : dict
         ``X``, ``Y`` (training set), ``X_test``, ``Y_test`` (or None), ``X_probe``,
-        ``Y_probe`` and ``f0`` = f(X; theta_0), all in the network's dtype.
+        ``Y_probe`` and ``f0`` = f(X; theta_0), all in the network's dtype, and ``classification``
+        (bool: record the classification errors).
     threads : int
     """
 
@@ -48,8 +60,13 @@ class Recorder:
         s["t"].append(t)
         s["step"].append(step)
         s["train_risk"].append(train)
-        if self.X_test is not None:
-            s["test_risk"].append(risk(o.loss, net.predict(self.X_test, threads=self.threads), self.Y_test))
+        F_test = None if self.X_test is None else net.predict(self.X_test, threads=self.threads)
+        if F_test is not None:
+            s["test_risk"].append(risk(o.loss, F_test, self.Y_test))
+        if self.classification:
+            s["train_error"].append(classification_error(F, self.Y))
+            if F_test is not None:
+                s["test_error"].append(classification_error(F_test, self.Y_test))
         if o.residual_dynamics:
             off = layout["residual"]
             g = state[off:off + F.size].reshape(F.shape).astype(np.float64)

@@ -31,6 +31,7 @@ __all__ = ["Simulation", "simulate", "resume", "dd_field", "euler_dt", "learning
 
 _CHUNK_FLOPS = 2e9       # work per engine call: a Ctrl-C is answered within about one chunk
 _CHUNK_BATCH_VALUES = 4e6  # at most this many input values of pre-drawn batches per chunk
+_LOG_SECONDS = 30.0        # interval of the progress lines written off a terminal
 
 
 def euler_dt(net, eta):
@@ -74,6 +75,39 @@ def dd_field(net, X, Y, loss="squared", weight_decay=0.0, threads=None):
                                threads=resolve_threads(threads), cache_bytes=0)
     eng.set_data(X, Y)
     return net.layout.split(eng.field(net.get_flat()))
+
+
+class _ProgressLog:
+    """Progress of a run off a terminal (a script's log, a batch job): a line at the start,
+    then at most one every ``every`` seconds, and one at the end."""
+
+    def __init__(self, sim, every, stream=None):
+        self.sim, self.every, self.stream = sim, every, stream or sys.stderr
+        self.start = self.last = time.perf_counter()
+        self.step0 = sim.step
+        self._line("started")
+
+    def _line(self, what):
+        sim = self.sim
+        risk = sim.series["train_risk"][-1] if sim.series["train_risk"] else float("nan")
+        total = max(sim.steps_total, 1)
+        elapsed = time.perf_counter() - self.start
+        done = sim.step - self.step0
+        left = ""
+        if done and sim.step < sim.steps_total:
+            left = f", about {elapsed / done * (sim.steps_total - sim.step):.0f} s left"
+        print(f"simulate: {what}: step {sim.step}/{sim.steps_total} ({100.0 * sim.step / total:.0f}%), "
+              f"t = {sim.step * sim.dt:.6g}, train_risk = {risk:.4g}, {elapsed:.1f} s{left}",
+              file=self.stream, flush=True)
+
+    def update(self, _steps):
+        now = time.perf_counter()
+        if now - self.last >= self.every:
+            self.last = now
+            self._line("running")
+
+    def close(self):
+        self._line("finished" if self.sim.step >= self.sim.steps_total else "stopped")
 
 
 class _InterruptFlag:
@@ -187,7 +221,7 @@ class Simulation:
         self.step = 0
         self.recorder = Recorder(self.options, self.net0, dict(
             X=self.X, Y=self.Y, X_test=self.X_test, Y_test=self.Y_test, X_probe=self.X[:m], Y_probe=self.Y[:m],
-            f0=f0), self.threads)
+            f0=f0, classification=self.data.task == "classification"), self.threads)
         self.wall_time = 0.0
 
     def _test_set(self, net):
@@ -301,8 +335,11 @@ class Simulation:
             if callback:
                 callback(self)
         chunk = self._chunk_steps()
-        bar = tqdm(total=self.steps_total, initial=self.step, disable=(None if progress is None else not progress),
-                   unit="step", desc="simulate", leave=False, file=sys.stderr)
+        if progress is None and not _is_terminal(sys.stderr):
+            bar = _ProgressLog(self, _LOG_SECONDS)
+        else:
+            bar = tqdm(total=self.steps_total, initial=self.step, disable=not progress and progress is not None,
+                       unit="step", desc="simulate", leave=False, file=sys.stderr)
         try:
             with _InterruptFlag() as flag:
                 while self.step < self.steps_total:
@@ -393,7 +430,8 @@ simulate.__doc__ = """Train a two-layer network by the distributional dynamics (
     data : Dataset or (X, y)
         Training data (optional test split and sampler, see :mod:`mfntk.datasets`).
     progress : bool or None
-        Progress bar on stderr (None: only on a terminal).
+        Progress on stderr. None: a bar on a terminal, otherwise (a script's log, a batch
+        job) a line at the start, every 30 s and at the end; True: a bar; False: nothing.
 {run}
 {output}
 
@@ -416,6 +454,13 @@ simulate.__doc__ = """Train a two-layer network by the distributional dynamics (
     differentiable programming, NeurIPS.
     """.format(run=__import__("textwrap").indent(RunOptions.numpydoc(), "    "),
                output=__import__("textwrap").indent(OutputOptions.numpydoc(), "    "))
+
+
+def _is_terminal(stream):
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
 
 
 def _signature(*leading, extra=()):
@@ -449,7 +494,7 @@ def resume(path, data=None, progress=None, threads=None, t_max=None, trust=False
         rebuilt from the stored numbers. An online run whose sampler was not stored needs
         ``data`` again; it must hold the same training set.
     progress : bool or None
-        Progress bar (None: only on a terminal).
+        As for :func:`simulate`.
     threads : int or None
         OpenMP threads (results do not depend on it). None: all available.
     t_max : float, optional

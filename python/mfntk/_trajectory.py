@@ -5,7 +5,30 @@ import numpy as np
 
 from ._validation import resolve_threads
 
-__all__ = ["Trajectory", "linearized_predict"]
+__all__ = ["Trajectory", "linearized_predict", "SERIES"]
+
+#: Every series a run can record: name -> (dimensions after the record axis, description with unit).
+SERIES = {
+    "t": ((), "time (mean-field units, SPEC 3)"),
+    "step": ((), "integrator steps since t = 0"),
+    "train_risk": ((), "mean loss on the training set"),
+    "test_risk": ((), "mean loss on the test split, or on a held-out sample of the sampler"),
+    "train_error": ((), "classification error on the training set (argmax of the outputs, or sign for one "
+                        "output), a fraction"),
+    "test_error": ((), "classification error on the test set, a fraction"),
+    "rd_residual": (("sample", "output"), "residual of the residual dynamics, y - g for the squared loss"),
+    "linearized_distance": ((), "|f(theta_t) - fbar_t| / |f(theta_0) - y| on the training set "
+                                "(Chizat-Oyallon-Bach)"),
+    "displacement": ((), "|theta_t - theta_0| / |theta_0|, all parameters"),
+    "displacement_a": ((), "|a_t - a_0| / |a_0|"),
+    "displacement_W": ((), "|W_t - W_0| / |W_0|"),
+    "displacement_b": ((), "|b_t - b_0| / |b_0| (NaN without bias)"),
+    "kernel_distance": ((), "|K_t - K_0|_F / |K_0|_F of the tangent kernel on the probe set"),
+    "alignment": ((), "kernel-target alignment of K_t on the probe set (Cristianini et al.)"),
+    "objective_change": ((), "relative decrease of the training risk over the last record interval"),
+    "tangent_change": ((), "|Df(theta_t) - Df(theta_prev)|_F / |Df(theta_prev)|_F over the last record "
+                           "interval"),
+}
 
 
 class Trajectory:
@@ -18,6 +41,9 @@ class Trajectory:
     train_risk, test_risk : ndarray (records,)
         Mean loss on the training set and on the test split (or a held-out sample from the
         data's sampler); ``test_risk`` is None when the data has neither.
+    train_error, test_error : ndarray (records,) or None
+        For classification data: the fraction of misclassified points (argmax of the outputs
+        for one-hot targets, the sign for one output).
     net, net0 : TwoLayer
         The network at the last record and at t = 0 (copies; the input is left unchanged).
     rd_residual : ndarray (records, n, k) or None
@@ -38,9 +64,7 @@ class Trajectory:
     reached t_max) and ``meta`` (package version, machine, seeds).
     """
 
-    _SERIES = ("t", "step", "train_risk", "test_risk", "rd_residual", "linearized_distance", "displacement",
-               "displacement_a", "displacement_W", "displacement_b", "kernel_distance", "alignment",
-               "objective_change", "tangent_change")
+    _SERIES = tuple(SERIES)
 
     def __init__(self, series, net, net0, config, wall_time=0.0, interrupted=False, linearized_net=None):
         for name in self._SERIES:
@@ -73,6 +97,38 @@ class Trajectory:
             lin.set_flat(state[off:off + P])
         return cls({k: v for k, v in series.items() if len(v)}, net, net0.copy(), config, wall_time, interrupted,
                    lin)
+
+    def to_pandas(self):
+        """The scalar series as a pandas DataFrame indexed by ``t`` (one column per series;
+        ``rd_residual`` is left out: see :meth:`to_xarray`). Needs pandas."""
+        try:
+            import pandas as pd
+        except ImportError:  # pragma: no cover - pandas is a test dependency
+            raise ImportError("to_pandas needs pandas: pip install pandas") from None
+        columns = {k: v for k, v in self.series().items() if k != "t" and v.ndim == 1}
+        frame = pd.DataFrame(columns, index=pd.Index(self.t, name="t"))
+        frame.attrs.update({"description": {k: SERIES[k][1] for k in columns}, "config": self.config})
+        return frame
+
+    def to_xarray(self):
+        """Every series as an xarray Dataset on the record coordinate ``t`` (with ``step``),
+        each variable described in its attributes, the run's options in the Dataset's
+        attributes (JSON). Needs xarray."""
+        try:
+            import xarray as xr
+        except ImportError:  # pragma: no cover - xarray is a test dependency
+            raise ImportError("to_xarray needs xarray: pip install xarray") from None
+        import json
+        data = {}
+        for name, values in self.series().items():
+            if name in ("t", "step"):
+                continue
+            dims = ("t",) + SERIES[name][0]
+            data[name] = xr.Variable(dims, values, attrs={"description": SERIES[name][1]})
+        coords = {"t": ("t", self.t, {"description": SERIES["t"][1], "units": "mean-field time"}),
+                  "step": ("t", self.step, {"description": SERIES["step"][1]})}
+        return xr.Dataset(data, coords=coords, attrs={"config": json.dumps(self.config, default=str),
+                                                      "interrupted": int(self.interrupted)})
 
     def series(self):
         """The recorded time series as a dict of arrays (absent ones left out)."""

@@ -179,6 +179,38 @@ def risk(trajs, labels=None, ax=None, logx=True, test=True, title=None):
     return fig
 
 
+def classification_error(trajs, labels=None, ax=None, logx=True, title=None):
+    """Training (solid) and test (dashed) classification error against time (runs on
+    classification data record it: ``traj.train_error``, ``traj.test_error``).
+
+    Parameters are those of :func:`risk`. Returns a matplotlib Figure.
+    """
+    _check_ax(ax)
+    trajs, labels = _as_list(trajs, labels)
+    if all(getattr(tr, "train_error", None) is None for tr in trajs):
+        raise ValueError("trajs: no run recorded a classification error (classification data only)")
+    with _style():
+        fig, ax = _figure_and_ax(ax)
+        for i, (tr, lab) in enumerate(zip(trajs, labels)):
+            if getattr(tr, "train_error", None) is None:
+                continue
+            c = _color(tr, i)
+            t = np.asarray(tr.t)
+            keep = t > 0 if logx else np.ones_like(t, dtype=bool)
+            ax.plot(t[keep], np.asarray(tr.train_error)[keep], color=c, ls="-", label=f"{lab}, train")
+            if getattr(tr, "test_error", None) is not None:
+                ax.plot(t[keep], np.asarray(tr.test_error)[keep], color=c, ls="--", label=f"{lab}, test")
+        if logx:
+            ax.set_xscale("log")
+        ax.set_ylim(bottom=0.0)
+        ax.set_xlabel(TIME_LABEL + (", log scale" if logx else ""))
+        ax.set_ylabel("classification error (fraction misclassified)")
+        if title:
+            ax.set_title(title)
+        ax.legend()
+    return fig
+
+
 _LAZY_SERIES = (
     ("kernel_distance", r"kernel distance $\|K_t-K_0\|_F/\|K_0\|_F$"),
     ("displacement", r"displacement $\|\theta_t-\theta_0\|/\|\theta_0\|$"),
@@ -547,13 +579,15 @@ def phase_diagram(table, quantity="kernel_distance", title=None, log=True):
 def trajectory_figures(traj, out, direction=None, threads=None):
     """Write every figure that applies to one trajectory into the folder ``out``.
 
-    risk.png always; lazy_rich.png when diagnostics or the linearized model were recorded;
+    risk.png always; error.png for classification runs; lazy_rich.png when diagnostics or the linearized model were recorded;
     particles.png (snapshots, or t = 0 and the end); kernel.png when the training inputs are
     available (a trajectory read from a file). Returns the list of paths written.
     """
     out = os.fspath(out)
     os.makedirs(out, exist_ok=True)
     paths = [save(risk(traj), os.path.join(out, "risk.png"))]
+    if getattr(traj, "train_error", None) is not None:
+        paths.append(save(classification_error(traj), os.path.join(out, "error.png")))
     if any(getattr(traj, k, None) is not None for k, _ in _LAZY_SERIES):
         paths.append(save(lazy_rich(traj), os.path.join(out, "lazy_rich.png")))
     paths.append(save(particles(traj, direction=direction), os.path.join(out, "particles.png")))
