@@ -33,7 +33,12 @@ _EPILOG = "Run 'mfntk COMMAND --help' for the options of a command."
 
 
 class _Formatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
-    pass
+    """Raw descriptions; defaults shown, except None (the help then says what None means)."""
+
+    def _get_help_string(self, action):
+        if action.default is None or action.nargs == 0 or "default:" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
 
 
 def _threads(text):
@@ -47,10 +52,11 @@ def _threads(text):
 
 
 def _common(out_default, out_help):
-    """The options every command shares: --out, --threads, --quiet."""
+    """The options every command shares: --out (unless ``out_help`` is None), --threads, --quiet."""
     parent = argparse.ArgumentParser(add_help=False)
     group = parent.add_argument_group("common options")
-    group.add_argument("--out", metavar="DIR", default=out_default, help=out_help)
+    if out_help is not None:
+        group.add_argument("--out", metavar="DIR", default=out_default, help=out_help)
     group.add_argument("--threads", metavar="T", type=_threads, default=None,
                        help="OpenMP threads per run (default: all cores this process may use)")
     group.add_argument("--quiet", action="store_true", help="print nothing but errors; no progress bars")
@@ -260,7 +266,7 @@ def build_parser():
     run.set_defaults(handler=_cmd_run)
 
     res = sub.add_parser(
-        "resume", formatter_class=_Formatter, parents=[_common(None, "unused (the file is updated in place)")],
+        "resume", formatter_class=_Formatter, parents=[_common(None, None)],
         help="continue a run from the last checkpoint of its file",
         description="Continue the run stored in FILE from its last checkpoint, bit for bit as if it had never "
                     "stopped, and keep checkpointing into FILE. Online runs need their sampler: the built-in "
