@@ -345,29 +345,29 @@ class TeacherData(Options):
     s: int = option(3, "int", "Non-zero coefficients of sparse_linear (s <= d).", minimum=1)
 
 
-@data_kind("gaussian_mixture", build=gaussian_mixture)
 @dataclasses.dataclass(frozen=True)
-class MixtureData(Options):
-    """Two centred Gaussians with covariances I + Delta and I - Delta, labels +-1 (GMMM19)."""
+class _TwoGaussians(Options):
+    """The options shared by the two-Gaussian classification problems."""
 
     section = "data"
 
     d: int = option(20, "int", "Input dimension.", minimum=1)
     n_train: int = option(256, "int", "Training samples.", minimum=1)
     n_test: int = option(1000, "int", "Test samples (0: none).", minimum=0)
-    delta: float = option(0.5, "float", "Delta = delta diag(+1, -1, +1, ...), 0 <= delta < 1.", minimum=0.0)
     seed: int = option(0, "int", "Seed of the samples.", minimum=0)
+
+
+@data_kind("gaussian_mixture", build=gaussian_mixture)
+@dataclasses.dataclass(frozen=True)
+class MixtureData(_TwoGaussians):
+    """Two centred Gaussians with covariances I + Delta and I - Delta, labels +-1 (GMMM19)."""
+
+    delta: float = option(0.5, "float", "Delta = delta diag(+1, -1, +1, ...), 0 <= delta < 1.", minimum=0.0)
 
 
 @data_kind("isotropic_gaussians", build=isotropic_gaussians)
 @dataclasses.dataclass(frozen=True)
-class IsotropicData(Options):
+class IsotropicData(_TwoGaussians):
     """Centred Gaussians of covariances (1 + delta)^2 I and (1 - delta)^2 I, labels +-1 (MMN18)."""
 
-    section = "data"
-
-    d: int = option(20, "int", "Input dimension.", minimum=1)
-    n_train: int = option(256, "int", "Training samples.", minimum=1)
-    n_test: int = option(1000, "int", "Test samples (0: none).", minimum=0)
     delta: float = option(0.5, "float", "0 <= delta < 1.", minimum=0.0)
-    seed: int = option(0, "int", "Seed of the samples.", minimum=0)
