@@ -264,10 +264,18 @@ def test_ctrl_c_stops_at_last_completed_step(rng):
     assert traj.t[-1] == pytest.approx(traj.step[-1] * 0.01)
 
 
-def test_dtype_conversion_is_announced(rng):
+def test_dtype_conversion_is_announced_once_and_only_when_rounding(rng, monkeypatch):
+    import warnings
+
+    from mfntk import _validation
+    monkeypatch.setattr(_validation, "_NOTED", set())
     net = make_net("tanh", dtype="float32")
     with pytest.warns(UserWarning, match="X: converted from float64 to float32"):
         net.predict(rng.standard_normal((4, 5)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        net.predict(rng.standard_normal((4, 5)))                                  # said once per process
+        make_net("tanh").predict(rng.standard_normal((4, 5)).astype(np.float32))  # exact: no note
 
 
 BAD_NETS = [

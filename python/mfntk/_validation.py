@@ -147,11 +147,26 @@ def as_array(x, name, shape=None, dtype=np.float64):
     return check_finite(np.ascontiguousarray(arr, dtype=dtype), name)
 
 
+_NOTED = set()   # the (argument, from, to) precision losses already reported in this process
+
+
+def _note_once(name, source, target):
+    """Warn that ``name`` loses precision (``source`` -> ``target``), once per process and argument:
+    a float32 network computes in float32 whatever it is given."""
+    key = (name, np.dtype(source).name, np.dtype(target).name)
+    if key in _NOTED:
+        return
+    _NOTED.add(key)
+    warnings.warn(f"{name}: converted from {key[1]} to {key[2]} (a copy, rounded to the network's precision; "
+                  "said once per process)", UserWarning, stacklevel=4)
+
+
 def as_matrix(x, name, dtype=np.float64, columns=None, allow_vector=False, copy_note=False):
     """Convert to a finite C-contiguous 2-D array of `dtype`.
 
     A 1-D input becomes a column when `allow_vector`. When `copy_note` is set and the
-    conversion had to copy a float array (other dtype or layout), a UserWarning says so.
+    conversion rounds a float array to a lower precision, a UserWarning says so, once per
+    process and argument name (a float32 array given to a float64 computation is exact).
     """
     arr = _numeric(x, name)
     if arr.ndim == 1 and allow_vector:
@@ -166,6 +181,6 @@ def as_matrix(x, name, dtype=np.float64, columns=None, allow_vector=False, copy_
     if columns is not None and arr.shape[1] != columns:
         raise ValueError(f"{name}: expected {columns} columns, got shape {arr.shape}")
     out = np.ascontiguousarray(arr, dtype=dtype)
-    if copy_note and np.issubdtype(arr.dtype, np.floating) and arr.dtype != out.dtype:
-        warnings.warn(f"{name}: converted from {arr.dtype} to {out.dtype} (a copy)", UserWarning, stacklevel=3)
+    if copy_note and np.issubdtype(arr.dtype, np.floating) and arr.dtype.itemsize > out.dtype.itemsize:
+        _note_once(name, arr.dtype, out.dtype)
     return check_finite(out, name)
