@@ -16,6 +16,14 @@ DTYPES = [np.float64, np.float32]
 C0 = 0.7  # passed to every activation; those without the parameter ignore it
 
 
+
+def core_engine(activation="tanh", c0=0.0, **fields):
+    """The core's float64 engine with the given option fields (the others at their defaults)."""
+    options = _core.DynamicsOptions()
+    for name, value in fields.items():
+        setattr(options, name, value)
+    return _core.Dynamics64(options, activation, c0)
+
 def tiny_data(rng, n=12, d=3, k=1):
     X = rng.standard_normal((n, d))
     return X, np.sign(rng.standard_normal((n, k)))  # +-1 labels suit every loss
@@ -222,9 +230,7 @@ def test_single_output_losses_refuse_several_outputs(loss, rng):
         with pytest.raises(ValueError, match=f"loss: '{loss}' needs a network with outputs=1"):
             run(net, (X, Y), loss=loss)
         with pytest.raises(ValueError, match=f"loss: '{loss}' needs outputs = 1"):  # the core itself
-            _core.Dynamics64(activation="tanh", c0=0.0, N=8, d=3, k=2, bias=False, alpha=1.0, loss=loss,
-                             weight_decay=0.0, temperature=0.0, seed=0, residual_dynamics=False, linearized=False,
-                             threads=1)
+            core_engine(N=8, d=3, k=2, loss=loss)
     else:
         assert np.all(np.isfinite(run(net, (X, Y), loss=loss).train_risk))
 
@@ -280,9 +286,7 @@ def test_temperature_support(method, rng):
     with pytest.raises(ValueError, match="method: temperature > 0 is integrated by Euler-Maruyama"):
         run(net, (X, Y), method=method, temperature=1e-3)
     # the core refuses it as well
-    eng = _core.Dynamics64(activation="tanh", c0=0.0, N=8, d=3, k=1, bias=False, alpha=1.0, loss="squared",
-                           weight_decay=0.0, temperature=1e-3, seed=0, residual_dynamics=False, linearized=False,
-                           threads=1)
+    eng = core_engine(N=8, d=3, k=1, temperature=1e-3)
     eng.set_data(X, Y)
     with pytest.raises(ValueError, match=f"method: '{method}' cannot integrate temperature > 0"):
         eng.advance(net.get_flat(), 1, 0.1, method, 0)
@@ -347,8 +351,7 @@ def test_unknown_activation_of_a_network_raises_in_the_core(rng):
 def test_core_entry_points_refuse_unknown_names(rng):
     X = rng.standard_normal((4, 3))
     a, W = np.ones((5, 1)), rng.standard_normal((5, 3))
-    kw = dict(activation="tanh", c0=0.0, N=5, d=3, k=1, bias=False, alpha=1.0, loss="squared", weight_decay=0.0,
-              temperature=0.0, seed=0, residual_dynamics=False, linearized=False, threads=1)
+    kw = dict(N=5, d=3, k=1)
     cases = [
         (lambda: _core.forward("gelu", 0.0, a, W, None, X, 1), "activation: unknown value 'gelu'"),
         (lambda: _core.empirical_gram("tanh", 0.0, a, W, None, X, None, "nngp", 1), "kind: unknown value 'nngp'"),
@@ -358,13 +361,13 @@ def test_core_entry_points_refuse_unknown_names(rng):
          "kind: unknown value 'nngp'"),
         (lambda: _core.analytic_gram("tanh", 0.0, X, None, "ntk", 1.0, 1.0, 0.0, False, "exact", 0, 1e-12, 1),
          "method: unknown value 'exact'; expected one of 'auto', 'closed', 'quadrature'"),
-        (lambda: _core.Dynamics64(**dict(kw, loss="hinge")), "loss: unknown value 'hinge'"),
-        (lambda: _core.Dynamics64(**dict(kw, activation="gelu")), "activation: unknown value 'gelu'"),
+        (lambda: core_engine(**dict(kw, loss="hinge")), "loss: unknown value 'hinge'"),
+        (lambda: core_engine(**dict(kw, activation="gelu")), "activation: unknown value 'gelu'"),
     ]
     for call, match in cases:
         with pytest.raises(ValueError, match=match):
             call()
-    eng = _core.Dynamics64(**kw)
+    eng = core_engine(**kw)
     eng.set_data(X, np.ones((4, 1)))
     with pytest.raises(ValueError, match="method: unknown value 'leapfrog'; expected one of 'euler'"):
         eng.advance(np.zeros(eng.layout()["size"]), 1, 0.1, "leapfrog", 0)

@@ -24,22 +24,12 @@ template <class T> struct PyDynamics {
 template <class T> void bind_for(py::module_& m, const char* name) {
   using Self = PyDynamics<T>;
   py::class_<Self>(m, name)
-      .def(py::init([](const std::string& activation, double c0, Index N, Index d, Index k, bool bias, double alpha,
-                       const std::string& loss, double weight_decay, double temperature, std::uint64_t seed,
-                       bool residual_dynamics, bool linearized, int threads, std::size_t cache_bytes) {
-             DynamicsOptions o;
-             o.N = N; o.d = d; o.k = k; o.bias = bias; o.alpha = alpha; o.loss = parse_loss(loss);
-             o.weight_decay = weight_decay; o.temperature = temperature; o.seed = seed;
-             o.residual_dynamics = residual_dynamics; o.linearized = linearized; o.threads = threads;
-             o.cache_bytes = cache_bytes;
+      .def(py::init([](const DynamicsOptions& options, const std::string& activation, double c0) {
              auto self = std::make_unique<Self>();
-             self->core = make_dynamics<T>(o, parse_activation(activation), c0);
+             self->core = make_dynamics<T>(options, parse_activation(activation), c0);
              return self;
            }),
-           py::kw_only(), py::arg("activation"), py::arg("c0"), py::arg("N"), py::arg("d"), py::arg("k"),
-           py::arg("bias"), py::arg("alpha"), py::arg("loss"), py::arg("weight_decay"), py::arg("temperature"),
-           py::arg("seed"), py::arg("residual_dynamics"), py::arg("linearized"), py::arg("threads"),
-           py::arg("cache_bytes") = std::size_t(1) << 30)
+           py::arg("options"), py::arg("activation"), py::arg("c0"))
       .def("set_data",
            [](Self& self, const Array<T>& X, const Array<T>& Y) {
              const auto& o = self.core->options();
@@ -105,6 +95,28 @@ template <class T> void bind_for(py::module_& m, const char* name) {
 }  // namespace
 
 void bind_dynamics(py::module_& m) {
+  // The engine's options, field by field: Python fills them by name from its declarations.
+  py::class_<DynamicsOptions>(m, "DynamicsOptions")
+      .def(py::init<>())
+      .def_readwrite("N", &DynamicsOptions::N)
+      .def_readwrite("d", &DynamicsOptions::d)
+      .def_readwrite("k", &DynamicsOptions::k)
+      .def_readwrite("bias", &DynamicsOptions::bias)
+      .def_readwrite("alpha", &DynamicsOptions::alpha)
+      .def_property(
+          "loss", [](const DynamicsOptions& o) { return std::string(o.loss.name()); },
+          [](DynamicsOptions& o, const std::string& name) { o.loss = parse_loss(name); })
+      .def_readwrite("weight_decay", &DynamicsOptions::weight_decay)
+      .def_readwrite("temperature", &DynamicsOptions::temperature)
+      .def_readwrite("seed", &DynamicsOptions::seed)
+      .def_readwrite("residual_dynamics", &DynamicsOptions::residual_dynamics)
+      .def_readwrite("linearized", &DynamicsOptions::linearized)
+      .def_readwrite("threads", &DynamicsOptions::threads)
+      .def_readwrite("cache_bytes", &DynamicsOptions::cache_bytes)
+      .def_property_readonly_static("fields", [](py::object) {
+        return py::make_tuple("N", "d", "k", "bias", "alpha", "loss", "weight_decay", "temperature", "seed",
+                              "residual_dynamics", "linearized", "threads", "cache_bytes");
+      });
   bind_for<double>(m, "Dynamics64");
   bind_for<float>(m, "Dynamics32");
 }

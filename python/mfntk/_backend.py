@@ -83,11 +83,16 @@ class CPUBackend(Backend):
         (``field(state)``) and ``advance(state, steps, dt, method, step0, X_batches,
         Y_batches) -> (done, finite)``.
         """
+        options = _core.DynamicsOptions()
+        values = dict(N=net.width, d=net.d, k=net.outputs, bias=net.bias, alpha=net.alpha, loss=loss,
+                      weight_decay=weight_decay, temperature=temperature, seed=seed,
+                      residual_dynamics=residual_dynamics, linearized=linearized, threads=threads,
+                      cache_bytes=cache_bytes)
+        for field in _core.DynamicsOptions.fields:   # each field of the core's struct, by name
+            setattr(options, field, values.pop(field))
+        assert not values, f"options the core does not declare: {sorted(values)}"
         cls = _core.Dynamics64 if net.dtype == np.float64 else _core.Dynamics32
-        return cls(activation=net.activation, c0=net.c0, N=net.width, d=net.d, k=net.outputs, bias=net.bias,
-                   alpha=net.alpha, loss=loss, weight_decay=weight_decay, temperature=temperature, seed=seed,
-                   residual_dynamics=residual_dynamics, linearized=linearized, threads=threads,
-                   cache_bytes=cache_bytes)
+        return cls(options, net.activation, net.c0)
 
 
 #: The backends by name (the ``backend=`` argument).
