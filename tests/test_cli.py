@@ -367,7 +367,9 @@ def test_ctrl_c_sent_to_the_parent_only_stops_a_parallel_study(tmp_path):
     env = dict(os.environ, PYTHONPATH=str(pathlib.Path(mfntk.__file__).resolve().parents[1]))
     proc = subprocess.Popen([sys.executable, "-m", "mfntk.cli", "study", "width", str(config), "--out", str(out),
                              "--workers", "2", "--threads", "2", "--quiet"],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            # a terminal's default disposition, even when this test runs where SIGINT is ignored
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     workers = []
     try:
         deadline = time.monotonic() + 20

@@ -546,10 +546,12 @@ class StudyInterrupted(KeyboardInterrupt):
         Runs completed and planned.
     results : list
         The raw results of the runs, None for those not completed.
+    notes : list of str
+        Why no partial result could be made, when that happened.
     """
 
     def __init__(self, desc, results=()):
-        self.desc, self.results = desc, results
+        self.desc, self.results, self.notes = desc, results, []
         self.completed, self.total = sum(r is not None for r in results), len(results)
         self.result = None
         super().__init__(f"{desc} interrupted after {self.completed} of {self.total} runs")
@@ -694,7 +696,7 @@ def run_study(fn, tasks, assemble, *, executor, workers, threads, progress, desc
         try:
             partial = assemble(exc.results)
         except Exception as err:  # the interrupt must get through whatever the partial rows hold
-            exc.add_note(f"no partial result: {type(err).__name__}: {err}")
+            exc.notes.append(f"no partial result: {type(err).__name__}: {err}")
         else:
             if len(partial.table):
                 partial.partial = True
