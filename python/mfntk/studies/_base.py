@@ -586,6 +586,11 @@ def _stop_workers(executor):
         stop()
         return
     procs = list((getattr(executor, "_processes", None) or {}).values())
+    queue = getattr(executor, "_call_queue", None)
+    if queue is not None:
+        # a task still being fed to a terminated worker would block the pool's shutdown for ever
+        # (Python 3.10 and 3.11 join the feeder thread of the call queue)
+        queue.cancel_join_thread()
     for p in procs:
         if p.is_alive():
             p.terminate()
