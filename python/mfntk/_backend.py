@@ -119,13 +119,15 @@ def _drive(plan, seconds=None):
     """
     seconds = CHUNK_SECONDS if seconds is None else float(seconds)
     total = plan.units
-    count = total if math.isinf(seconds) else 1
+    if math.isinf(seconds):
+        plan.advance(total)
+        return plan.result()
+    count = 1
     while plan.done < total:
         count = min(count, total - plan.done)
         start = time.perf_counter()
         plan.advance(count)
-        elapsed = time.perf_counter() - start
-        per_unit = elapsed / count
+        per_unit = (time.perf_counter() - start) / count
         count = max(1, min(4 * count, int(seconds / per_unit) if per_unit > 0 else 4 * count))
     return plan.result()
 
