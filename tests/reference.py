@@ -85,16 +85,44 @@ def field(net_like, X, Y, loss="squared", weight_decay=0.0):
 
 
 def ntk(net_like, X, X2=None, kind="ntk"):
-    """SPEC 4 scalar empirical kernel."""
+    """SPEC 4 empirical kernel of one output, (1/k) sum_p K_pp: |a_j|^2 / k in the first-layer part
+    (the scalar kernel for k = 1)."""
     act, c0, alpha, a, W, b = net_like
     X2 = X if X2 is None else X2
     S1, S2 = sigma(act, preact(a, W, b, X), c0), sigma(act, preact(a, W, b, X2), c0)
     D1, D2 = dsigma(act, preact(a, W, b, X), c0), dsigma(act, preact(a, W, b, X2), c0)
-    a2 = np.sum(a ** 2, axis=1)
+    a2 = np.mean(a ** 2, axis=1)
     rf = S1 @ S2.T
     nt = (X @ X2.T + (1.0 if b is not None else 0.0)) * ((D1 * a2) @ D2.T)
     out = {"rf": rf, "nt": nt, "ntk": rf + nt}[kind]
     return out / a.shape[0]
+
+
+def jacobian(net_like, X):
+    """The Jacobian of F = sum_j a_j sigma(<w_j, x> + b_j) (f without the factor alpha/N) with respect
+    to the particles, split as (J_a, J_W, J_b or None): arrays of shape (n k, N k), (n k, N d),
+    (n k, N), row i k + p for output p at x_i, columns in the order of the particles' [a | W | b]."""
+    act, c0, alpha, a, W, b = net_like
+    n, d = X.shape
+    N, k = a.shape
+    Z = preact(a, W, b, X)
+    S, D = sigma(act, Z, c0), dsigma(act, Z, c0)
+    Ja = np.einsum("ij,pq->ipjq", S, np.eye(k)).reshape(n * k, N * k)          # d F_p / d a_jq = delta_pq s_j
+    DA = np.einsum("ij,jp->ipj", D, a)                                         # a_jp s'_j(x_i)
+    JW = np.einsum("ipj,ie->ipje", DA, X).reshape(n * k, N * d)                # d F_p / d w_j = a_jp s'_j x
+    Jb = None if b is None else DA.reshape(n * k, N)                           # d F_p / d b_j = a_jp s'_j
+    return Ja, JW, Jb
+
+
+def matrix_ntk(net_like, X, X2=None, kind="ntk"):
+    """SPEC 4 matrix-valued kernel from explicit Jacobians: (1/N) J(X) J(X2)^T restricted to the
+    second layer (rf), the first layer (nt) or both, shape (n1 k, n2 k)."""
+    J1 = jacobian(net_like, X)
+    J2 = J1 if X2 is None else jacobian(net_like, X2)
+    rf = J1[0] @ J2[0].T
+    nt = sum(A @ B.T for A, B in zip(J1[1:], J2[1:]) if A is not None)
+    out = {"rf": rf, "nt": nt, "ntk": rf + nt}[kind]
+    return out / net_like[3].shape[0]
 
 
 def as_tuple(net):

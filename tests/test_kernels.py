@@ -222,15 +222,23 @@ def test_empirical_converges_to_analytic_at_rate_inverse_sqrt_width(activation, 
 
 
 def test_from_network_pairs_with_multi_output_nets():
-    """With k outputs the empirical kernel carries |a_j|^2, whose mean is k a_std^2."""
-    d = 4
+    """With k outputs every output's kernel tends to the analytic kernel with E a_p^2 = a_std^2
+    (no factor k): the mean kernel and the diagonal blocks of the matrix kernel approach it, the
+    blocks off the diagonal approach 0."""
+    d, k = 4, 3
     X = points(6, d, seed=8, radius=2.0)
-    net = mf.TwoLayer(d, 20000, activation="relu", outputs=3, a_std=0.7, seed=1)
-    k = mf.kernels.Analytic.from_network(net, kind="nt")
-    assert k.a_std == pytest.approx(0.7 * math.sqrt(3))
-    Ke, Ka = mf.kernels.empirical(net, X, kind="nt"), k(X)
+    net = mf.TwoLayer(d, 20000, activation="relu", outputs=k, a_std=0.7, seed=1)
+    kern = mf.kernels.Analytic.from_network(net, kind="nt")
+    assert kern.a_std == 0.7
+    Ka = kern(X)
+    Ke = mf.kernels.empirical(net, X, kind="nt")
     assert np.linalg.norm(Ke - Ka) / np.linalg.norm(Ka) < 0.05
-    assert mf.kernels.Empirical(net, kind="nt").analytic() == k
+    B = mf.kernels.empirical(net, X, kind="nt", output="matrix").reshape(6, k, 6, k)
+    for p in range(k):
+        assert np.linalg.norm(B[:, p, :, p] - Ka) / np.linalg.norm(Ka) < 0.05
+        for q in range(p):
+            assert np.linalg.norm(B[:, p, :, q]) / np.linalg.norm(Ka) < 0.05
+    assert mf.kernels.Empirical(net, kind="nt").analytic() == kern
 
 
 # ---------------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ import mfntk as mf
 import reference as ref
 from conftest import close
 from mfntk import _activations, _core, _losses, _registry
-from mfntk._registry import ACTIVATIONS, INTEGRATORS, KERNEL_KINDS, LOSSES
+from mfntk._registry import ACTIVATIONS, INTEGRATORS, KERNEL_KINDS, KERNEL_OUTPUTS, LOSSES
 
 DTYPES = [np.float64, np.float32]
 C0 = 0.7  # passed to every activation; those without the parameter ignore it
@@ -45,11 +45,12 @@ def run(net, data, **kw):
 # ---------------------------------------------------------------------------------------------
 def test_registry_shape_and_python_view():
     raw = _core.registry()
-    assert set(raw) == {"activations", "losses", "integrators", "kernel_kinds"}
+    assert set(raw) == {"activations", "losses", "integrators", "kernel_kinds", "kernel_outputs"}
     views = {"activations": (ACTIVATIONS, _registry.activation_info, _registry.ActivationInfo),
              "losses": (LOSSES, _registry.loss_info, _registry.LossInfo),
              "integrators": (INTEGRATORS, _registry.integrator_info, _registry.IntegratorInfo),
-             "kernel_kinds": (KERNEL_KINDS, _registry.kernel_kind_info, _registry.KernelKindInfo)}
+             "kernel_kinds": (KERNEL_KINDS, _registry.kernel_kind_info, _registry.KernelKindInfo),
+             "kernel_outputs": (KERNEL_OUTPUTS, _registry.kernel_output_info, _registry.KernelOutputInfo)}
     for point, (names, info, cls) in views.items():
         entries = raw[point]
         assert names == tuple(e["name"] for e in entries), point
@@ -67,10 +68,12 @@ def test_registry_covers_the_spec():
     assert {"squared", "logistic"} <= set(LOSSES)
     assert {"euler", "heun", "rk4"} <= set(INTEGRATORS)
     assert set(KERNEL_KINDS) == {"rf", "nt", "ntk"}
+    assert set(KERNEL_OUTPUTS) == {"mean", "matrix"}
 
 
 def test_public_name_lists_are_the_registry():
     assert mf.kernels.ACTIVATIONS == ACTIVATIONS and mf.kernels.KINDS == KERNEL_KINDS
+    assert mf.kernels.OUTPUTS == KERNEL_OUTPUTS
     assert _activations.NAMES == ACTIVATIONS and _losses.LOSSES == LOSSES
     assert set(mf.studies.ORDERS) == set(INTEGRATORS)
     assert all(mf.studies.ORDERS[m] == _registry.integrator_info(m).order for m in INTEGRATORS)
@@ -81,6 +84,7 @@ def test_public_name_lists_are_the_registry():
     (_registry.check_loss, "loss", LOSSES),
     (_registry.check_integrator, "method", INTEGRATORS),
     (_registry.check_kernel_kind, "kind", KERNEL_KINDS),
+    (_registry.check_kernel_output, "output", KERNEL_OUTPUTS),
 ])
 def test_checks_name_the_argument_and_list_the_choices(check, argument, choices):
     assert check(choices[0]) == choices[0]
@@ -95,7 +99,8 @@ def test_checks_name_the_argument_and_list_the_choices(check, argument, choices)
 
 def test_info_lookups_raise_for_unknown_names():
     for info, argument in [(_registry.activation_info, "activation"), (_registry.loss_info, "loss"),
-                           (_registry.integrator_info, "method"), (_registry.kernel_kind_info, "kind")]:
+                           (_registry.integrator_info, "method"), (_registry.kernel_kind_info, "kind"),
+                           (_registry.kernel_output_info, "output")]:
         with pytest.raises(ValueError, match=f"{argument}: unknown value 'nope'"):
             info("nope")
 
@@ -314,6 +319,21 @@ def test_kernel_kind_metadata_describes_the_kernels(kind, rng):
     np.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-13)
 
 
+@pytest.mark.parametrize("output", KERNEL_OUTPUTS)
+def test_kernel_output_metadata_describes_the_kernels(output, rng):
+    info = _registry.kernel_output_info(output)
+    X, k = rng.standard_normal((6, 3)), 2
+    net = tiny_net("tanh", k=k)
+    full = ref.matrix_ntk(ref.as_tuple(net), X)  # (6 k, 6 k), from explicit Jacobians
+    want = full if info.matrix else np.einsum("ipjp->ij", full.reshape(6, k, 6, k)) / k
+    close(mf.kernels.empirical(net, X, output=output), want, np.float64)
+    V = rng.standard_normal((want.shape[0], 2))
+    kern = mf.kernels.Empirical(net, output=output)
+    close(kern.matvec(X, V), want @ V, np.float64)
+    rows = 4 * k if info.matrix else 4
+    close(kern.cross_matvec(X[:4], X, V), want[:rows] @ V, np.float64)
+
+
 # ---------------------------------------------------------------------------------------------
 # unknown names fail loudly, at every entry point
 # ---------------------------------------------------------------------------------------------
@@ -330,6 +350,8 @@ def test_unknown_names_raise_everywhere(rng):
         (lambda: mf.kernels.Analytic(activation="gelu"), "activation: unknown value 'gelu'"),
         (lambda: mf.kernels.empirical(net, X, kind="nngp"), "kind: unknown value 'nngp'"),
         (lambda: mf.kernels.Empirical(net, kind="nngp"), "kind: unknown value 'nngp'"),
+        (lambda: mf.kernels.empirical(net, X, output="trace"), "output: unknown value 'trace'"),
+        (lambda: mf.kernels.Empirical(net, output="trace"), "output: unknown value 'trace'"),
         (lambda: mf.studies.time_step(None, methods=["leapfrog"]), r"methods\[0\]: unknown value 'leapfrog'"),
         (lambda: mf.RandomFeatures(width=4, activation="gelu").fit(X, Y), "activation: unknown value 'gelu'"),
     ]
@@ -355,6 +377,10 @@ def test_core_entry_points_refuse_unknown_names(rng):
     cases = [
         (lambda: _core.forward("gelu", 0.0, a, W, None, X, 1), "activation: unknown value 'gelu'"),
         (lambda: _core.empirical_gram("tanh", 0.0, a, W, None, X, None, "nngp", 1), "kind: unknown value 'nngp'"),
+        (lambda: _core.empirical_gram("tanh", 0.0, a, W, None, X, None, "ntk", 1, "trace"),
+         "output: unknown value 'trace'; expected one of 'mean', 'matrix'"),
+        (lambda: _core.EmpiricalMatvec64("tanh", 0.0, a, W, None, X, np.ones((4, 1)), "ntk", "trace", 1),
+         "output: unknown value 'trace'"),
         (lambda: _core.analytic_gram("gelu", 0.0, X, None, "ntk", 1.0, 1.0, 0.0, False, "auto", 0, 1e-12, 1),
          "activation: unknown value 'gelu'"),
         (lambda: _core.analytic_gram("tanh", 0.0, X, None, "nngp", 1.0, 1.0, 0.0, False, "auto", 0, 1e-12, 1),

@@ -14,7 +14,7 @@ using namespace mfntk;
 namespace {
 
 py::dict registry_py() {
-  py::list activations, losses, integrators, kinds;
+  py::list activations, losses, integrators, kinds, outputs;
   for (const auto& a : activation_registry()) {
     py::dict d;
     d["name"] = a.name;
@@ -46,11 +46,18 @@ py::dict registry_py() {
     d["first_layer"] = k.first_layer;
     kinds.append(d);
   }
+  for (const auto& o : kernel_output_registry()) {
+    py::dict d;
+    d["name"] = o.name;
+    d["matrix"] = o.matrix;
+    outputs.append(d);
+  }
   py::dict out;
   out["activations"] = activations;
   out["losses"] = losses;
   out["integrators"] = integrators;
   out["kernel_kinds"] = kinds;
+  out["kernel_outputs"] = outputs;
   return out;
 }
 
@@ -91,7 +98,8 @@ py::array activation_py(const std::string& name, double c0, const py::array& Z, 
 
 void bind_registry(py::module_& m) {
   m.def("registry", &registry_py,
-        "The core's extension points: {'activations', 'losses', 'integrators', 'kernel_kinds'}, each a list of "
+        "The core's extension points: {'activations', 'losses', 'integrators', 'kernel_kinds', "
+        "'kernel_outputs'}, each a list of "
         "dicts with the name and metadata of one entry, in the order they are listed to users.");
   m.def("activation", &activation_py, py::arg("activation"), py::arg("c0"), py::arg("Z"), py::arg("order"),
         "sigma (order 0), sigma' (1) or sigma'' (2) of every entry of Z (float64 or float32, C-contiguous), "

@@ -11,7 +11,7 @@ dynamics with the tangent kernel K_mu, infinite-width kernels and kernel regress
 """
 import importlib
 
-from . import datasets, kernels, studies
+from . import datasets, kernels, studies, theory
 from ._backend import BACKENDS, Backend, CPUBackend, get_backend
 from ._io import TrajectoryFileError, load
 from ._network import TwoLayer
@@ -36,7 +36,7 @@ __all__ = [
     "TwoLayer", "simulate", "Simulation", "Trajectory", "DivergenceError", "dd_field", "euler_dt",
     "learning_rate", "linearized_predict", "NTKLimit", "kernels", "KernelRegressor", "KernelClassifier",
     "RandomFeatures", "NeuralTangent", "ConvergenceWarning", "IndefiniteKernelWarning", "SolverFallbackWarning",
-    "load", "resume", "TrajectoryFileError", "datasets", "studies", "plot", "Backend", "CPUBackend", "BACKENDS",
+    "load", "resume", "TrajectoryFileError", "datasets", "studies", "theory", "plot", "Backend", "CPUBackend", "BACKENDS",
     "get_backend", "__version__",
 ]
 

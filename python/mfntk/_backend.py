@@ -13,11 +13,14 @@ C-contiguous of one float dtype; inputs are validated before they get here.
 """
 from __future__ import annotations
 
+import math
+import time
+
 import numpy as np
 
 from . import _core
 
-__all__ = ["Backend", "CPUBackend", "BACKENDS", "get_backend"]
+__all__ = ["Backend", "CPUBackend", "BACKENDS", "CHUNK_SECONDS", "get_backend"]
 
 
 class Backend:
@@ -56,13 +59,24 @@ class CPUBackend(Backend):
         return _core.activation(name, c0, Z, order)
 
     # ---- tangent kernels ------------------------------------------------------------------
-    def gram(self, p, X, X2, kind, threads):
-        """The empirical kernel K(X, X2) (X2 None: K(X, X), symmetric), SPEC 4."""
-        return _core.empirical_gram(p.activation, p.c0, p.a, p.W, p.b, X, X2, kind, threads)
+    def gram(self, p, X, X2, kind, threads, output="mean", chunk_seconds=None):
+        """The empirical kernel K(X, X2) (X2 None: K(X, X), symmetric), SPEC 4: (n1, n2) for
+        ``output="mean"``, (n1 k, n2 k) for ``"matrix"``.
 
-    def matvec(self, p, X, V, kind, threads):
-        """K(X, X) V without forming K."""
-        return _core.empirical_matvec(p.activation, p.c0, p.a, p.W, p.b, X, V, kind, threads)
+        The core computes it in units of work, here in calls of about ``chunk_seconds`` each
+        (None: :data:`CHUNK_SECONDS`; 0: one unit per call; inf: one call), so that a Ctrl-C is
+        answered between calls; the result does not depend on the grouping, bit for bit.
+        """
+        cls = _core.EmpiricalGram64 if p.a.dtype == np.float64 else _core.EmpiricalGram32
+        plan = cls(p.activation, p.c0, p.a, p.W, p.b, X, X2, kind, output, threads)
+        return _drive(plan, chunk_seconds)
+
+    def matvec(self, p, X, V, kind, threads, output="mean", X_rows=None, chunk_seconds=None):
+        """K(X_rows, X) V without forming K (X_rows None: X); V has one row per point of X (mean)
+        or per point and output (matrix, row i k + p). Driven in calls as :meth:`gram`."""
+        cls = _core.EmpiricalMatvec64 if p.a.dtype == np.float64 else _core.EmpiricalMatvec32
+        plan = cls(p.activation, p.c0, p.a, p.W, p.b, X, V, kind, output, threads, X_rows)
+        return _drive(plan, chunk_seconds)
 
     def analytic_gram(self, activation, c0, X, X2, kind, w_std, a_std, b_std, bias, method, order, tol, threads):
         """The infinite-width kernel (SPEC 5) and its quadrature report."""
@@ -93,6 +107,34 @@ class CPUBackend(Backend):
         assert not values, f"options the core does not declare: {sorted(values)}"
         cls = _core.Dynamics64 if net.dtype == np.float64 else _core.Dynamics32
         return cls(options, net.activation, net.c0)
+
+
+#: Seconds of work per call into the core for the empirical kernels: a Ctrl-C waits at most
+#: about this long (the unit of work bounds it from below; see ``_drive``).
+CHUNK_SECONDS = 1.0
+
+
+def _drive(plan, seconds=None):
+    """Advance a core computation (``units``, ``done``, ``advance(count)``, ``result()``) to its
+    end in calls of about ``seconds`` each, and return its result.
+
+    The first call does one unit; later ones as many as the measured time per unit allows,
+    growing at most fourfold per call. Between calls Python runs its signal handlers, so a
+    Ctrl-C raises KeyboardInterrupt within about one call.
+    """
+    seconds = CHUNK_SECONDS if seconds is None else float(seconds)
+    total = plan.units
+    if math.isinf(seconds):
+        plan.advance(total)
+        return plan.result()
+    count = 1
+    while plan.done < total:
+        count = min(count, total - plan.done)
+        start = time.perf_counter()
+        plan.advance(count)
+        per_unit = (time.perf_counter() - start) / count
+        count = max(1, min(4 * count, int(seconds / per_unit) if per_unit > 0 else 4 * count))
+    return plan.result()
 
 
 #: The backends by name (the ``backend=`` argument).

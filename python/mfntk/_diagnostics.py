@@ -49,9 +49,17 @@ def kernel_distance(K, K0):
 
 
 def alignment(K, Y):
-    """Kernel-target alignment <K, Y Y^T>_F / (|K|_F |Y|_F^2) (Cristianini et al. 2002)."""
+    """Kernel-target alignment A(K, Y Y^T) = <K, Y Y^T>_F / (|K|_F |Y Y^T|_F) of an (n, n) kernel
+    and targets Y (n, k) (Cristianini, Shawe-Taylor, Elisseeff, Kandola 2002, Definition 1).
+
+    |Y Y^T|_F = |Y^T Y|_F is computed from the k x k Gram matrix of the target columns; for
+    k = 1 it is |y|^2 (sqrt(g^2) = g exactly in floating point).
+    """
     Y = np.asarray(Y, np.float64)
-    return float(np.sum(Y * (K @ Y)) / (np.linalg.norm(K) * np.sum(Y * Y)))
+    Y = Y.reshape(len(Y), -1)
+    k = Y.shape[1]
+    G = np.array([[np.sum(Y[:, p] * Y[:, q]) for q in range(k)] for p in range(k)])
+    return float(np.sum(Y * (K @ Y)) / (np.linalg.norm(K) * np.linalg.norm(G)))
 
 
 def displacement(theta0, theta):

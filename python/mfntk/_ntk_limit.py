@@ -13,20 +13,24 @@ class NTKLimit:
     """The gradient-flow dynamics of a network whose tangent kernel stays frozen at K_0.
 
     With K_0 = K_mu0 the empirical tangent kernel of the initial particles (SPEC 4) on the
-    training inputs X and u_0 = y - f_0(X):
+    training inputs X, matrix-valued for k outputs ((n k, n k), entry (i k + p, l k + q) =
+    K_pq(x_i, x_l), see :func:`mfntk.kernels.empirical` with ``output="matrix"``), and
+    u_0 = y - f_0(X) flattened to n k values in the same order:
 
         u_t = exp(-t K_0 / n) u_0                                  on the training set,
         f_t(x) = f_0(x) + K_0(x, X) K_0^{-1} (I - exp(-t K_0 / n)) u_0   anywhere,
 
     which is exactly what the linearized model trained by :func:`mfntk.simulate` (with
-    ``linearized=True``) follows, and what a wide network follows in the NTK scaling. K_0 is
-    factored once (symmetric eigendecomposition; negative eigenvalues from rounding are clipped,
-    and reported by ``n_clipped`` and ``min_eigenvalue``); every later time costs O(n^2 k).
+    ``linearized=True``) follows, for any k, and what a wide network follows in the NTK
+    scaling. K_0 is factored once (symmetric eigendecomposition of the (n k, n k) matrix;
+    negative eigenvalues from rounding are clipped, and reported by ``n_clipped`` and
+    ``min_eigenvalue``); every later time costs O(n^2 k^2), and a prediction at new points
+    one matrix-free product K_0(X2, X) c (O((n + n2) N (d + k)), no kernel matrix on X2).
     t = inf is the ridgeless interpolant f_0 + K_0(x, X) K_0^+ u_0.
 
-    For k > 1 outputs the scalar kernel of SPEC 4 (|a_j|^2 in the first-layer part) drives
-    every output; it is the infinite-width limit of the matrix-valued kernel when the
-    components of a_j are independent.
+    For k > 1 the outputs are coupled through the blocks K_pq, p != q, of the finite-width
+    kernel; as N -> infinity they vanish and every output follows the same scalar kernel
+    (:meth:`mfntk.kernels.Analytic.from_network`). Memory O((n k)^2), time O((n k)^3).
 
     Parameters
     ----------
@@ -40,7 +44,7 @@ class NTKLimit:
 
     Attributes
     ----------
-    K0 : ndarray (n, n)
+    K0 : ndarray (n k, n k)
     factor : SpectralFactor
     n_clipped, min_eigenvalue : int, float
 
@@ -72,33 +76,36 @@ class NTKLimit:
             raise ValueError(f"Y: has {self.Y.shape[0]} rows but X has {self.X.shape[0]}")
         if self.Y.shape[1] != net.outputs:
             raise ValueError(f"Y: expected {net.outputs} output column(s) to match the network, got {self.Y.shape[1]}")
+        self.kernel = kernels.Empirical(self.net, kind="ntk", threads=self.threads, output="matrix")
         self.f0 = self.net.predict(self.X, threads=self.threads).astype(np.float64)
         self.u0 = self.Y - self.f0
-        self.K0 = self._kernel(self.X, None)
+        self.K0 = self.kernel(self.X).astype(np.float64)
         self.factor = SpectralFactor(self.K0, rcond=rcond, n=self.X.shape[0])
         self.n_clipped = self.factor.n_clipped
         self.min_eigenvalue = self.factor.min_eigenvalue
         self._coef_cache = {}
 
-    def _kernel(self, X1, X2):
-        return kernels.empirical(self.net, X1, X2, threads=self.threads).astype(np.float64)
-
     def _shape(self, out):
         return out[:, 0] if self._vector else out
 
+    def _flat(self, U):
+        """(n, k) values as the (n k, 1) column the matrix kernel acts on (row i k + p)."""
+        return U.reshape(-1, 1)
+
     def coef(self, t):
-        """K_0^{-1} (I - exp(-t K_0 / n)) u_0, shape (n, k)."""
+        """K_0^{-1} (I - exp(-t K_0 / n)) u_0, shape (n, k): f_t = f_0 + K_0(., X) coef."""
         key = float(t)
         if key not in self._coef_cache:
-            self._coef_cache[key] = self.factor.flow_coef(self.u0, key)
+            self._coef_cache[key] = self.factor.flow_coef(self._flat(self.u0), key).reshape(self.u0.shape)
         return self._coef_cache[key]
 
     def residual(self, t):
         """u_t = exp(-t K_0 / n) u_0 on the training set."""
-        return self._shape(self.factor.flow_residual(self.u0, t))
+        return self._shape(self.factor.flow_residual(self._flat(self.u0), t).reshape(self.u0.shape))
 
     def predict(self, X2, t=np.inf):
         """f_t(X2) = f_0(X2) + K_0(X2, X) K_0^{-1} (I - exp(-t K_0 / n)) u_0."""
         X2 = self.net.check_inputs(X2, "X2")
-        out = self.net.predict(X2, threads=self.threads).astype(np.float64) + self._kernel(X2, self.X) @ self.coef(t)
-        return self._shape(out)
+        coef = self._flat(self.coef(t)).astype(self.net.dtype)
+        flow = self.kernel.cross_matvec(X2, self.X, coef).astype(np.float64).reshape(X2.shape[0], -1)
+        return self._shape(self.net.predict(X2, threads=self.threads).astype(np.float64) + flow)

@@ -354,7 +354,8 @@ class RunOptions(Options):
                               "traj.linearized_distance.")
     diagnostics: bool = option(False, "bool", "Record the relative displacement (all parameters and per layer), "
                                "the relative kernel distance |K_t - K_0|_F / |K_0|_F and the kernel-target "
-                               "alignment on a probe set of probe_size training points, and per record interval "
+                               "alignment <K, Y Y^T>_F / (|K|_F |Y Y^T|_F) of the tangent kernel of one output "
+                               "(the mean over outputs, SPEC 4) on a probe set of probe_size training points, and per record interval "
                                "the relative change of the objective and of the tangent features.")
     probe_size: int = option(256, "int", "Training points on which the diagnostics are computed.", minimum=1)
     test_size: int = option(2048, "int", "Size of the held-out sample drawn from the sampler when the data "

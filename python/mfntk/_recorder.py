@@ -95,7 +95,10 @@ class Recorder:
         s["displacement_a"].append(disp["a"])
         s["displacement_W"].append(disp["W"])
         s["displacement_b"].append(disp.get("b", float("nan")))
-        K = kernels.empirical(net, self.X_probe, threads=self.threads).astype(np.float64)
+        # The (probe, probe) kernel of one output, (1/k) sum_p K_pp (SPEC 4): for k > 1 it, not
+        # the (probe k)^2 matrix kernel, is what the alignment with Y Y^T compares, and its
+        # infinite-width limit is the analytic kernel. For k = 1 it is the tangent kernel.
+        K = kernels.empirical(net, self.X_probe, threads=self.threads, output="mean").astype(np.float64)
         if self._K0 is None:
             self._K0 = K
         s["kernel_distance"].append(_diagnostics.kernel_distance(K, self._K0))

@@ -1,6 +1,7 @@
 """The names mfntk accepts, read once from the compiled core.
 
-The core owns every extension point (activations, losses, integrators, kernel kinds) and
+The core owns every extension point (activations, losses, integrators, kernel kinds and
+kernel outputs) and
 declares each entry once, beside its code; ``_core.registry()`` exports them. This module
 turns that into tuples of names, small frozen records of metadata, and the checks every
 entry point uses, so that Python lists no names of its own: an entry added to the core is
@@ -8,18 +9,19 @@ accepted everywhere, and an unknown name fails everywhere with the same message.
 
 Names
 -----
-ACTIVATIONS, LOSSES, INTEGRATORS, KERNEL_KINDS : tuple of str
+ACTIVATIONS, LOSSES, INTEGRATORS, KERNEL_KINDS, KERNEL_OUTPUTS : tuple of str
     In the order the core lists them.
 
 Metadata
 --------
 activation_info(name) -> ActivationInfo, loss_info(name) -> LossInfo,
-integrator_info(name) -> IntegratorInfo, kernel_kind_info(name) -> KernelKindInfo.
+integrator_info(name) -> IntegratorInfo, kernel_kind_info(name) -> KernelKindInfo,
+kernel_output_info(name) -> KernelOutputInfo.
 
 Checks
 ------
 check_activation(name, argument="activation"), check_loss, check_integrator,
-check_kernel_kind: return the name, or raise ValueError naming the argument and listing
+check_kernel_kind, check_kernel_output: return the name, or raise ValueError naming the argument and listing
 the choices (the wording of :func:`mfntk._validation.check_choice`).
 """
 from __future__ import annotations
@@ -30,10 +32,10 @@ from . import _core
 from ._validation import check_choice
 
 __all__ = [
-    "ACTIVATIONS", "LOSSES", "INTEGRATORS", "KERNEL_KINDS",
-    "ActivationInfo", "LossInfo", "IntegratorInfo", "KernelKindInfo",
-    "activation_info", "loss_info", "integrator_info", "kernel_kind_info",
-    "check_activation", "check_loss", "check_integrator", "check_kernel_kind",
+    "ACTIVATIONS", "LOSSES", "INTEGRATORS", "KERNEL_KINDS", "KERNEL_OUTPUTS",
+    "ActivationInfo", "LossInfo", "IntegratorInfo", "KernelKindInfo", "KernelOutputInfo",
+    "activation_info", "loss_info", "integrator_info", "kernel_kind_info", "kernel_output_info",
+    "check_activation", "check_loss", "check_integrator", "check_kernel_kind", "check_kernel_output",
 ]
 
 
@@ -110,12 +112,28 @@ class KernelKindInfo:
     second_layer : bool
         Keeps the second-layer term s(x) s(x') (the random-features kernel).
     first_layer : bool
-        Keeps the first-layer term |a|^2 s'(x) s'(x') (<x, x'> + [bias]).
+        Keeps the first-layer term a_p a_q s'(x) s'(x') (<x, x'> + [bias]).
     """
 
     name: str
     second_layer: bool
     first_layer: bool
+
+
+@dataclass(frozen=True)
+class KernelOutputInfo:
+    """A form of an empirical kernel's result for a network with k outputs (SPEC 4).
+
+    Attributes
+    ----------
+    name : str
+    matrix : bool
+        The matrix-valued kernel, (n1 k, n2 k); otherwise the (n1, n2) mean over outputs
+        (1/k) sum_p K_pp. The two coincide for k = 1.
+    """
+
+    name: str
+    matrix: bool
 
 
 def _read(entries, cls):
@@ -128,12 +146,14 @@ _ACTIVATIONS = _read(_REGISTRY["activations"], ActivationInfo)
 _LOSSES = _read(_REGISTRY["losses"], LossInfo)
 _INTEGRATORS = _read(_REGISTRY["integrators"], IntegratorInfo)
 _KERNEL_KINDS = _read(_REGISTRY["kernel_kinds"], KernelKindInfo)
+_KERNEL_OUTPUTS = _read(_REGISTRY["kernel_outputs"], KernelOutputInfo)
 del _REGISTRY
 
 ACTIVATIONS = tuple(_ACTIVATIONS)
 LOSSES = tuple(_LOSSES)
 INTEGRATORS = tuple(_INTEGRATORS)
 KERNEL_KINDS = tuple(_KERNEL_KINDS)
+KERNEL_OUTPUTS = tuple(_KERNEL_OUTPUTS)
 
 
 def check_activation(name, argument="activation"):
@@ -156,6 +176,11 @@ def check_kernel_kind(name, argument="kind"):
     return check_choice(name, argument, KERNEL_KINDS)
 
 
+def check_kernel_output(name, argument="output"):
+    """``name`` if the core has that kernel output; ValueError naming ``argument`` otherwise."""
+    return check_choice(name, argument, KERNEL_OUTPUTS)
+
+
 def activation_info(name, argument="activation"):
     """The :class:`ActivationInfo` of an activation (checked as :func:`check_activation`)."""
     return _ACTIVATIONS[check_activation(name, argument)]
@@ -174,3 +199,8 @@ def integrator_info(name, argument="method"):
 def kernel_kind_info(name, argument="kind"):
     """The :class:`KernelKindInfo` of a kernel kind (checked as :func:`check_kernel_kind`)."""
     return _KERNEL_KINDS[check_kernel_kind(name, argument)]
+
+
+def kernel_output_info(name, argument="output"):
+    """The :class:`KernelOutputInfo` of a kernel output (checked as :func:`check_kernel_output`)."""
+    return _KERNEL_OUTPUTS[check_kernel_output(name, argument)]

@@ -1,13 +1,18 @@
 """Tangent kernels of two-layer networks: infinite-width (analytic) and empirical (SPEC 4-5).
 
-For a network f(x) = (alpha/N) sum_j a_j sigma(<w_j, x> + b_j) the tangent kernel splits into
-the second-layer part "rf", the first-layer part "nt" and their sum "ntk":
+For a network f(x) = (alpha/N) sum_j a_j sigma(<w_j, x> + b_j) with k outputs (a_j in R^k) the
+tangent kernel is matrix-valued, a k x k block per pair of points; it splits into the
+second-layer part "rf", the first-layer part "nt" and their sum "ntk":
 
-    K_mu(x, x') = (1/N) sum_j [ s_j(x) s_j(x') + |a_j|^2 s'_j(x) s'_j(x') (<x, x'> + [bias]) ]
+    K_pq(x, x') = (1/N) sum_j [ delta_pq s_j(x) s_j(x') + a_jp a_jq s'_j(x) s'_j(x') (<x, x'> + [bias]) ]
 
-with s_j(x) = sigma(<w_j, x> + b_j). It does not depend on alpha. At initialisation, as
-N -> infinity, it converges (at rate N^-1/2) to the analytic kernel: with w ~ N(0, w_std^2 I),
-b ~ N(0, b_std^2), E|a|^2 = a_std^2 and (u, v) the centred Gaussian pair of variances
+with s_j(x) = sigma(<w_j, x> + b_j). It does not depend on alpha. The empirical kernels come
+in two forms (``output=``): "mean", the (n1, n2) kernel (1/k) sum_p K_pp of one output, and
+"matrix", the (n1 k, n2 k) matrix with entry (i k + p, l k + q) = K_pq(x_i, x'_l), which drives
+the residual dynamics and the linearized model. For k = 1 both are the scalar kernel. At
+initialisation, as N -> infinity (independent components of a_j, E a_p^2 = a_std^2),
+K_pq -> delta_pq K_ntk, the analytic kernel, at rate N^-1/2: with w ~ N(0, w_std^2 I),
+b ~ N(0, b_std^2) and (u, v) the centred Gaussian pair of variances
 w_std^2 |x|^2 + b_std^2, w_std^2 |x'|^2 + b_std^2 and covariance w_std^2 <x, x'> + b_std^2,
 
     K_rf  = E[sigma(u) sigma(v)]
@@ -41,17 +46,21 @@ from ._backend import get_backend
 from ._registry import (
     ACTIVATIONS,
     KERNEL_KINDS,
+    KERNEL_OUTPUTS,
     activation_info,
     check_activation,
     check_kernel_kind,
-    kernel_kind_info,
+    check_kernel_output,
+    kernel_output_info,
 )
 from ._validation import as_matrix, check_choice, check_float, check_int, resolve_threads
 
-__all__ = ["Analytic", "Empirical", "QuadratureWarning", "analytic", "empirical", "KINDS", "ACTIVATIONS"]
+__all__ = ["Analytic", "Empirical", "QuadratureWarning", "analytic", "empirical", "KINDS", "OUTPUTS", "ACTIVATIONS"]
 
 #: Kernel kinds and activations: the core's registry (mfntk._registry).
 KINDS = KERNEL_KINDS
+#: Forms of an empirical kernel's result (mfntk._registry): "mean" (n1, n2), "matrix" (n1 k, n2 k).
+OUTPUTS = KERNEL_OUTPUTS
 METHODS = ("auto", "closed", "quadrature")
 #: Activations whose Gaussian moments have a closed form in the core.
 CLOSED_FORM = tuple(name for name in ACTIVATIONS if activation_info(name).closed_form_kernel)
@@ -149,8 +158,8 @@ def analytic(X, X2=None, activation="relu", kind="ntk", w_std=None, a_std=1.0, b
     w_std : float or None
         Standard deviation of the first-layer weights; None means 1/sqrt(d).
     a_std : float
-        Root mean square of the second-layer weights (E|a|^2 = a_std^2; for a network with k
-        outputs, use a_std * sqrt(k), as :meth:`Analytic.from_network` does).
+        Root mean square of the second-layer weights (E a^2 = a_std^2; for a network with k
+        outputs, E a_p^2 = a_std^2 for every output p: the kernel is that of each output).
     b_std : float
         Standard deviation of the biases.
     c0 : float
@@ -310,15 +319,16 @@ class Analytic:
     def from_network(cls, net, kind="ntk", **kwargs):
         """The analytic kernel matching the initialisation law of a :class:`mfntk.TwoLayer`.
 
-        Uses the network's activation, c0, w_std, b_std and bias; a_std becomes
-        ``net.a_std * sqrt(net.outputs)`` since the empirical kernel carries |a_j|^2 (SPEC 4).
-        Other keyword arguments (method, quad_order, ...) are passed on.
+        Uses the network's activation, c0, w_std, a_std, b_std and bias. For k outputs this is
+        the limit of every diagonal block K_pp of the matrix kernel and of the ``"mean"`` empirical
+        kernel (1/k) sum_p K_pp, since E a_p^2 = a_std^2 for each output (the off-diagonal blocks
+        tend to 0): the per-output kernel, with no factor k (SPEC 4-5). Other keyword arguments
+        (method, quad_order, ...) are passed on.
         """
         _check_net(net)
         bias = bool(net.bias)
-        return cls(activation=net.activation, kind=kind, w_std=float(net.w_std),
-                   a_std=float(net.a_std) * math.sqrt(net.outputs), b_std=float(net.b_std) if bias else 0.0,
-                   c0=float(net.c0), bias=bias, **kwargs)
+        return cls(activation=net.activation, kind=kind, w_std=float(net.w_std), a_std=float(net.a_std),
+                   b_std=float(net.b_std) if bias else 0.0, c0=float(net.c0), bias=bias, **kwargs)
 
     def _kwargs(self):
         return {p: getattr(self, p) for p in self._PARAMS}
@@ -397,37 +407,30 @@ class _Particles:
         self.W = cp(np.ascontiguousarray(net.W, dtype=self.dtype))
         self.b = None if net.b is None else cp(np.ascontiguousarray(net.b, dtype=self.dtype))
         self.N, self.d = self.W.shape
+        self.k = self.a.shape[1]
 
     def check(self, X, name):
         return as_matrix(X, name, dtype=self.dtype, columns=self.d, copy_note=True)
 
-    def gram(self, X, X2, kind, threads):
-        return self.backend.gram(self, X, X2, kind, threads)
+    def rows(self, n, output):
+        """Rows of a kernel's result on n points: n (mean), n k (matrix)."""
+        return n * self.k if kernel_output_info(output).matrix else n
 
-    def matvec(self, X, V, kind, threads):
-        return self.backend.matvec(self, X, V, kind, threads)
+    def gram(self, X, X2, kind, output, threads):
+        return self.backend.gram(self, X, X2, kind, threads, output=output)
 
-    def cross_matvec(self, Xrows, Xcols, V, kind, threads):
-        """K(Xrows, Xcols) V = (1/N) J_{|a|^2}(Xrows) J_1(Xcols)^T V, column by column."""
-        ones = np.ones((self.N, 1), dtype=self.dtype)
-        a2 = np.ascontiguousarray(np.einsum("jk,jk->j", self.a, self.a)[:, None], dtype=self.dtype)
-        out = np.empty((Xrows.shape[0], V.shape[1]), dtype=self.dtype)
-        parts = kernel_kind_info(kind)
-        for c in range(V.shape[1]):
-            r = np.ascontiguousarray(V[:, c:c + 1], dtype=self.dtype)
-            gA, gW, gb = self.backend.vjp(self, Xcols, r, threads, a=ones)
-            ta = gA if parts.second_layer else None
-            tW = gW if parts.first_layer else None
-            tb = gb if parts.first_layer else None
-            out[:, c] = self.backend.jvp(self, Xrows, ta, tW, tb, threads, a=a2)[:, 0]
-        out /= self.dtype.type(self.N)
-        return out
+    def matvec(self, X, V, kind, output, threads, X_rows=None):
+        """K(X_rows, X) V (X_rows None: X)."""
+        return self.backend.matvec(self, X, V, kind, threads, output=output, X_rows=X_rows)
 
 
-def empirical(net, X, X2=None, kind="ntk", threads=None):
+def empirical(net, X, X2=None, kind="ntk", threads=None, output="mean"):
     """Empirical tangent kernel K_mu(X, X2) of a network (SPEC 4).
 
-    K(x, x') = (1/N) sum_j [ s_j(x) s_j(x') + |a_j|^2 s'_j(x) s'_j(x') (<x, x'> + [bias]) ],
+    For k outputs the tangent kernel is a k x k matrix per pair of points,
+
+        K_pq(x, x') = (1/N) sum_j [ delta_pq s_j(x) s_j(x') + a_jp a_jq s'_j(x) s'_j(x') (<x, x'> + [bias]) ],
+
     with the parts "rf" (first term), "nt" (second) and "ntk" (both), s_j(x) = sigma(<w_j, x> + b_j).
 
     Parameters
@@ -435,21 +438,36 @@ def empirical(net, X, X2=None, kind="ntk", threads=None):
     net : mfntk.TwoLayer
     X : array_like, shape (n1, d)
     X2 : array_like, shape (n2, d), optional
-        None: X (the symmetric Gram matrix).
+        None: X (the symmetric Gram matrix, exactly symmetric).
     kind : {"rf", "nt", "ntk"}
     threads : int or None
+    output : {"mean", "matrix"}
+        "mean": the (n1, n2) kernel of one output, (1/k) sum_p K_pp(x, x')
+        = (1/N) sum_j [ s_j(x) s_j(x') + (|a_j|^2 / k) s'_j(x) s'_j(x') (<x, x'> + [bias]) ], whose
+        infinite-width limit is :func:`analytic` with the network's law
+        (``Analytic.from_network(net)``). "matrix": the (n1 k, n2 k) matrix with entry
+        (i k + p, l k + q) = K_pq(x_i, x'_l), the kernel of the residual dynamics and of the
+        linearized model (:class:`mfntk.NTKLimit`); ``K.reshape(n1, k, n2, k)[i, p, l, q]`` is
+        K_pq(x_i, x'_l). For k = 1 both are the scalar kernel, the same numbers.
 
     Returns
     -------
-    ndarray, shape (n1, n2), of the network's dtype
+    ndarray, shape (n1, n2) or (n1 k, n2 k), of the network's dtype
         X and X2 are converted to it (a UserWarning notes a float conversion).
 
     Notes
     -----
-    Computed in the C++ core over (samples x particles) tiles, O(n1 n2 N + (n1 + n2) N d)
-    operations and O(n1 n2) memory. As N -> infinity at initialisation it converges to
-    :func:`analytic` with the same law (``Analytic.from_network(net)``) at rate N^-1/2
-    ([JGH18]_ Theorem 1).
+    Computed in the C++ core over (samples x particles) tiles, O(n1 n2 N) operations for the
+    mean and O(n1 n2 k^2 N) for the matrix (plus O((n1 + n2) N d)), O(n1 n2 k^2) memory and no
+    (n x N) array. The work is done in calls of about a second
+    (:data:`mfntk._backend.CHUNK_SECONDS`), so that Ctrl-C interrupts it within about that
+    long; the result is the same, bit for bit, as in one call and for any thread count.
+
+    As N -> infinity at initialisation, with the components of a_j independent and
+    E a_p^2 = a_std^2, K_pq -> delta_pq K_ntk at rate N^-1/2 ([JGH18]_ Theorem 1): the blocks
+    off the diagonal vanish and the mean kernel tends to :func:`analytic`. (A scalar kernel with
+    |a_j|^2 = sum_p a_jp^2 in its first-layer part would tend to k times the first-layer part of
+    any one output's kernel.)
 
     Examples
     --------
@@ -458,14 +476,18 @@ def empirical(net, X, X2=None, kind="ntk", threads=None):
     >>> K = mf.kernels.empirical(net, np.eye(2), kind="nt")
     >>> K.shape
     (2, 2)
+    >>> net3 = mf.TwoLayer(d=2, width=4, outputs=3, seed=0)
+    >>> mf.kernels.empirical(net3, np.eye(2), output="matrix").shape
+    (6, 6)
     """
     _check_net(net)
     kind = _check_kind(kind)
+    output = check_kernel_output(output)
     threads = resolve_threads(threads)
     p = _Particles(net, copy=False)
     X = p.check(X, "X")
     X2 = None if X2 is None else p.check(X2, "X2")
-    return p.gram(X, X2, kind, threads)
+    return p.gram(X, X2, kind, output, threads)
 
 
 class Empirical:
@@ -482,6 +504,12 @@ class Empirical:
         network as it was then (later changes of ``net`` do not affect it).
     kind : {"rf", "nt", "ntk"}
     threads : int or None
+    output : {"mean", "matrix"}
+        The (n1, n2) kernel of one output or the (n1 k, n2 k) matrix kernel (see
+        :func:`empirical`). With "matrix", the vectors V of :meth:`matvec` and
+        :meth:`cross_matvec` have one row per point and output (row i k + p: a target Y of
+        shape (n, k) enters as ``Y.reshape(-1)``). :class:`mfntk.KernelRegressor` takes a
+        "mean" kernel (one n x n matrix shared by the outputs).
 
     Examples
     --------
@@ -494,14 +522,18 @@ class Empirical:
     True
     """
 
-    def __init__(self, net, kind="ntk", threads=None):
+    _PARAMS = ("net", "kind", "threads", "output")
+
+    def __init__(self, net, kind="ntk", threads=None, output="mean"):
         _check_net(net)
         _check_kind(kind)
+        check_kernel_output(output)
         if threads is not None:
             resolve_threads(threads)
         self.net = net
         self.kind = kind
         self.threads = threads
+        self.output = output
         self._p = _Particles(net, copy=True)
 
     @property
@@ -521,54 +553,59 @@ class Empirical:
         return self._p.check(X, name)
 
     def __call__(self, X, X2=None):
-        """K(X, X2), shape (n1, n2); see :func:`empirical`."""
+        """K(X, X2), shape (n1, n2) or (n1 k, n2 k); see :func:`empirical`."""
         threads = resolve_threads(self.threads)
         X = self._p.check(X, "X")
         X2 = None if X2 is None else self._p.check(X2, "X2")
-        return self._p.gram(X, X2, self.kind, threads)
+        return self._p.gram(X, X2, self.kind, self.output, threads)
 
     def _vectors(self, V, n, name="V"):
         arr = np.asarray(V)
         vector = arr.ndim == 1
         V = as_matrix(V, name, dtype=self._p.dtype, allow_vector=True)
-        if V.shape[0] != n:
-            raise ValueError(f"{name}: expected {n} rows (one per point of X), got shape {arr.shape}")
+        rows = self._p.rows(n, self.output)
+        if V.shape[0] != rows:
+            per = "one per point of X" if rows == n else f"one per point of X and output, {n} x {self._p.k}"
+            raise ValueError(f"{name}: expected {rows} rows ({per}), got shape {arr.shape}")
         return V, vector
 
     def matvec(self, X, V):
-        """K(X, X) V without forming K; V of shape (n,) or (n, m), result of the same shape."""
+        """K(X, X) V without forming K; V of shape (rows,) or (rows, m), rows = n (mean) or
+        n k (matrix); the result has V's shape."""
         threads = resolve_threads(self.threads)
         X = self._p.check(X, "X")
         V, vector = self._vectors(V, X.shape[0])
-        out = self._p.matvec(X, V, self.kind, threads)
+        out = self._p.matvec(X, V, self.kind, self.output, threads)
         return out[:, 0] if vector else out
 
     def cross_matvec(self, X2, X, V):
-        """K(X2, X) V without forming K(X2, X); V of shape (n,) or (n, m) with n = len(X)."""
+        """K(X2, X) V without forming K(X2, X); V as in :meth:`matvec` for the points X; one
+        row of the result per point of X2 (mean) or per point and output (matrix)."""
         threads = resolve_threads(self.threads)
         X = self._p.check(X, "X")
         X2 = self._p.check(X2, "X2")
         V, vector = self._vectors(V, X.shape[0])
-        out = self._p.cross_matvec(X2, X, V, self.kind, threads)
+        out = self._p.matvec(X, V, self.kind, self.output, threads, X_rows=X2)
         return out[:, 0] if vector else out
 
     def analytic(self, **kwargs):
-        """The infinite-width counterpart: ``Analytic.from_network(self.net, kind=self.kind)``."""
+        """The infinite-width counterpart of the mean kernel (the limit of every diagonal block
+        of the matrix kernel): ``Analytic.from_network(self.net, kind=self.kind)``."""
         return Analytic.from_network(self.net, kind=self.kind, **kwargs)
 
     def get_params(self, deep=True):
         """The constructor arguments, as a dict."""
-        return {"net": self.net, "kind": self.kind, "threads": self.threads}
+        return {name: getattr(self, name) for name in self._PARAMS}
 
     def set_params(self, **params):
         """Set constructor arguments (the particles are copied again); returns self."""
-        unknown = set(params) - {"net", "kind", "threads"}
+        unknown = set(params) - set(self._PARAMS)
         if unknown:
-            raise ValueError(f"set_params: unknown parameter(s) {sorted(unknown)}; expected ['net', 'kind', 'threads']")
+            raise ValueError(f"set_params: unknown parameter(s) {sorted(unknown)}; expected {list(self._PARAMS)}")
         kw = self.get_params()
         kw.update(params)
         self.__init__(**kw)
         return self
 
     def __repr__(self):
-        return f"Empirical(net={self.net!r}, kind={self.kind!r})"
+        return f"Empirical(net={self.net!r}, kind={self.kind!r}, output={self.output!r})"

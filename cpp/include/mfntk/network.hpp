@@ -147,16 +147,19 @@ void forward(const Act& act, const Particles<T>& p, const T* X, Index n, T* F, W
   }
 }
 
-// gA, gW, gb receive J^T R; gb may be null (then the bias part is skipped).
+// gA, gW, gb receive J^T R; gb may be null (then the bias part is skipped). Only the particle tiles
+// [tile_begin, tile_end) of the plan are computed (tile_end < 0: to the last), the others left as
+// they are: a vjp in several calls over consecutive tile ranges gives the numbers of one call.
 template <class T, class Act>
 void vjp(const Act& act, const Particles<T>& p, const T* X, Index n, const T* R, const ParticleVec<T>& g,
-         Workspaces<T>& ws, int threads, ZCache<T> cache = {}) {
+         Workspaces<T>& ws, int threads, ZCache<T> cache = {}, Index tile_begin = 0, Index tile_end = -1) {
   const TilePlan plan(n, p.N, ws.tiling);
   ws.reserve(threads, p.k);
   const Index tiles = static_cast<Index>(plan.particle_tiles.size());
+  const Index last = tile_end < 0 ? tiles : std::min(tile_end, tiles);
   cache.write = false;
-#pragma omp parallel for schedule(dynamic, 1) num_threads(threads) if (tiles > 1)
-  for (Index jt = 0; jt < tiles; ++jt) {
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads) if (last - tile_begin > 1)
+  for (Index jt = tile_begin; jt < last; ++jt) {
     auto& w = ws.per_thread[omp_get_thread_num()];
     const auto [j0, nj] = plan.particle_tiles[jt];
     MapMat<T> gA(g.a + j0 * p.k, nj, p.k);

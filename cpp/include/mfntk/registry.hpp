@@ -1,6 +1,6 @@
 // The registry of every extension point, as plain data: what the core runs, read from the
 // policy lists (activations.hpp, losses.hpp, integrators.hpp) and the kernel kinds
-// (empirical_kernel.hpp). The bindings export it, so that Python lists no names of its own.
+// and outputs (empirical_kernel.hpp). The bindings export it, so that Python lists no names of its own.
 #pragma once
 
 #include <string>
@@ -41,6 +41,11 @@ struct KernelKindInfo {
   bool first_layer;
 };
 
+struct KernelOutputInfo {
+  std::string name;
+  bool matrix;
+};
+
 inline std::vector<ActivationInfo> activation_registry() {
   std::vector<ActivationInfo> out;
   Activations::for_each([&](auto tag) {
@@ -71,6 +76,12 @@ inline std::vector<IntegratorInfo> integrator_registry() {
 inline std::vector<KernelKindInfo> kernel_kind_registry() {
   std::vector<KernelKindInfo> out;
   for (const KernelKind& k : kKernelKinds) out.push_back({k.name, k.second_layer, k.first_layer});
+  return out;
+}
+
+inline std::vector<KernelOutputInfo> kernel_output_registry() {
+  std::vector<KernelOutputInfo> out;
+  for (const KernelOutput& o : kKernelOutputs) out.push_back({o.name, o.matrix});
   return out;
 }
 
