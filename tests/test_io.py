@@ -79,7 +79,7 @@ def test_round_trip(tmp_path):
     assert loaded.meta["seeds"] == {"net": 3, "run": 0, "data": 2}
     assert {"host", "platform", "cpus", "numpy"} <= set(loaded.meta["machine"])
     with h5py.File(path, "r") as f:
-        assert f["snapshots/theta"].compression == "gzip"
+        assert f["snapshots/theta"].fletcher32
         assert f["snapshots/theta"].chunks == (1, student().n_params)
     assert not os.path.exists(str(path) + ".partial")
 
@@ -233,3 +233,76 @@ def test_bad_arguments(tmp_path):
         mf.simulate(student(), data(), **RUN, out=tmp_path / "r.h5", checkpoint_every=-1.0)
     with pytest.raises(TypeError, match="path"):
         _io.load(None)
+
+
+# ---- checkpoints whose cost does not grow with the run -----------------------------------------
+
+def _checkpoint_sizes(monkeypatch, path, **run):
+    """Run to completion, recording the size of the file and of its parts folder after each checkpoint."""
+    sizes = []
+    write = _io.TrajectoryWriter.write
+
+    def write_and_measure(self, *args, **kwargs):
+        write(self, *args, **kwargs)
+        parts = [os.path.join(self.parts_dir, n) for n in self.parts]
+        sizes.append((os.path.getsize(self.path), sum(os.path.getsize(p) for p in parts), len(self.parts)))
+
+    monkeypatch.setattr(_io.TrajectoryWriter, "write", write_and_measure)
+    traj = mf.simulate(mf.TwoLayer(D, 512, "tanh", seed=3), data(), **run)
+    monkeypatch.undo()
+    return traj, sizes
+
+
+def test_checkpoints_do_not_rewrite_the_snapshots(tmp_path, monkeypatch):
+    path = tmp_path / "long.h5"
+    run = dict(RUN, t_max=4.0, record_every=0.05, out=path, checkpoint_every=0.05, progress=False)
+    traj, sizes = _checkpoint_sizes(monkeypatch, path, **run)
+    during = sizes[1:-1]                       # the first checkpoint and the completing one aside
+    assert len(during) >= 70 and during[-1][2] == len(during) + 1     # one part per checkpoint
+    main = [s[0] for s in during]
+    # the rewritten file holds no snapshot: it grows only by the records (a few bytes each)
+    assert max(main) - min(main) < 0.2 * min(main)
+    assert during[-1][1] > 20 * (max(main) - min(main))               # the snapshots went to the parts
+    # complete: one self-contained file again
+    assert not os.path.exists(str(path) + ".parts") and sizes[-1][2] == 0
+    ref = mf.simulate(mf.TwoLayer(D, 512, "tanh", seed=3), data(), **dict(run, out=None, checkpoint_every=None))
+    assert_same_run(ref, traj)
+    assert len(traj.snapshots) == len(during) + 2
+    np.testing.assert_array_equal(traj.snapshots.theta[-1], ref.net.get_flat())
+
+
+def test_a_killed_run_keeps_its_parts_and_resumes(tmp_path, monkeypatch):
+    path = tmp_path / "run.h5"
+    ref = mf.simulate(student(), data(), **opts("minibatch"))
+    _run_until_killed(monkeypatch, path, data(), "minibatch")
+    parts = sorted(os.listdir(str(path) + ".parts"))
+    assert len(parts) == 4                     # steps 0, 8, 16, 24
+    orphan = os.path.join(str(path) + ".parts", "snapshots-000000000099-000000000099.h5")
+    with open(orphan, "wb") as fh:             # written by a run killed before its checkpoint committed
+        fh.write(b"never listed")
+    partial = mf.load(path)
+    np.testing.assert_array_equal(partial.snapshots.step, [0, 8, 16, 24])
+    resumed = mf.resume(path)
+    assert_same_run(ref, resumed)
+    np.testing.assert_array_equal(resumed.snapshots.step, [0, 8, 16, 24, 32, 40])
+    assert not os.path.exists(str(path) + ".parts")
+
+
+def test_a_missing_part_is_a_file_error(tmp_path, monkeypatch):
+    path = tmp_path / "run.h5"
+    _run_until_killed(monkeypatch, path, data(), "minibatch")
+    os.remove(os.path.join(str(path) + ".parts", sorted(os.listdir(str(path) + ".parts"))[1]))
+    with pytest.raises(_io.TrajectoryFileError, match="missing from .*copy the folder with the file"):
+        mf.load(path)
+    with pytest.raises(_io.TrajectoryFileError):
+        mf.resume(path)
+
+
+def test_extending_a_complete_run_unfolds_and_refolds_its_snapshots(tmp_path):
+    path = tmp_path / "run.h5"
+    ref = mf.simulate(student(), data(), **opts("minibatch", t_max=3.0))
+    mf.simulate(student(), data(), **opts("minibatch"), out=path, checkpoint_every=CHECKPOINT)
+    longer = mf.resume(path, t_max=3.0)
+    assert_same_run(ref, longer)
+    np.testing.assert_array_equal(longer.snapshots.step, [0, 8, 16, 24, 32, 40, 48, 56, 60])
+    assert not os.path.exists(str(path) + ".parts")

@@ -10,14 +10,15 @@ root attributes
     :meth:`Simulation.config`), ``seeds`` (JSON: network, run, data), ``machine`` (JSON:
     host, platform, CPU count, Python / numpy / h5py versions), ``created``, ``updated``,
     ``complete`` (the run reached t_max), ``interrupted`` (stopped by Ctrl-C),
-    ``checkpoint_steps``, ``snapshot_steps``.
+    ``checkpoint_steps``, ``snapshot_steps``, ``snapshot_parts`` (JSON list of the part
+    files of a run that has not completed, see Checkpoints), ``crc32`` (of the others).
 ``/series/<name>``
     The recorded time series (``t``, ``step``, ``train_risk``, ... as in
     :class:`~mfntk.Trajectory`), float64 / int64, one entry per record.
 ``/snapshots``
     ``t`` (m,), ``step`` (m,), ``theta`` (m, P): the particles [a | W | b] (layout of
     ``TwoLayer.get_flat``) at the snapshot times; ``theta`` is chunked one snapshot per
-    chunk and compressed (gzip + shuffle).
+    chunk (files of 0.1.0 compressed it with gzip; particles hardly compress).
 ``/net0``
     ``theta`` (P,) the initial particles, attribute ``config`` (JSON of ``TwoLayer.config``).
 ``/checkpoint``
@@ -38,15 +39,23 @@ root attributes
 Checkpoints
 -----------
 A checkpoint is written at a record (the run's only synchronisation points), so the
-interval ``checkpoint_every`` is rounded up to a whole number of record intervals. Each
-checkpoint writes a new file ``<file>.partial`` (the unchanging groups copied from the last
-checkpoint, the snapshots appended, the records and the state written), flushes it to disk
-(fsync) and renames it over ``<file>``
-(``os.replace``, atomic on POSIX and Windows). A process killed at any moment (``kill -9``
-included) leaves either the previous or the new checkpoint, never a half-written file: at
-most one interval of work is lost, and :func:`resume` redoes it with the same numbers. The
-copy makes a checkpoint cost O(file size); with large data sets or many snapshots choose
-``checkpoint_every`` so that this stays a small fraction of the run.
+interval ``checkpoint_every`` is rounded up to a whole number of record intervals. While a
+run goes on, the snapshots taken since the last checkpoint go to a part file of their own,
+``<file>.parts/snapshots-<first step>-<last step>.h5`` (written as ``.partial``, flushed
+(fsync) and renamed); then a new ``<file>.partial`` is written (the unchanging groups
+copied from the last checkpoint, the records, the state, the list of parts), flushed and
+renamed over ``<file>`` (``os.replace``, atomic on POSIX and Windows). A checkpoint thus
+costs the size of the state, the records and the data, however many snapshots the run has
+taken. When the run completes, the parts are folded into the file (their stored chunks
+copied as they are) and the folder is removed: a finished run is one file. A process
+killed at any moment (``kill -9`` included) leaves the previous or the new checkpoint and
+the parts it lists, never a half-written file: at most one interval of work is lost, and
+:func:`resume` redoes it with the same numbers (parts no checkpoint lists are removed).
+Copy the ``.parts`` folder with the file of an unfinished run.
+
+Every dataset carries a Fletcher32 checksum, every group's attributes a CRC, and HDF5
+checksums its own metadata: damage is detected on reading (:class:`TrajectoryFileError`).
+One process writes a file at a time: the writer holds an exclusive lock on ``<file>.lock``.
 
 Security: reading a file never runs code from it. :func:`load` reads arrays and JSON
 only; :func:`resume` rebuilds a built-in sampler from its stored numbers, and unpickles a
@@ -61,6 +70,7 @@ import math
 import os
 import pickle
 import platform
+import re
 import sys
 import time
 import zlib
@@ -235,6 +245,26 @@ class _Lock:
         self.fd = None
 
 
+PARTS_SUFFIX = ".parts"          # the folder of a running file's snapshot parts: <file>.parts/
+PART_FORMAT = "mfntk-snapshots"
+_PART_NAME = re.compile(r"^snapshots-\d{12}-\d{12}\.h5$")
+
+
+def _part_name(first_step, last_step):
+    return f"snapshots-{int(first_step):012d}-{int(last_step):012d}.h5"
+
+
+def _remove_parts(folder, keep):
+    """Remove from ``folder`` every part (and unfinished part) not in ``keep``; the folder when empty."""
+    if not os.path.isdir(folder):
+        return
+    for name in os.listdir(folder):
+        if name not in keep and (name.endswith(".partial") or _PART_NAME.match(name)):
+            os.remove(os.path.join(folder, name))
+    if not os.listdir(folder):
+        os.rmdir(folder)
+
+
 def _is_trajectory(path):
     h5py = _h5py()
     try:
@@ -308,18 +338,23 @@ class TrajectoryWriter:
     @classmethod
     def reopen(cls, sim, stored, trust=False):
         """A writer that continues the file of ``stored`` (a :class:`StoredRun`) for a resumed ``sim``."""
-        writer = cls(sim, stored.path, stored.checkpoint_steps, stored.snapshot_steps, fresh=False, trust=trust)
+        writer = cls(sim, stored.path, stored.checkpoint_steps, stored.snapshot_steps, fresh=False, trust=trust,
+                     parts=stored.snapshot_parts)
         writer.last_step = sim.step
         return writer
 
-    def __init__(self, sim, path, checkpoint_steps, snapshot_steps, fresh=True, trust=False):
+    def __init__(self, sim, path, checkpoint_steps, snapshot_steps, fresh=True, trust=False, parts=()):
         self.sim, self.path, self.trust = sim, path, bool(trust)
         self.tmp = path + ".partial"
+        self.parts_dir = path + PARTS_SUFFIX
         self._lock = _Lock(path)
         if os.path.exists(self.tmp):   # left by a run that was killed while writing: never complete
             os.remove(self.tmp)
+        self.parts = [] if fresh else list(parts)   # the snapshot parts the file lists, in order
+        _remove_parts(self.parts_dir, keep=self.parts)  # parts of an older run, or never committed
         self.checkpoint_steps, self.snapshot_steps = checkpoint_steps, snapshot_steps
         self.pending = []          # snapshots taken since the last checkpoint: (t, step, theta)
+        self._last_snapshot = None if fresh else sim.step
         self.written_records = 0   # records already in the file
         self.last_step = None      # step of the checkpoint in the file
         self.fresh = fresh
@@ -331,7 +366,7 @@ class TrajectoryWriter:
         step = sim.step
         final = step >= sim.steps_total
         if step == 0 or final or (self.snapshot_steps and step % self.snapshot_steps == 0):
-            self.pending.append((step * sim.dt, step, sim.state[:sim.layout["particles"]].copy()))
+            self._snapshot(sim)
         if self.fresh:
             self.write(first=True)
             self.fresh = False
@@ -343,11 +378,15 @@ class TrajectoryWriter:
         sim = self.sim
         try:
             if self.last_step != sim.step or self.pending or interrupted:
-                if not self.pending or self.pending[-1][1] != sim.step:
-                    self.pending.append((sim.step * sim.dt, sim.step, sim.state[:sim.layout["particles"]].copy()))
+                self._snapshot(sim)
                 self.write(interrupted=interrupted)
         finally:
             self.close()
+
+    def _snapshot(self, sim):
+        if self._last_snapshot != sim.step:
+            self.pending.append((sim.step * sim.dt, sim.step, sim.state[:sim.layout["particles"]].copy()))
+            self._last_snapshot = sim.step
 
     def close(self):
         """Release the file without writing (after a failure: the last checkpoint stays)."""
@@ -356,12 +395,18 @@ class TrajectoryWriter:
         self._lock.release()
 
     def write(self, first=False, interrupted=False):
+        """One checkpoint. During a run the new snapshots go to a part file of their own and
+        the file is rewritten without the snapshots, so that a checkpoint costs the same
+        however long the run; when the run is complete they are folded into the file.
+        The file is replaced atomically, after the parts it lists are on disk."""
         h5py = _h5py()
         sim = self.sim
         sd = sim.state_dict()
         sd["wall_time"] = self._wall0 + (time.perf_counter() - self._clock0)
+        complete = bool(sim.step >= sim.steps_total)
         if os.path.exists(self.tmp):
             os.remove(self.tmp)
+        parts = list(self.parts)
         # libver v110: HDF5 keeps checksums of its own metadata too (object headers, indexes)
         with h5py.File(self.tmp, "w", libver=("v110", "latest")) as f:
             if first:
@@ -372,24 +417,103 @@ class TrajectoryWriter:
                 with h5py.File(self.path, "r") as old:
                     for key, value in old.attrs.items():
                         f.attrs[key] = value
-                    for group in ("net0", "data", "snapshots"):
+                    for group in ("net0", "data"):
                         old.copy(old[group], f, group)
+                    if old["snapshots/t"].shape[0] and not complete:
+                        # a completed run extended by resume: its folded snapshots become the first part
+                        parts.insert(0, self._write_part_from(old["snapshots"]))
+                        self._empty_snapshots(f)
+                    else:
+                        old.copy(old["snapshots"], f, "snapshots")
                 if not self.trust and "sampler_pickle" in f["data"].attrs:
                     del f["data"].attrs["sampler_pickle"]   # never carry code along unasked
                     _seal(f["data"])
             self._write_series(f, sd["series"])
-            self._append_snapshots(f)
+            if complete:
+                self._fold_snapshots(f, parts)
+                parts = []
+            elif self.pending:
+                parts.append(self._write_part(self.pending))
             self._write_checkpoint(f, sd, sim.layout)
             f.attrs["config"] = _json(sim.config())
             f.attrs["updated"] = time.strftime("%Y-%m-%dT%H:%M:%S")
-            f.attrs["complete"] = bool(sim.step >= sim.steps_total)
+            f.attrs["complete"] = complete
             f.attrs["interrupted"] = bool(interrupted)
+            f.attrs["snapshot_parts"] = _json(parts)
             _seal(f)
         _fsync_file(self.tmp)
         os.replace(self.tmp, self.path)
         _fsync_dir(os.path.dirname(os.path.abspath(self.path)))
+        self.parts = parts
+        _remove_parts(self.parts_dir, keep=parts)      # folded ones (after the file no longer lists them)
         self.pending = []
         self.last_step = sim.step
+
+    # ---- snapshot parts -------------------------------------------------------------------
+    def _write_part(self, pending):
+        """Pending snapshots (t, step, theta) as a new part file (atomic); returns its name."""
+        os.makedirs(self.parts_dir, exist_ok=True)
+        name = _part_name(pending[0][1], pending[-1][1])
+        path = os.path.join(self.parts_dir, name)
+        with _h5py().File(path + ".partial", "w", libver=("v110", "latest")) as f:
+            f.attrs["format"] = PART_FORMAT
+            _create(f, "t", np.array([p[0] for p in pending], np.float64))
+            _create(f, "step", np.array([p[1] for p in pending], np.int64))
+            theta = np.stack([p[2] for p in pending])
+            _create(f, "theta", theta, chunks=(1, theta.shape[1]))
+            _seal(f)
+        return self._commit_part(path)
+
+    def _write_part_from(self, group):
+        """The snapshots of ``group`` (an HDF5 group t, step, theta) as a new part file; its name."""
+        os.makedirs(self.parts_dir, exist_ok=True)
+        steps = group["step"]
+        name = _part_name(int(steps[0]), int(steps[-1]))
+        path = os.path.join(self.parts_dir, name)
+        with _h5py().File(path + ".partial", "w", libver=("v110", "latest")) as f:
+            f.attrs["format"] = PART_FORMAT
+            for key in ("t", "step", "theta"):
+                group.file.copy(group[key], f, key)
+            _seal(f)
+        return self._commit_part(path)
+
+    def _commit_part(self, path):
+        _fsync_file(path + ".partial")
+        os.replace(path + ".partial", path)
+        _fsync_dir(self.parts_dir)
+        return os.path.basename(path)
+
+    def _fold_snapshots(self, f, parts):
+        """The snapshots of ``parts`` and the pending ones into the group /snapshots of ``f``
+        (which holds the snapshots already folded), one snapshot at a time."""
+        s = f["snapshots"]
+        for name in parts:
+            with _h5py().File(os.path.join(self.parts_dir, name), "r") as part:
+                m0, m = s["t"].shape[0], part["t"].shape[0]
+                for key in ("t", "step", "theta"):
+                    s[key].resize(m0 + m, axis=0)
+                s["t"][m0:], s["step"][m0:] = part["t"][()], part["step"][()]
+                # the parts have the file's chunks (one snapshot each) and filters: copy the stored
+                # (compressed, checksummed) chunks as they are, without decoding them
+                source, target = part["theta"].id, s["theta"].id
+                for i in range(m):
+                    mask, chunk = source.read_direct_chunk((i, 0))
+                    target.write_direct_chunk((m0 + i, 0), chunk, mask)
+        if self.pending:
+            m0, m = s["t"].shape[0], len(self.pending)
+            for key in ("t", "step", "theta"):
+                s[key].resize(m0 + m, axis=0)
+            s["t"][m0:] = [p[0] for p in self.pending]
+            s["step"][m0:] = [p[1] for p in self.pending]
+            s["theta"][m0:] = np.stack([p[2] for p in self.pending])
+
+    def _empty_snapshots(self, f):
+        P = self.sim.layout["particles"]
+        s = f.create_group("snapshots")
+        _create(s, "t", shape=(0,), maxshape=(None,), dtype="f8", chunks=(256,))
+        _create(s, "step", shape=(0,), maxshape=(None,), dtype="i8", chunks=(256,))
+        # not compressed: particles are noise to gzip (3% smaller at 20 MB/s), checksummed all the same
+        _create(s, "theta", shape=(0, P), maxshape=(None, P), dtype=self.sim.net0.dtype, chunks=(1, P))
 
     def _write_static(self, f):
         from . import __version__
@@ -407,12 +531,7 @@ class TrajectoryWriter:
         g.attrs["config"] = _json(sim.net0.config())
         _seal(g)
         _write_data(f.create_group("data"), sim, self.trust)
-        P = sim.layout["particles"]
-        s = f.create_group("snapshots")
-        _create(s, "t", shape=(0,), maxshape=(None,), dtype="f8", chunks=(256,))
-        _create(s, "step", shape=(0,), maxshape=(None,), dtype="i8", chunks=(256,))
-        _create(s, "theta", shape=(0, P), maxshape=(None, P), dtype=sim.net0.dtype, chunks=(1, P),
-                compression="gzip", compression_opts=4, shuffle=True)
+        self._empty_snapshots(f)
 
     @staticmethod
     def _write_series(f, series):
@@ -422,17 +541,6 @@ class TrajectoryWriter:
             if arr.dtype == object:  # pragma: no cover - defensive
                 raise TypeError(f"series {name!r}: cannot be stored (ragged)")
             _create(g, name, arr)
-
-    def _append_snapshots(self, f):
-        if not self.pending:
-            return
-        s = f["snapshots"]
-        m0, m = s["t"].shape[0], len(self.pending)
-        for key in ("t", "step", "theta"):
-            s[key].resize(m0 + m, axis=0)
-        s["t"][m0:] = [p[0] for p in self.pending]
-        s["step"][m0:] = [p[1] for p in self.pending]
-        s["theta"][m0:] = np.stack([p[2] for p in self.pending])
 
     @staticmethod
     def _write_checkpoint(f, sd, layout):
@@ -718,17 +826,53 @@ def _read_header(f):
                   "W": _dataset(f, "checkpoint/prev_W", (N, d), dtype=dtype),
                   "b": _dataset(f, "checkpoint/prev_b", (N,), dtype=dtype) if net.bias else None,
                   "risk": _float_attr(f, g, "prev_risk")}
-    s = f["snapshots"]
     h.snap_t = _dataset(f, "snapshots/t", (-1,))
     m = h.snap_t.shape[0]
     h.snap_step = _dataset(f, "snapshots/step", (m,), kinds="i")
     h.snap_theta = _dataset(f, "snapshots/theta", (m, P), dtype=dtype)
-    del s
+    h.snapshot_parts = _json_attr(f, f, "snapshot_parts", list) if "snapshot_parts" in f.attrs else []
+    for name in h.snapshot_parts:
+        if not isinstance(name, str) or not _PART_NAME.match(name):
+            _bad(f, f"the snapshot part name {name!r} is not one mfntk writes")
     X = _dataset(f, "data/X", (-1, net.d))
     _dataset(f, "data/y", (X.shape[0], net.outputs))
     h.complete = bool(f.attrs.get("complete", False))
     h.interrupted = bool(f.attrs.get("interrupted", False))
     return h
+
+
+def _read_snapshots(f, h, read=True):
+    """(t, step, theta) of every snapshot: those folded into the file, then those of its parts
+    (<file>.parts/, a run that has not completed), each part validated before it is read
+    (with ``read`` False: validated only)."""
+    h5py = _h5py()
+    folder = f.filename + PARTS_SUFFIX
+    parts = []
+    try:
+        for name in h.snapshot_parts:
+            path = os.path.join(folder, name)
+            if not os.path.isfile(path):
+                _bad(f, f"the snapshot part {name} is missing from {folder} (copy the folder with the file)")
+            part = h5py.File(path, "r")
+            parts.append(part)
+            if part.attrs.get("format") != PART_FORMAT:
+                _bad(f, f"{path} is not an mfntk snapshot part")
+            _verify_attrs(part, path)
+            m = _dataset(part, "t", (-1,)).shape[0]
+            _dataset(part, "step", (m,), kinds="i")
+            _dataset(part, "theta", (m, h.P), dtype=h.snap_theta.dtype)
+        if not read:
+            return None
+        _fits_in_memory(f, [h.snap_theta, *(p["theta"] for p in parts)], "the snapshots")
+        t = np.concatenate([h.snap_t[()]] + [p["t"][()] for p in parts])
+        step = np.concatenate([h.snap_step[()]] + [p["step"][()] for p in parts])
+        theta = np.concatenate([h.snap_theta[()]] + [p["theta"][()] for p in parts])
+    finally:
+        for part in parts:
+            part.close()
+    if len(step) > 1 and np.any(np.diff(step) <= 0):
+        _bad(f, "the snapshots' steps are not increasing")
+    return t, step, theta
 
 
 def _read_state_dict(f, h):
@@ -789,10 +933,8 @@ def load(path):
     from ._trajectory import Trajectory
     with _open(path) as f:
         h = _read(f, "the header", lambda: _read_header(f))
-        _read(f, "the sizes", lambda: _fits_in_memory(f, [h.snap_theta, h.theta0], "the snapshots"))
         sd = _read(f, "the checkpoint", lambda: _read_state_dict(f, h))
-        snaps = _read(f, "the snapshots", lambda: Snapshots(h.snap_t[()], h.snap_step[()], h.snap_theta[()],
-                                                            h.net_config))
+        snaps = _read(f, "the snapshots", lambda: Snapshots(*_read_snapshots(f, h), h.net_config))
         meta = _read(f, "the metadata", lambda: {
             **{k: str(f.attrs[k]) for k in ("mfntk_version", "created", "updated") if k in f.attrs},
             **{k: _json_attr(f, f, k) for k in ("machine", "seeds") if k in f.attrs}})
@@ -864,6 +1006,7 @@ def read_run(path, data=None, trust=False):
         h = _read(f, "the header", lambda: _read_header(f))
         sd = _read(f, "the checkpoint", lambda: _read_state_dict(f, h))
         net0 = _read(f, "the initial network", lambda: _net0(f, h))
+        _read(f, "the snapshots", lambda: _read_snapshots(f, h, read=False))
         stored = _read(f, "the data", lambda: _dataset_from_group(f, sampler=None))
         g = f["data"]
         online = bool(h.config.get("online"))
@@ -896,4 +1039,5 @@ def read_run(path, data=None, trust=False):
         data = stored
         data.sampler = sampler
     return StoredRun(path=path, config=h.config, net0=net0, state=sd, data=data,
-                     checkpoint_steps=h.checkpoint_steps, snapshot_steps=h.snapshot_steps)
+                     checkpoint_steps=h.checkpoint_steps, snapshot_steps=h.snapshot_steps,
+                     snapshot_parts=h.snapshot_parts)
