@@ -14,12 +14,14 @@ from scipy import integrate, special
 
 import mfntk as mf
 import mfntk.kernels  # noqa: F401  (mf.kernels)
+from mfntk import _solvers
 
 # ---- tolerances ----------------------------------------------------------------------------
 TOL = 1e-12            # the default quad_tol: the accuracy promised when nothing is warned
 REF_SLACK = 5e-14      # accuracy of the nested adaptive reference (relative to sqrt(E E))
 ULPS = 8               # symmetric / cross / diagonal paths: the same formula, a few roundings apart
 HOMOGENEOUS = 1e-13    # relu: K(c X) = c^2 K(X)
+PINV = 1e-10           # tiny-ridge predictions against numpy's pseudo-inverse
 
 SIGMA = {"tanh": np.tanh, "sigmoid": special.expit, "softplus": lambda u: np.logaddexp(0.0, u)}
 DSIGMA = {
@@ -215,3 +217,55 @@ def test_tanh_diag_equals_the_diagonal_at_extreme_scales(scale):
     assert_ulps(D, np.diag(K), np.float64, "diag")
     if scale == 1e100:  # saturated: E[sign(u)^2] = 1 up to O(1/s)
         np.testing.assert_allclose(D, 1.0, rtol=1e-12)
+
+
+# ---------------------------------------------------------------------------------------------
+# item: tiny ridges
+# ---------------------------------------------------------------------------------------------
+def rank_deficient(n=40, r=10, m=7, seed=3):
+    rng = np.random.default_rng(seed)
+    Phi, Phi2 = rng.standard_normal((n, r)), rng.standard_normal((m, r))
+    return Phi @ Phi.T, Phi2 @ Phi.T, rng.standard_normal(n)
+
+
+@pytest.mark.parametrize("solver", ["auto", "eigh", "cholesky"])
+@pytest.mark.parametrize("ridge", [1e-30, 1e-14])
+def test_ridge_below_the_numerical_floor_is_ridgeless_and_said(solver, ridge):
+    """Before: ridge=1e-30 with solver='eigh' predicted values off by 1e16, without a warning."""
+    K, K2, y = rank_deficient()
+    n = K.shape[0]
+    ref = K2 @ np.linalg.pinv(K, rcond=n * np.finfo(np.float64).eps, hermitian=True) @ y
+    with pytest.warns(_solvers.NumericalRidgeWarning, match="numerical floor"):
+        pred = mf.KernelRegressor(kernel="precomputed", ridge=ridge, solver=solver).fit(K, y).predict(K2)
+    assert np.abs(pred - ref).max() <= PINV * np.abs(ref).max()
+    # the same at t = inf through the kernel flow, and through the factor itself
+    with pytest.warns(_solvers.NumericalRidgeWarning):
+        flow = mf.KernelRegressor(kernel="precomputed", ridge=ridge, t=np.inf).fit(K, y).predict(K2)
+    assert np.abs(flow - ref).max() <= PINV * np.abs(ref).max()
+
+
+def test_ridge_above_the_floor_is_used_silently():
+    K, K2, y = rank_deficient()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        pred = mf.KernelRegressor(kernel="precomputed", ridge=1e-3, solver="eigh").fit(K, y).predict(K2)
+    ref = K2 @ np.linalg.solve(K + 1e-3 * np.eye(K.shape[0]), y)
+    assert np.abs(pred - ref).max() <= 1e-9 * np.abs(ref).max()
+
+
+@pytest.mark.parametrize("ridge", [0.0, 1e-30])
+def test_cg_refuses_a_singular_system(ridge):
+    """Before: coefficients of 1e11-1e14 with only a ConvergenceWarning."""
+    K, _, y = rank_deficient()
+    with pytest.raises(np.linalg.LinAlgError, match="singular to working precision.*solver='eigh'"):
+        mf.KernelRegressor(kernel="precomputed", ridge=ridge, solver="cg").fit(K, y)
+
+
+def test_cg_still_solves_a_consistent_singular_system():
+    K, K2, _ = rank_deficient()
+    y = K @ np.random.default_rng(4).standard_normal(K.shape[0])  # in the range of K
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        reg = mf.KernelRegressor(kernel="precomputed", solver="cg", tol=1e-10).fit(K, y)
+    ref = K2 @ np.linalg.pinv(K, hermitian=True) @ y
+    assert np.abs(reg.predict(K2) - ref).max() <= 1e-8 * np.abs(ref).max()
