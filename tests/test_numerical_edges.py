@@ -269,3 +269,37 @@ def test_cg_still_solves_a_consistent_singular_system():
         reg = mf.KernelRegressor(kernel="precomputed", solver="cg", tol=1e-10).fit(K, y)
     ref = K2 @ np.linalg.pinv(K, hermitian=True) @ y
     assert np.abs(reg.predict(K2) - ref).max() <= 1e-8 * np.abs(ref).max()
+
+
+# ---------------------------------------------------------------------------------------------
+# item: arguments out of range, targets, non-finite particles
+# ---------------------------------------------------------------------------------------------
+def small_problem():
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal((12, 3))
+    return X, np.sin(X[:, 0]), mf.TwoLayer(3, 8, seed=1)
+
+
+@pytest.mark.parametrize("kw,match", [
+    (dict(threads=2 ** 31), r"threads: must be <= 65536, got 2147483648"),
+    (dict(seed=2 ** 64), r"seed: must be <= 9223372036854775807, got 18446744073709551616"),
+    (dict(cache_mb=1e30), r"cache_mb: must be <= 1.07374e\+09, got 1e\+30"),
+    (dict(t_max=1e300, dt=1e-300), r"t_max, dt: t_max / dt = inf steps .* too many; at most 2\*\*53"),
+    (dict(t_max=1.0, dt=1e-16), r"t_max, dt: t_max / dt = 1e\+16 steps .* too many"),
+])
+def test_simulate_arguments_out_of_range(kw, match):
+    """Before: raw binding TypeErrors (threads, seed, cache_mb) and an OverflowError (steps)."""
+    X, y, net = small_problem()
+    args = dict(t_max=0.1, dt=0.05)
+    args.update(kw)
+    with pytest.raises(ValueError, match=match):
+        mf.simulate(net, (X, y), progress=False, **args)
+
+
+def test_other_entry_points_bound_threads_and_seeds():
+    X, _, _ = small_problem()
+    with pytest.raises(ValueError, match="threads: must be <= 65536"):
+        mf.kernels.analytic(X, threads=2 ** 31)
+    with pytest.raises(ValueError, match="seed: must be <= 9223372036854775807"):
+        mf.TwoLayer(3, 8, seed=2 ** 64)
+    mf.TwoLayer(3, 8, seed=2 ** 63 - 1)  # the largest seed is fine

@@ -52,6 +52,11 @@ def _targets(net, y, name):
     return np.ascontiguousarray(y, dtype=net.dtype)
 
 
+#: Largest number of steps of a run: beyond 2**53, step * dt and the step counter are no longer
+#: exact in double precision (and no run would finish).
+MAX_STEPS = 2 ** 53
+
+
 def dd_field(net, X, Y, loss="squared", weight_decay=0.0, threads=None):
     """The distributional-dynamics field at the network's particles on data (X, Y) (SPEC 3).
 
@@ -122,7 +127,12 @@ class Simulation:
         if opts.batch is not None and not online and opts.batch > self.data.n:
             raise ValueError(f"batch: {opts.batch} is larger than the training set ({self.data.n} points)")
         self.threads = resolve_threads(opts.threads)
-        self.steps_total = int(math.ceil(opts.t_max / opts.dt - 1e-9)) if opts.t_max > 0 else 0
+        ratio = opts.t_max / opts.dt
+        if not ratio <= MAX_STEPS:
+            raise ValueError(f"t_max, dt: t_max / dt = {ratio:.3g} steps (t_max={opts.t_max:g}, dt={opts.dt:g}) is too "
+                             f"many; at most 2**53 = {MAX_STEPS:.3g} steps (beyond, step counts and times are not "
+                             f"exact in double precision): raise dt or lower t_max")
+        self.steps_total = int(math.ceil(ratio - 1e-9)) if opts.t_max > 0 else 0
         if opts.record_every is None:
             self.record_steps = max(1, self.steps_total // 100)
         else:
