@@ -303,3 +303,18 @@ def test_other_entry_points_bound_threads_and_seeds():
     with pytest.raises(ValueError, match="seed: must be <= 9223372036854775807"):
         mf.TwoLayer(3, 8, seed=2 ** 64)
     mf.TwoLayer(3, 8, seed=2 ** 63 - 1)  # the largest seed is fine
+
+
+def test_logistic_loss_refuses_labels_that_are_not_pm1():
+    """Before: accepted any targets (the loss is then not the logistic classification loss)."""
+    X, y, net = small_problem()
+    with pytest.raises(ValueError, match=r"data.y: the logistic loss needs labels y in \{-1, \+1\}; got -?0\.\d+ in row 0"):
+        mf.simulate(net, (X, y), t_max=0.1, dt=0.05, loss="logistic", progress=False)
+    with pytest.raises(ValueError, match=r"data.y: .* got 0 in row 0 \(6 of 12 targets are not \+-1\)"):
+        mf.simulate(net, (X, (np.arange(12) % 2).astype(float)), t_max=0.1, dt=0.05, loss="logistic",
+                    progress=False)
+    with pytest.raises(ValueError, match=r"Y: the logistic loss needs labels"):
+        mf._simulate.dd_field(net, X, y, loss="logistic")
+    ypm = np.where(y > 0, 1.0, -1.0)
+    traj = mf.simulate(net, (X, ypm), t_max=0.1, dt=0.05, loss="logistic", progress=False)
+    assert np.all(np.isfinite(traj.train_risk))
