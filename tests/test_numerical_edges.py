@@ -318,3 +318,22 @@ def test_logistic_loss_refuses_labels_that_are_not_pm1():
     ypm = np.where(y > 0, 1.0, -1.0)
     traj = mf.simulate(net, (X, ypm), t_max=0.1, dt=0.05, loss="logistic", progress=False)
     assert np.all(np.isfinite(traj.train_risk))
+
+
+@pytest.mark.parametrize("part", ["a", "W"])
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_non_finite_particles_are_refused(part, bad):
+    """Before: relu masked a NaN in W, so predict looked finite, and simulate blamed the dynamics."""
+    X, y, net = small_problem()
+    arr = getattr(net, part).copy()
+    arr[2, 0] = bad
+    setattr(net, part, arr)
+    what = "NaN" if np.isnan(bad) else "inf"
+    with pytest.raises(ValueError, match=rf"net\.{part}: contains {what} \(first non-finite value in row 2\)"):
+        net.predict(X)
+    with pytest.raises(ValueError, match=rf"net\.{part}: contains {what}"):
+        mf.simulate(net, (X, y), t_max=0.1, dt=0.05, progress=False)
+    theta = mf.TwoLayer(3, 8, seed=1).get_flat()
+    theta[3] = bad
+    with pytest.raises(ValueError, match=rf"theta \(its a block\): contains {what}"):
+        mf.TwoLayer(3, 8, seed=1).set_flat(theta)

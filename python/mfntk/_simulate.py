@@ -141,6 +141,7 @@ class Simulation:
             raise ValueError("online: the data has no sampler to draw fresh samples from")
         if opts.batch is not None and not online and opts.batch > self.data.n:
             raise ValueError(f"batch: {opts.batch} is larger than the training set ({self.data.n} points)")
+        net.check_particles("net")
         self.threads = resolve_threads(opts.threads)
         ratio = opts.t_max / opts.dt
         if not ratio <= MAX_STEPS:
