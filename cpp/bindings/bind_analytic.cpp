@@ -24,10 +24,14 @@ py::dict info_dict(const AnalyticInfo& info) {
   py::dict out;
   out["quadrature"] = info.quadrature;
   out["order"] = info.order;
+  out["nodes"] = info.nodes;
   out["terms_f"] = info.terms_f;
   out["terms_d"] = info.terms_d;
   out["bound_f"] = info.bound_f;
   out["bound_d"] = info.bound_d;
+  out["direct_f"] = info.direct_f;
+  out["direct_d"] = info.direct_d;
+  out["direct_accuracy"] = kDirectAccuracy;
   return out;
 }
 

@@ -9,7 +9,7 @@ import numpy as np
 
 from ._backend import get_backend
 from ._options import NetOptions
-from ._validation import as_matrix, check_choice, check_float, resolve_dtype, resolve_threads
+from ._validation import as_matrix, check_choice, check_finite, check_float, resolve_dtype, resolve_threads
 
 SCALINGS = ("mf", "ntk")
 
@@ -147,6 +147,9 @@ class TwoLayer:
         if theta.shape != (self.n_params,):
             raise ValueError(f"theta: expected shape ({self.n_params},), got {theta.shape}")
         a, W, b = self.layout.split(theta)
+        for arr, part in ((a, "a"), (W, "W"), (b, "b")):
+            if arr is not None:
+                check_finite(arr, f"theta (its {part} block)")
         self.a, self.W = np.array(a, order="C"), np.array(W, order="C")
         self.b = None if b is None else np.array(b, order="C")
 
@@ -156,6 +159,17 @@ class TwoLayer:
         new.a, new.W = self.a.copy(), self.W.copy()
         new.b = None if self.b is None else self.b.copy()
         return new
+
+    def check_particles(self, name="net"):
+        """ValueError naming the array when a, W or b holds NaN or inf.
+
+        A non-finite particle can hide: relu(NaN) is 0 in the core, so the outputs may look
+        finite. :meth:`predict` and :func:`mfntk.simulate` call this first.
+        """
+        for part in ("a", "W", "b"):
+            arr = getattr(self, part)
+            if arr is not None and not np.isfinite(arr).all():
+                check_finite(np.asarray(arr), f"{name}.{part}")
 
     # ---- evaluation ---------------------------------------------------------------------------
     def check_inputs(self, X, name="X", note_copy=True):
@@ -167,7 +181,11 @@ class TwoLayer:
         return as_matrix(X, name, dtype=self.dtype, columns=self.d, copy_note=note_copy)
 
     def predict(self, X, threads=None):
-        """f(X; theta), shape (n, k)."""
+        """f(X; theta), shape (n, k).
+
+        Raises ValueError when the particles (a, W, b) or X hold NaN or inf.
+        """
+        self.check_particles()
         X = self.check_inputs(X)
         F = self.backend.forward(self, X, resolve_threads(threads))
         F *= self.dtype.type(self.alpha / self.width)

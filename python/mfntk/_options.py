@@ -17,7 +17,8 @@ import textwrap
 from typing import Any, Callable
 
 
-from ._validation import check_bool, check_choice, check_float, check_int, check_path, check_str
+from ._validation import (MAX_SEED, MAX_THREADS, check_bool, check_choice, check_float, check_int, check_path,
+                          check_str)
 
 __all__ = ["Opt", "option", "Options", "OptionError", "NetOptions", "RunOptions", "OutputOptions"]
 
@@ -99,7 +100,8 @@ class Opt:
         else:  # pragma: no cover - a declaration error
             raise AssertionError(f"unknown option kind {kind!r}")
         if self.maximum is not None and value > self.maximum:
-            raise ValueError(f"{name}: must be <= {self.maximum:g}, got {value}")
+            bound = int(self.maximum) if kind == "int" else f"{self.maximum:g}"
+            raise ValueError(f"{name}: must be <= {bound}, got {value}")
         return value
 
     def describe_type(self):
@@ -113,7 +115,7 @@ class Opt:
             if self.minimum is not None:
                 text += f" {'>' if self.strict else '>='} {self.minimum:g}"
             if self.maximum is not None:
-                text += f", <= {self.maximum:g}"
+                text += f", <= {int(self.maximum) if self.kind.endswith('int') else f'{self.maximum:g}'}"
         if self.unit:
             text += f" ({self.unit})"
         return text + (" or none" if self.optional else "")
@@ -305,7 +307,7 @@ class NetOptions(Options):
     b_std: float = option(0.0, "float", "Standard deviation of b_j (with bias).", minimum=0.0)
     symmetric: bool = option(False, "bool", "Draw N/2 particles and complete them with (-a_j, w_j, b_j), so "
                              "that f(x; theta_0) = 0 exactly (N even).")
-    seed: int = option(0, "int", "Seed of the initialisation (numpy Generator).", minimum=0)
+    seed: int = option(0, "int", "Seed of the initialisation (numpy Generator).", minimum=0, maximum=MAX_SEED)
     dtype: str = option("float64", "dtype", "Precision of the particles and of every computation on them.")
     a_init: str = option("gaussian", "choice", "Law of the second-layer weights.",
                          choices=("gaussian", "rademacher"))
@@ -345,7 +347,7 @@ class RunOptions(Options):
                                         "steps); None: about 100 records.", minimum=0.0, strict=True,
                                         optional=True, unit="mean-field time")
     threads: int | None = option(None, "int", "OpenMP threads (None: all this process may use). Results are "
-                                 "bit-identical for any count.", minimum=1, optional=True)
+                                 "bit-identical for any count.", minimum=1, maximum=MAX_THREADS, optional=True)
     residual_dynamics: bool = option(False, "bool", "Integrate the residual dynamics du/dt = -(1/n) K_t u "
                                      "(SPEC 4) on the training set jointly with the particles; recorded as "
                                      "traj.rd_residual.")
@@ -360,14 +362,15 @@ class RunOptions(Options):
     probe_size: int = option(256, "int", "Training points on which the diagnostics are computed.", minimum=1)
     test_size: int = option(2048, "int", "Size of the held-out sample drawn from the sampler when the data "
                             "has no test split.", minimum=1)
-    seed: int = option(0, "int", "Seed of minibatch / online sampling and of the Langevin noise.", minimum=0)
+    seed: int = option(0, "int", "Seed of minibatch / online sampling and of the Langevin noise.", minimum=0,
+                       maximum=MAX_SEED)
     divergence_factor: float = option(1e6, "float", "A training risk above this factor times max(initial "
                                       "risk, 1) stops the run.", minimum=1.0)
     cache_mb: float = option(1024.0, "float", "Memory budget for keeping the pre-activations X W^T of a "
                              "step's points between the forward and the gradient pass (n N values): within it "
                              "a step costs 4 n N d flops, beyond it they are recomputed tile by tile (6 n N d) "
                              "and memory stays O((n + N) d). Results are bit-identical either way.",
-                             minimum=0.0, unit="MiB")
+                             minimum=0.0, maximum=float(2 ** 30), unit="MiB")
 
     def _check_together(self):
         from ._registry import INTEGRATORS, integrator_info

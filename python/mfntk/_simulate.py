@@ -53,6 +53,25 @@ def _targets(net, y, name):
     return np.ascontiguousarray(y, dtype=net.dtype)
 
 
+def _check_labels(Y, loss, name):
+    """For a loss whose labels are +-1 (``loss_info(loss).pm1_labels``): ValueError naming the
+    first target that is not -1 or +1 (the logistic loss log(1 + exp(-y f)) is a classification
+    loss only for such labels)."""
+    if not loss_info(loss).pm1_labels:
+        return
+    bad = (Y != 1) & (Y != -1)
+    if bad.any():
+        i = int(np.argwhere(bad)[0][0])
+        raise ValueError(f"{name}: the {loss} loss needs labels y in {{-1, +1}}; got {float(Y[bad].ravel()[0]):g} "
+                         f"in row {i} ({int(bad.sum())} of {Y.size} targets are not +-1). Map {{0, 1}} labels "
+                         f"with 2 y - 1.")
+
+
+#: Largest number of steps of a run: beyond 2**53, step * dt and the step counter are no longer
+#: exact in double precision (and no run would finish).
+MAX_STEPS = 2 ** 53
+
+
 def dd_field(net, X, Y, loss="squared", weight_decay=0.0, threads=None):
     """The distributional-dynamics field at the network's particles on data (X, Y) (SPEC 3).
 
@@ -68,6 +87,7 @@ def dd_field(net, X, Y, loss="squared", weight_decay=0.0, threads=None):
         raise ValueError(f"Y: has {Y.shape[0]} rows but X has {X.shape[0]}")
     Y = _targets(net, Y, "Y")
     check_loss(loss)
+    _check_labels(Y, loss, "Y")
     # one evaluation: no pre-activation cache (allocating it would cost more than it saves);
     # for repeated evaluations use Simulation.field, whose buffers persist
     eng = net.backend.dynamics(net, loss=loss, weight_decay=check_float(weight_decay, "weight_decay", minimum=0.0),
@@ -138,8 +158,9 @@ class _Batches:
     without replacement, or fresh samples from the data's sampler (online), from one
     generator seeded by (seed, 1) whose state is part of a checkpoint."""
 
-    def __init__(self, data, X, Y, batch, online, seed, dtype):
+    def __init__(self, data, X, Y, batch, online, seed, dtype, loss):
         self.data, self.X, self.Y, self.batch, self.online, self.dtype = data, X, Y, batch, online, dtype
+        self.loss = loss
         self.rng = np.random.default_rng(np.random.SeedSequence([seed, 1]))
 
     def draw(self, steps):
@@ -156,6 +177,7 @@ class _Batches:
             Yb = np.ascontiguousarray(np.stack(Ys), dtype=self.dtype)
             if not (np.isfinite(Xb).all() and np.isfinite(Yb).all()):
                 raise ValueError("data: the sampler returned non-finite values")
+            _check_labels(Yb, self.loss, "sampler y")
             return Xb, Yb
         idx = np.stack([self.rng.choice(self.data.n, self.batch, replace=False) for _ in range(steps)])
         return np.ascontiguousarray(self.X[idx]), np.ascontiguousarray(self.Y[idx])
@@ -183,8 +205,14 @@ class Simulation:
             raise ValueError("online: the data has no sampler to draw fresh samples from")
         if opts.batch is not None and not online and opts.batch > self.data.n:
             raise ValueError(f"batch: {opts.batch} is larger than the training set ({self.data.n} points)")
+        net.check_particles("net")
         self.threads = resolve_threads(opts.threads)
-        self.steps_total = int(math.ceil(opts.t_max / opts.dt - 1e-9)) if opts.t_max > 0 else 0
+        ratio = opts.t_max / opts.dt
+        if not ratio <= MAX_STEPS:
+            raise ValueError(f"t_max, dt: t_max / dt = {ratio:.3g} steps (t_max={opts.t_max:g}, dt={opts.dt:g}) is too "
+                             f"many; at most 2**53 = {MAX_STEPS:.3g} steps (beyond, step counts and times are not "
+                             f"exact in double precision): raise dt or lower t_max")
+        self.steps_total = int(math.ceil(ratio - 1e-9)) if opts.t_max > 0 else 0
         if opts.record_every is None:
             self.record_steps = max(1, self.steps_total // 100)
         else:
@@ -198,7 +226,8 @@ class Simulation:
         self.net = net.copy()
         self.X = net.check_inputs(self.data.X, "data.X", note_copy=False)  # once per run: no note
         self.Y = _targets(net, self.data.y, "data.y")
-        self.batches = _Batches(self.data, self.X, self.Y, self.batch, self.online, self.seed, net.dtype)
+        _check_labels(self.Y, opts.loss, "data.y")
+        self.batches = _Batches(self.data, self.X, self.Y, self.batch, self.online, self.seed, net.dtype, self.loss)
         self.X_test, self.Y_test = self._test_set(net)
         m = min(self.probe_size, self.data.n)
 
@@ -226,12 +255,17 @@ class Simulation:
 
     def _test_set(self, net):
         if self.data.has_test:
-            return (net.check_inputs(self.data.X_test, "data.X_test", note_copy=False),
-                    _targets(net, self.data.y_test, "data.y_test"))
+            Xt = net.check_inputs(self.data.X_test, "data.X_test", note_copy=False)
+            Yt = _targets(net, self.data.y_test, "data.y_test")
+            _check_labels(Yt, self.loss, "data.y_test")
+            return Xt, Yt
         if self.data.has_sampler:
             rng = np.random.default_rng(np.random.SeedSequence([self.seed, 2]))
             Xt, yt = self.data.sample(self.test_size, rng)
-            return net.check_inputs(Xt, "sampler X", note_copy=False), _targets(net, yt, "sampler y")
+            Xt = net.check_inputs(Xt, "sampler X", note_copy=False)
+            Yt = _targets(net, yt, "sampler y")
+            _check_labels(Yt, self.loss, "sampler y")
+            return Xt, Yt
         return None, None
 
     # ---- configuration -------------------------------------------------------------------

@@ -18,7 +18,16 @@ Public API (used by :class:`mfntk.KernelRegressor`, :class:`mfntk.RandomFeatures
   Jacobi-preconditioned; warns :class:`ConvergenceWarning` with the residual reached.
 - :func:`check_kernel_matrix` -- validation of a precomputed square kernel matrix.
 - warnings :class:`ConvergenceWarning`, :class:`SolverFallbackWarning`,
-  :class:`IndefiniteKernelWarning`.
+  :class:`IndefiniteKernelWarning`, :class:`NumericalRidgeWarning`.
+
+The numerical floor of a ridge. Eigenvalues of K below rcond * max(lam) (rcond = n eps by
+default) are rounding noise: their eigenvectors, and the sign of the eigenvalues, are not
+determined by K. A ridge at or below that floor cannot regularise them -- (K + ridge I)^{-1}
+would amplify the noise by up to 1 / ridge -- so every solver here treats such a ridge as
+ridgeless: the eigendecomposition uses the pseudo-inverse with that cutoff (SPEC 6) and says so
+(:class:`NumericalRidgeWarning`), and conjugate gradient, which has no cutoff, refuses a system
+that is singular below the floor (:class:`numpy.linalg.LinAlgError`, a ValueError) instead of
+returning the amplified noise.
 """
 from __future__ import annotations
 
@@ -33,6 +42,7 @@ from ._validation import as_matrix, check_float
 __all__ = [
     "ConvergenceWarning",
     "IndefiniteKernelWarning",
+    "NumericalRidgeWarning",
     "SolverFallbackWarning",
     "SpectralFactor",
     "check_kernel_matrix",
@@ -53,6 +63,16 @@ class SolverFallbackWarning(UserWarning):
 
 class IndefiniteKernelWarning(UserWarning):
     """A kernel matrix has negative eigenvalues beyond rounding (they were clipped to 0)."""
+
+
+class NumericalRidgeWarning(UserWarning):
+    """A ridge at or below the numerical floor rcond * max eigenvalue: treated as ridgeless."""
+
+
+def _floor_message(ridge, floor, rcond, top):
+    return (f"ridge={ridge:.3g} is at or below the numerical floor of the kernel's spectrum "
+            f"(rcond * max eigenvalue = {rcond:.3g} * {top:.3g} = {floor:.3g}), where eigenvalues are rounding "
+            f"noise that a ridge this small cannot regularise")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -243,14 +263,30 @@ class SpectralFactor:
         g[keep] = 1.0 / lam[keep]
         return self.apply(g, Y)
 
-    def ridge(self, Y, ridge):
-        """(K + ridge I)^{-1} Y; ridge = 0 gives :meth:`pinv`."""
+    @property
+    def top(self):
+        """The largest eigenvalue (after clipping)."""
+        return float(np.max(self.eigenvalues, initial=0.0))
+
+    def ridge(self, Y, ridge, stacklevel=2):
+        """(K + ridge I)^{-1} Y; ridge = 0 gives :meth:`pinv`.
+
+        A ridge > 0 at or below the numerical floor ``cutoff`` (= rcond * max eigenvalue) is
+        treated as 0 -- the pseudo-inverse with that cutoff -- with a
+        :class:`NumericalRidgeWarning` (see the module notes).
+        """
         ridge = check_float(ridge, "ridge", minimum=0.0)
         if ridge == 0.0:
             return self.pinv(Y)
+        if ridge <= self.cutoff:
+            warnings.warn(f"{_floor_message(ridge, self.cutoff, self.rcond, self.top)}; treated as ridgeless: the "
+                          f"pseudo-inverse with cutoff {self.cutoff:.3g} (rank {self.rank} of "
+                          f"{self.eigenvalues.shape[0]}). Use ridge > {self.cutoff:.3g} to regularise, or ridge=0.",
+                          NumericalRidgeWarning, stacklevel=stacklevel)
+            return self.pinv(Y)
         return self.apply(1.0 / (self.eigenvalues + ridge), Y)
 
-    def flow_coef(self, Y, t, ridge=0.0):
+    def flow_coef(self, Y, t, ridge=0.0, stacklevel=2):
         """Coefficients of the time-t kernel gradient flow started from f = 0.
 
         c_t = (K + ridge I)^{-1} (I - exp(-t (K + ridge I) / n)) Y, so that
@@ -263,7 +299,7 @@ class SpectralFactor:
         t = _check_time(t)
         ridge = check_float(ridge, "ridge", minimum=0.0)
         if math.isinf(t):
-            return self.ridge(Y, ridge)
+            return self.ridge(Y, ridge, stacklevel=stacklevel + 1)
         return self.apply(flow_filter(self.eigenvalues, t, self.n, ridge), Y)
 
     def flow_residual(self, U0, t):
@@ -343,7 +379,9 @@ def solve_psd(K, Y, ridge=0.0, solver="auto", rcond=None, stacklevel=3):
         A failed or numerically singular Cholesky falls back to the eigendecomposition, with a
         :class:`SolverFallbackWarning` naming the cutoff used.
     rcond : float or None
-        Pseudo-inverse cutoff of the eigendecomposition (see :class:`SpectralFactor`).
+        Pseudo-inverse cutoff of the eigendecomposition (see :class:`SpectralFactor`); also the
+        numerical floor of the ridge: 0 < ridge <= rcond * max eigenvalue is treated as 0 (the
+        pseudo-inverse) with a :class:`NumericalRidgeWarning`, whatever the solver.
 
     Returns
     -------
@@ -355,6 +393,13 @@ def solve_psd(K, Y, ridge=0.0, solver="auto", rcond=None, stacklevel=3):
     """
     if solver not in ("auto", "cholesky", "eigh"):
         raise ValueError(f"solver: unknown value {solver!r}; expected 'auto', 'cholesky' or 'eigh'")
+    if ridge > 0.0 and solver != "eigh":
+        # the floor rcond * max eigenvalue is at most rcond * |K|_inf: only a ridge below that needs the
+        # spectrum to tell (a Cholesky factorisation would succeed and amplify the rounding noise)
+        eff = K.shape[0] * float(np.finfo(np.float64).eps) if rcond is None else rcond
+        anorm = max((float(np.abs(K[i:i + 256]).sum(axis=1).max()) for i in range(0, K.shape[0], 256)), default=0.0)
+        if ridge <= eff * anorm:
+            solver = "eigh"
     if solver == "cholesky" or (solver == "auto" and ridge > 0.0):
         coef, info = cholesky_solve(K, Y, ridge)
         if coef is not None:
@@ -364,13 +409,13 @@ def solve_psd(K, Y, ridge=0.0, solver="auto", rcond=None, stacklevel=3):
         warnings.warn(f"{info}; fell back to the symmetric eigendecomposition"
                       + (f" with pseudo-inverse cutoff {cut:.2g} * max eigenvalue" if ridge == 0.0 else "")
                       + f" (rank {factor.rank} of {K.shape[0]})", SolverFallbackWarning, stacklevel=stacklevel)
-        return factor.ridge(Y, ridge), "eigh", factor
+        return factor.ridge(Y, ridge, stacklevel=stacklevel + 1), "eigh", factor
     factor = SpectralFactor(K, rcond=rcond)
-    return factor.ridge(Y, ridge), "eigh", factor
+    return factor.ridge(Y, ridge, stacklevel=stacklevel + 1), "eigh", factor
 
 
 # ---------------------------------------------------------------------------------------------
-def conjugate_gradient(matvec, B, shift=0.0, tol=1e-8, max_iter=None, diag=None, x0=None, stacklevel=3):
+def conjugate_gradient(matvec, B, shift=0.0, tol=1e-8, max_iter=None, diag=None, x0=None, stacklevel=3, rcond=None):
     """Block conjugate gradient for (A + shift I) X = B, A symmetric positive semi-definite.
 
     Each column is an independent CG run (its own step sizes); the product A V is taken for
@@ -393,6 +438,11 @@ def conjugate_gradient(matvec, B, shift=0.0, tol=1e-8, max_iter=None, diag=None,
     x0 : ndarray (n, k) or None
         Starting point (default 0; from 0 on a singular consistent system CG converges to the
         minimum-norm solution).
+    rcond : float or None
+        The numerical floor of the spectrum relative to the largest eigenvalue (default n eps):
+        a shift at or below rcond * lambda_max does not regularise A (see the module notes).
+        lambda_max is estimated from below by diag(A) and the Rayleigh quotients p^T A p / p^T p
+        of the search directions, so the floor used never exceeds the true one.
 
     Returns
     -------
@@ -406,16 +456,27 @@ def conjugate_gradient(matvec, B, shift=0.0, tol=1e-8, max_iter=None, diag=None,
     ConvergenceWarning
         When some column has not reached ``tol`` after ``max_iter`` iterations or CG broke down
         (a non-positive curvature p^T (A + shift I) p, i.e. A + shift I is singular or
-        indefinite); the last iterate is returned, finite.
+        indefinite); the last iterate is returned, finite. Only for a shift above the floor.
+    NumericalRidgeWarning
+        A shift > 0 at or below the floor, on a system that CG solved anyway (consistent): the
+        shift had no effect.
 
     Raises
     ------
+    numpy.linalg.LinAlgError
+        (a ValueError) When the shift is at or below the numerical floor and the system is
+        singular there: CG broke down, did not converge, or its iterate grew beyond
+        |b| / floor (it would only amplify rounding noise). The message gives the floor, the
+        ridge that would regularise, and the eigendecomposition's pseudo-inverse as the way to
+        a ridgeless solution.
     FloatingPointError
         When the matvec returns non-finite values.
     """
     B = np.asarray(B, dtype=np.float64)
     n, k = B.shape
     max_iter = 10 * n if max_iter is None else int(max_iter)
+    rcond = n * float(np.finfo(np.float64).eps) if rcond is None else float(rcond)
+    top = float(np.max(diag)) if diag is not None and len(diag) else 0.0  # a lower bound of lambda_max(A)
     X = np.zeros((n, k)) if x0 is None else np.array(x0, dtype=np.float64, copy=True)
     if diag is not None:
         minv = 1.0 / np.maximum(np.asarray(diag, dtype=np.float64) + shift, np.finfo(np.float64).tiny)
@@ -441,11 +502,16 @@ def conjugate_gradient(matvec, B, shift=0.0, tol=1e-8, max_iter=None, diag=None,
     res = np.linalg.norm(R, axis=0) / bnorm_safe
     active = res > tol
     broke = np.zeros(k, dtype=bool)
+    blown = np.zeros(k, dtype=bool)
     it = 0
     while active.any() and it < max_iter:
         cols = np.flatnonzero(active)
         AP = op(np.ascontiguousarray(P[:, cols]))
         pAp = np.einsum("ij,ij->j", P[:, cols], AP)
+        pp = np.einsum("ij,ij->j", P[:, cols], P[:, cols])
+        ok = pp > 0.0
+        if ok.any():
+            top = max(top, float(np.max(pAp[ok] / pp[ok])) - shift)
         bad = ~(pAp > 0.0)
         if bad.any():
             broke[cols[bad]] = True
@@ -465,7 +531,30 @@ def conjugate_gradient(matvec, B, shift=0.0, tol=1e-8, max_iter=None, diag=None,
         rz[cols] = rz_new
         active[cols] = res[cols] > tol
         it += 1
+        floor = rcond * top
+        if shift <= floor:  # a numerically singular system: stop a column whose iterate only amplifies noise
+            grown = np.linalg.norm(X[:, cols], axis=0) * floor > bnorm[cols]
+            if grown.any():
+                blown[cols[grown]] = True
+                active[cols[grown]] = False
     converged = bool(np.all(res <= tol))
+    floor = rcond * top
+    if shift <= floor:
+        blown |= np.linalg.norm(X, axis=0) * floor > bnorm
+        if not converged or blown.any():
+            why = ("broke down (non-positive curvature)" if broke.any() else
+                   "diverged" if blown.any() else f"did not converge in {it} iterations")
+            raise np.linalg.LinAlgError(
+                f"conjugate gradient: the system is singular to working precision: "
+                f"{_floor_message(shift, floor, rcond, top)}, and CG {why} (relative residual "
+                f"{float(np.max(res)):.3g}, |x| up to {float(np.max(np.linalg.norm(X, axis=0))):.3g} for |b| up to "
+                f"{float(np.max(bnorm)):.3g}). Use a ridge well above {floor:.3g} (CG needs about "
+                f"sqrt(max eigenvalue / ridge) iterations), or the eigendecomposition (solver='eigh'), whose "
+                f"ridgeless solution is the pseudo-inverse with a stated cutoff.")
+        if shift > 0.0:
+            warnings.warn(f"{_floor_message(shift, floor, rcond, top)}; it had no effect: conjugate gradient "
+                          f"converged on the (consistent) system as if ridge=0.", NumericalRidgeWarning,
+                          stacklevel=stacklevel)
     if not converged:
         why = "broke down (non-positive curvature: the matrix is singular or indefinite)" if broke.any() else (
             f"did not converge in {it} iterations")

@@ -12,6 +12,10 @@ import warnings
 import numpy as np
 
 DTYPES = {"float64": np.float64, "float32": np.float32}
+#: Largest thread count accepted (OpenMP takes an int; no machine has more cores).
+MAX_THREADS = 2 ** 16
+#: Largest seed accepted: seeds are stored as int64 and the core's counters take uint64.
+MAX_SEED = 2 ** 63 - 1
 
 
 def resolve_dtype(dtype, name="dtype"):
@@ -23,20 +27,22 @@ def resolve_dtype(dtype, name="dtype"):
 
 
 def resolve_threads(threads, name="threads"):
-    """None means every core this process may use; otherwise a positive int."""
+    """None means every core this process may use; otherwise an int in [1, MAX_THREADS]."""
     if threads is None:
         try:
             return max(1, len(os.sched_getaffinity(0)))
         except AttributeError:  # pragma: no cover - platforms without sched_getaffinity
             return max(1, os.cpu_count() or 1)
-    return check_int(threads, name, minimum=1)
+    return check_int(threads, name, minimum=1, maximum=MAX_THREADS)
 
 
-def check_int(value, name, minimum=1):
+def check_int(value, name, minimum=1, maximum=None):
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name}: expected an int, got {type(value).__name__}")
     if value < minimum:
         raise ValueError(f"{name}: must be >= {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{name}: must be <= {maximum}, got {value}")
     return int(value)
 
 
@@ -87,7 +93,7 @@ def as_generator(seed, name="seed"):
         return np.random.default_rng(seed)
     if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, numbers.Integral):
         raise TypeError(f"{name}: expected an int, a numpy Generator or None, got {type(seed).__name__}")
-    return np.random.default_rng(check_int(seed, name, minimum=0))
+    return np.random.default_rng(check_int(seed, name, minimum=0, maximum=MAX_SEED))
 
 
 def check_choice(value, name, choices):

@@ -47,6 +47,7 @@ import types
 from ._registry import check_activation
 from ._solvers import (
     ConvergenceWarning,
+    NumericalRidgeWarning,
     SolverFallbackWarning,
     SpectralFactor,
     check_kernel_matrix,
@@ -60,6 +61,7 @@ __all__ = [
     "KernelClassifier",
     "KernelRegressor",
     "NeuralTangent",
+    "NumericalRidgeWarning",
     "RandomFeatures",
     "SolverFallbackWarning",
 ]
@@ -172,7 +174,8 @@ class _KernelModel(BaseEstimator):
             if tol is None:
                 tol = 1e-5 if kdtype.itemsize <= 4 else 1e-8
             coef, info = conjugate_gradient(matvec, Y2, shift=ridge, tol=tol, max_iter=max_iter, diag=diag,
-                                            stacklevel=4)
+                                            stacklevel=4,
+                                            rcond=n * float(np.finfo(kdtype).eps) if rcond is None else rcond)
             self.n_iter_ = info["iterations"]
             self.residual_ = info["residual"]
             used = "cg"
@@ -184,7 +187,7 @@ class _KernelModel(BaseEstimator):
             if rcond is None:  # pseudo-inverse cutoff: n * eps of the precision K was computed in
                 rcond = n * float(np.finfo(kdtype).eps)
             if t is not None:
-                coef = SpectralFactor(K, rcond=rcond).flow_coef(Y2, t, ridge)
+                coef = SpectralFactor(K, rcond=rcond).flow_coef(Y2, t, ridge, stacklevel=4)
                 used = "eigh"
             else:
                 coef, used, _ = solve_psd(K, Y2, ridge, solver, rcond, stacklevel=4)
@@ -241,7 +244,11 @@ class KernelRegressor(RegressorMixin, _KernelModel):
         a callable ``k(X, X2=None)`` -- :class:`mfntk.kernels.Analytic`,
         :class:`mfntk.kernels.Empirical` (whose ``matvec`` enables matrix-free CG) or any function.
     ridge : float >= 0
-        Ridge (sklearn's KernelRidge ``alpha``; see the module notes). 0: ridgeless.
+        Ridge (sklearn's KernelRidge ``alpha``; see the module notes). 0: ridgeless. A ridge at
+        or below the numerical floor of the spectrum, rcond * max eigenvalue of K, cannot
+        regularise (those eigenvalues are rounding noise): the direct solvers then treat it as 0
+        -- the pseudo-inverse with that cutoff -- with a NumericalRidgeWarning, and "cg" raises
+        numpy.linalg.LinAlgError (a ValueError) when the system is singular there.
     t : float or None
         Kernel-flow time (>= 0, ``np.inf`` allowed); None: the limit t = inf, i.e. plain kernel
         ridge regression. t = 0 predicts 0.
@@ -260,7 +267,8 @@ class KernelRegressor(RegressorMixin, _KernelModel):
         CG iteration limit (None: 10 n). Non-convergence warns (ConvergenceWarning) with the
         residual reached.
     rcond : float or None
-        Pseudo-inverse cutoff relative to the largest eigenvalue; None: n * eps of K's dtype.
+        Pseudo-inverse cutoff relative to the largest eigenvalue, and the numerical floor of the
+        ridge; None: n * eps of K's dtype.
     max_dense : int
         Largest n for which "auto" forms the n x n matrix of a matvec kernel.
 
