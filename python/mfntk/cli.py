@@ -379,6 +379,11 @@ def _cmd_run(args):
     path = os.path.join(args.out, name)
     traj = sim.run(progress=_progress(args), out=path, checkpoint_every=out_cfg.get("checkpoint_every"),
                    snapshot_every=out_cfg.get("snapshot_every"))
+    if traj.interrupted:  # Ctrl-C: the file holds the run up to its last checkpoint; no figures
+        _say(args, _traj_summary(traj))
+        print(f"mfntk run: interrupted; the run so far is in {path} (continue it with: mfntk resume {path})",
+              file=sys.stderr)
+        return 130
     written = [path]
     if out_cfg.get("figures", True):
         from . import plot
