@@ -19,7 +19,10 @@ DTYPES = {"float64": np.float64, "float32": np.float32}
 
 def resolve_dtype(dtype, name="dtype"):
     """Map "float64"/"float32" (or the numpy types) to a numpy dtype."""
-    key = np.dtype(dtype).name if not isinstance(dtype, str) else dtype
+    try:
+        key = np.dtype(dtype).name if not isinstance(dtype, str) else dtype
+    except TypeError:  # not a dtype at all (numpy's message would not name the argument)
+        raise TypeError(f"{name}: expected 'float64' or 'float32', got {type(dtype).__name__} {dtype!r}") from None
     if key not in DTYPES:
         raise ValueError(f"{name}: unsupported dtype {dtype!r}; expected 'float64' or 'float32'")
     return np.dtype(DTYPES[key])
