@@ -102,6 +102,11 @@ def digits(test_size=0.25, seed=0, one_hot=True) -> Dataset:
     raw = load_digits()
     X_all = np.asarray(raw.data, dtype=np.float64)
     labels_all = np.asarray(raw.target, dtype=np.int64)
+    n_all, n_classes = labels_all.shape[0], np.unique(labels_all).size
+    n_test = math.ceil(test_size * n_all)  # as train_test_split rounds
+    if min(n_test, n_all - n_test) < n_classes:
+        raise ValueError(f"test_size: {test_size} splits the {n_all} images into {n_all - n_test} training and "
+                         f"{n_test} test images; a split stratified by class needs at least {n_classes} in each")
     X_tr, X_te, l_tr, l_te = train_test_split(
         X_all, labels_all, test_size=test_size, random_state=seed_int, stratify=labels_all
     )
@@ -417,26 +422,25 @@ def npz(path) -> Dataset:
     check_path(path, "path")
     where = os.fsdecode(path)
     names = ("X", "y", "X_test", "y_test")
-    with open(path, "rb") as fh:
+    with open(path, "rb") as fh:  # ours to close: np.load leaks the file it opened when the zip is damaged
         if fh.read(6) == b"\x93NUMPY":  # refused before np.load allocates the array it declares
             raise ValueError(f"path: {where} is not an .npz archive (it holds a single array)")
-    try:
-        archive = np.load(path, allow_pickle=False)
-    except (ValueError, EOFError, zipfile.BadZipFile) as exc:  # not .npy / .npz data (or a pickle), or empty
-        raise ValueError(f"path: {where} is not an .npz archive ({exc})") from None
-    if isinstance(archive, np.ndarray):
-        raise ValueError(f"path: {where} is not an .npz archive (it holds a single array)")
-    with archive:
-        if "X" not in archive.files or "y" not in archive.files:
-            raise ValueError(f"path: {where} must hold arrays X and y (and optionally X_test, y_test); it holds "
-                             f"{', '.join(archive.files) or 'nothing'}")
+        fh.seek(0)
         try:
-            _check_npz_sizes(archive.zip, where, names)
-            arrays = {k: archive[k] for k in names if k in archive.files}
-        except ValueError as exc:  # object arrays need a pickle; damaged headers
-            raise ValueError(f"path: {where}: {exc}") from None
-        except _ZIP_ERRORS as exc:
-            raise ValueError(f"path: {where}: corrupt .npz archive ({type(exc).__name__}: {exc})") from None
+            archive = np.load(fh, allow_pickle=False)
+        except (ValueError, EOFError, zipfile.BadZipFile) as exc:  # not .npz data (or a pickle), or empty
+            raise ValueError(f"path: {where} is not an .npz archive ({exc})") from None
+        with archive:
+            if "X" not in archive.files or "y" not in archive.files:
+                raise ValueError(f"path: {where} must hold arrays X and y (and optionally X_test, y_test); it "
+                                 f"holds {', '.join(archive.files) or 'nothing'}")
+            try:
+                _check_npz_sizes(archive.zip, where, names)
+                arrays = {k: archive[k] for k in names if k in archive.files}
+            except ValueError as exc:  # object arrays need a pickle; damaged headers
+                raise ValueError(f"path: {where}: {exc}") from None
+            except _ZIP_ERRORS as exc:
+                raise ValueError(f"path: {where}: corrupt .npz archive ({type(exc).__name__}: {exc})") from None
     return Dataset(arrays["X"], arrays["y"], arrays.get("X_test"), arrays.get("y_test"), name="npz",
                    description=f"arrays from {where}")
 
