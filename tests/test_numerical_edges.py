@@ -281,7 +281,7 @@ def small_problem():
 
 
 @pytest.mark.parametrize("kw,match", [
-    (dict(threads=2 ** 31), r"threads: must be <= 65536, got 2147483648"),
+    (dict(threads=2 ** 31), r"threads: must be <= 1024, got 2147483648"),
     (dict(seed=2 ** 64), r"seed: must be <= 9223372036854775807, got 18446744073709551616"),
     (dict(cache_mb=1e30), r"cache_mb: must be <= 1.07374e\+09, got 1e\+30"),
     (dict(t_max=1e300, dt=1e-300), r"t_max, dt: t_max / dt = inf steps .* too many; at most 2\*\*53"),
@@ -298,7 +298,7 @@ def test_simulate_arguments_out_of_range(kw, match):
 
 def test_other_entry_points_bound_threads_and_seeds():
     X, _, _ = small_problem()
-    with pytest.raises(ValueError, match="threads: must be <= 65536"):
+    with pytest.raises(ValueError, match="threads: must be <= 1024"):
         mf.kernels.analytic(X, threads=2 ** 31)
     with pytest.raises(ValueError, match="seed: must be <= 9223372036854775807"):
         mf.TwoLayer(3, 8, seed=2 ** 64)

@@ -27,7 +27,7 @@ from ._simulate import (
     resume,
     simulate,
 )
-from ._solvers import ConvergenceWarning, IndefiniteKernelWarning, SolverFallbackWarning
+from ._solvers import ConvergenceWarning, IndefiniteKernelWarning, NumericalRidgeWarning, SolverFallbackWarning
 from .regression import KernelClassifier, KernelRegressor, NeuralTangent, RandomFeatures
 
 __version__ = "0.1.0"
@@ -35,7 +35,8 @@ __version__ = "0.1.0"
 __all__ = [
     "TwoLayer", "simulate", "Simulation", "Trajectory", "DivergenceError", "dd_field", "euler_dt",
     "learning_rate", "linearized_predict", "NTKLimit", "kernels", "KernelRegressor", "KernelClassifier",
-    "RandomFeatures", "NeuralTangent", "ConvergenceWarning", "IndefiniteKernelWarning", "SolverFallbackWarning",
+    "RandomFeatures", "NeuralTangent", "ConvergenceWarning", "IndefiniteKernelWarning", "NumericalRidgeWarning",
+    "SolverFallbackWarning",
     "load", "resume", "TrajectoryFileError", "datasets", "studies", "theory", "plot", "Backend", "CPUBackend", "BACKENDS",
     "get_backend", "__version__",
 ]

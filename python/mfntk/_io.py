@@ -77,6 +77,8 @@ import zlib
 
 import numpy as np
 
+from ._validation import available_memory
+
 FORMAT = "mfntk-trajectory"
 FORMAT_VERSION = 1
 
@@ -739,33 +741,6 @@ def _fits_in_memory(f, datasets, what):
     if free is not None and need > free:
         raise MemoryError(f"{f.filename}: {what} declares {need / 2 ** 30:.3g} GiB of arrays; only "
                           f"{free / 2 ** 30:.3g} GiB of memory are available")
-
-
-def available_memory():
-    """Bytes of memory this process can still use (MemAvailable, or the cgroup's limit), or None."""
-    free = None
-    try:
-        with open("/proc/meminfo") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    free = int(line.split()[1]) * 1024
-                    break
-    except OSError:
-        return None
-    for limit_file, usage_file in (("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
-                                   ("/sys/fs/cgroup/memory/memory.limit_in_bytes",
-                                    "/sys/fs/cgroup/memory/memory.usage_in_bytes")):
-        try:
-            with open(limit_file) as fh:
-                limit = fh.read().strip()
-            with open(usage_file) as fh:
-                usage = int(fh.read().strip())
-        except (OSError, ValueError):
-            continue
-        if limit.isdigit():
-            free = min(free, int(limit) - usage) if free is not None else int(limit) - usage
-        break
-    return free
 
 
 class _Header:

@@ -9,7 +9,8 @@ import numpy as np
 
 from ._backend import get_backend
 from ._options import NetOptions
-from ._validation import as_matrix, check_choice, check_finite, check_float, resolve_dtype, resolve_threads
+from ._validation import (as_matrix, check_choice, check_finite, check_float, check_network_memory,
+                          resolve_dtype, resolve_threads)
 
 SCALINGS = ("mf", "ntk")
 
@@ -107,6 +108,7 @@ class TwoLayer:
                           dtype=resolve_dtype(dtype).name, a_init=a_init, c0=c0)
         if opts.w_std is None:
             opts = opts.replace(w_std=1.0 / math.sqrt(opts.d))
+        check_network_memory(opts.width, opts.d, opts.outputs, opts.bias, opts.dtype)
         self.options = opts
         for name, value in opts.to_dict().items():
             setattr(self, name, value)

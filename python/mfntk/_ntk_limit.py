@@ -6,7 +6,7 @@ import numpy as np
 from . import kernels
 from ._network import TwoLayer
 from ._solvers import SpectralFactor
-from ._validation import as_matrix, resolve_threads
+from ._validation import as_matrix, check_eigh_memory, resolve_threads
 
 
 class NTKLimit:
@@ -69,6 +69,7 @@ class NTKLimit:
         self.net = net.copy()
         self.threads = resolve_threads(threads)
         self.X = net.check_inputs(X, note_copy=False)
+        check_eigh_memory(self.X.shape[0], "X", "NTKLimit's kernel matrix K_0")
         Y_arr = np.asarray(Y)
         self._vector = Y_arr.ndim == 1
         self.Y = as_matrix(Y, "Y", allow_vector=True)

@@ -23,7 +23,7 @@ from ._options import OutputOptions, RunOptions
 from ._recorder import DivergenceError, Recorder
 from ._registry import check_loss, integrator_info, loss_info
 from ._trajectory import Trajectory, linearized_predict
-from ._validation import as_matrix, check_float, check_int, resolve_threads
+from ._validation import as_matrix, check_float, check_int, check_simulation_memory, resolve_threads
 from .datasets import as_dataset
 
 __all__ = ["Simulation", "simulate", "resume", "dd_field", "euler_dt", "learning_rate", "DivergenceError",
@@ -218,6 +218,7 @@ class Simulation:
         else:
             self.record_steps = max(1, int(round(opts.record_every / opts.dt)))
         self.options = opts.replace(online=online)
+        check_simulation_memory(net, self.data, self.options, integrator_info(self.options.method).stages)
         for name, value in self.options.to_dict().items():
             if name != "threads":
                 setattr(self, name, value)

@@ -1,10 +1,13 @@
 """Argument checks shared by every public entry point.
 
 Every check raises TypeError or ValueError with a message that starts with the argument's
-name, so a user sees at once which argument is wrong and why.
+name, so a user sees at once which argument is wrong and why. Sizes are checked the same
+way before anything large is allocated: :func:`check_memory` raises MemoryError with the
+estimate and the memory available (:func:`available_memory`).
 """
 from __future__ import annotations
 
+import math
 import numbers
 import os
 import warnings
@@ -12,15 +15,19 @@ import warnings
 import numpy as np
 
 DTYPES = {"float64": np.float64, "float32": np.float32}
-#: Largest thread count accepted (OpenMP takes an int; no machine has more cores).
-MAX_THREADS = 2 ** 16
+#: Largest thread count accepted: beyond a few thousand, creating the threads fails inside
+#: OpenMP itself (tens of thousands abort the process), and no node has that many cores.
+MAX_THREADS = 1024
 #: Largest seed accepted: seeds are stored as int64 and the core's counters take uint64.
 MAX_SEED = 2 ** 63 - 1
 
 
 def resolve_dtype(dtype, name="dtype"):
     """Map "float64"/"float32" (or the numpy types) to a numpy dtype."""
-    key = np.dtype(dtype).name if not isinstance(dtype, str) else dtype
+    try:
+        key = np.dtype(dtype).name if not isinstance(dtype, str) else dtype
+    except TypeError:  # not a dtype at all (numpy's message would not name the argument)
+        raise TypeError(f"{name}: expected 'float64' or 'float32', got {type(dtype).__name__} {dtype!r}") from None
     if key not in DTYPES:
         raise ValueError(f"{name}: unsupported dtype {dtype!r}; expected 'float64' or 'float32'")
     return np.dtype(DTYPES[key])
@@ -190,3 +197,148 @@ def as_matrix(x, name, dtype=np.float64, columns=None, allow_vector=False, copy_
     if copy_note and np.issubdtype(arr.dtype, np.floating) and arr.dtype.itemsize > out.dtype.itemsize:
         _note_once(name, arr.dtype, out.dtype)
     return check_finite(out, name)
+
+
+# ---------------------------------------------------------------------------------------------
+# memory: sizes checked before allocating
+# ---------------------------------------------------------------------------------------------
+def available_memory():
+    """Bytes of memory this process can still use (MemAvailable, or the cgroup's limit), or None."""
+    free = None
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    free = int(line.split()[1]) * 1024
+                    break
+    except OSError:
+        return None
+    for limit_file, usage_file in (("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
+                                   ("/sys/fs/cgroup/memory/memory.limit_in_bytes",
+                                    "/sys/fs/cgroup/memory/memory.usage_in_bytes")):
+        try:
+            with open(limit_file) as fh:
+                limit = fh.read().strip()
+            with open(usage_file) as fh:
+                usage = int(fh.read().strip())
+        except (OSError, ValueError):
+            continue
+        if limit.isdigit():
+            free = min(free, int(limit) - usage) if free is not None else int(limit) - usage
+        break
+    return free
+
+
+def _address_space_left():
+    """Bytes of address space left under RLIMIT_AS (``ulimit -v``), or None without such a limit."""
+    try:
+        import resource
+        soft = resource.getrlimit(resource.RLIMIT_AS)[0]
+        if soft == resource.RLIM_INFINITY:
+            return None
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmSize:"):
+                    return soft - int(line.split()[1]) * 1024
+    except (ImportError, OSError, ValueError):
+        return None
+    return None
+
+
+def format_bytes(nbytes):
+    """A byte count for a message: '512 MiB', '3.2 GiB', '2.1e+06 GiB'."""
+    nbytes = float(nbytes)
+    for unit, scale in (("GiB", 2 ** 30), ("MiB", 2 ** 20), ("KiB", 2 ** 10)):
+        if nbytes >= scale:
+            return f"{nbytes / scale:.3g} {unit}"
+    return f"{nbytes:.0f} bytes"
+
+
+def check_memory(nbytes, name, what):
+    """MemoryError, before allocating, when about ``nbytes`` bytes do not fit in the available memory:
+    ``"{name}: {what} would need about 12.3 GiB of memory; only 7.9 GiB are available"``.
+
+    ``name`` is the argument whose size drives the allocation (the message starts with it) and
+    ``what`` says what would be allocated; the message gives the estimate and the memory
+    available. Sizes are computed in Python integers or floats, so no product overflows.
+    A limit on the address space (``ulimit -v``, RLIMIT_AS) counts too. Nothing is checked where
+    the available memory is unknown (no /proc/meminfo).
+
+    Returns
+    -------
+    float
+        The estimate, in bytes.
+    """
+    try:
+        need = float(nbytes)
+    except OverflowError:  # an integer beyond any float: a size no machine has
+        need = math.inf
+    limits = [v for v in (available_memory(), _address_space_left()) if v is not None]
+    free = min(limits) if limits else None
+    if free is not None and need > free:
+        raise MemoryError(f"{name}: {what} would need about {format_bytes(need)} of memory; only "
+                          f"{format_bytes(max(free, 0))} are available")
+    return need
+
+
+def _nbytes(shape, itemsize):
+    return float(math.prod(int(s) for s in shape)) * int(itemsize)
+
+
+def check_network_memory(width, d, outputs, bias, dtype):
+    """A network's particles N (k + d [+ 1]): drawn in float64, kept in ``dtype`` (the name is width)."""
+    params = int(width) * (int(outputs) + int(d) + (1 if bias else 0))
+    return check_memory(params * (8 + np.dtype(dtype).itemsize), "width",
+                        f"a network of width {width} with d = {d}, {outputs} output(s) ({params} parameters)")
+
+
+def check_gram_memory(X, X2=None, matrices=1, per_row=0, name="X"):
+    """Kernel matrices K(X, X2): ``matrices`` of shape (n1, n2) in X's dtype, and ``per_row`` bytes
+    per row of X and X2 (tiles, series coefficients)."""
+    n1 = X.shape[0]
+    n2 = n1 if X2 is None else X2.shape[0]
+    nbytes = matrices * _nbytes((n1, n2), X.dtype.itemsize) + float(n1 + (0 if X2 is None else n2)) * per_row
+    return check_memory(nbytes, name, f"the kernel matrix K(X{'' if X2 is None else ', X2'}) of shape ({n1}, {n2}) "
+                                      f"in {X.dtype.name}")
+
+
+def check_eigh_memory(n, name, what, matrices=5):
+    """A dense n x n float64 matrix and its eigendecomposition (a copy, the eigenvectors and
+    LAPACK's syevd workspace of about 2 n^2): ``matrices`` n x n matrices in all."""
+    return check_memory(matrices * _nbytes((n, n), 8), name, f"{what} ({n} x {n} in float64, with its "
+                                                             "eigendecomposition)")
+
+
+def check_simulation_memory(net, data, options, stages):
+    """A run of the dynamics: the network's copies, the state vector and the integrator's ``stages``
+    stage buffers (plus one for multi-stage methods), the engine's buffers, the pre-activation cache
+    (when the n N pre-activations fit in ``options.cache_mb``), the data in the network's dtype and
+    the recorder's probe kernels (the name is net)."""
+    s = np.dtype(net.dtype).itemsize
+    N, d, k = int(net.width), int(net.d), int(net.outputs)
+    P = N * (k + d + (1 if net.bias else 0))
+    n = int(data.n)
+    nb = n if options.batch is None else int(options.batch)
+    size = P + (n * k if options.residual_dynamics else 0) + (P if options.linearized else 0)
+    values = 2 * P + size                                        # net0, net, the state
+    values += (stages + (1 if stages > 1 else 0)) * size         # stage buffers and the combination buffer
+    values += 2 * nb * k + n * k                                 # F, R of the engine; f0
+    if options.residual_dynamics or options.linearized:
+        values += P                                              # the engine's scratch vector
+    if options.linearized:
+        values += P + n * k                                      # the reference theta0, f0
+    if np.dtype(data.X.dtype) != np.dtype(net.dtype):
+        values += (n + int(data.n_test or 0)) * (d + k)          # the data converted to the network's dtype
+    nbytes = float(values) * s
+    if not data.has_test and data.has_sampler:
+        nbytes += float(options.test_size) * (d + k) * (8 + s)   # the test sample drawn from the sampler
+    if options.diagnostics:
+        m = min(int(options.probe_size), n)
+        nbytes += 2.0 * m * m * 8                                # the probe kernels K and K0
+    cache = float(nb) * N * s
+    if cache > options.cache_mb * 2 ** 20:
+        cache = 0.0
+    what = f"a run of a network of width {N} on {n} points"
+    if cache > (nbytes + cache) / 4:
+        what += f" (of which {format_bytes(cache)} for the pre-activation cache; a smaller cache_mb drops it)"
+    return check_memory(nbytes + cache, "net", what)

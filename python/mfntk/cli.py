@@ -42,13 +42,12 @@ class _Formatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaults
 
 
 def _threads(text):
+    from ._validation import resolve_threads
     try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
+        return resolve_threads(int(text))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc) if "threads" in str(exc) else
+                                         f"expected a positive integer, got {text!r}") from None
 
 
 def _common(out_default, out_help):
@@ -385,6 +384,11 @@ def _cmd_run(args):
     path = os.path.join(args.out, name)
     traj = sim.run(progress=_progress(args), out=path, checkpoint_every=out_cfg.get("checkpoint_every"),
                    snapshot_every=out_cfg.get("snapshot_every"))
+    if traj.interrupted:  # Ctrl-C: the file holds the run up to its last checkpoint; no figures
+        _say(args, _traj_summary(traj))
+        print(f"mfntk run: interrupted; the run so far is in {path} (continue it with: mfntk resume {path})",
+              file=sys.stderr)
+        return 130
     written = [path]
     if out_cfg.get("figures", True):
         from . import plot
@@ -400,6 +404,9 @@ def _cmd_resume(args):
     traj = resume(args.file, progress=_progress(args), threads=args.threads, t_max=args.t_max,
                        trust=args.trust)
     _say(args, _traj_summary(traj))
+    if traj.interrupted:  # Ctrl-C: the file holds the run up to its last checkpoint
+        print(f"mfntk resume: interrupted; continue with: mfntk resume {args.file}", file=sys.stderr)
+        return 130
     return 0
 
 

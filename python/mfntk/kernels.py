@@ -51,9 +51,10 @@ from ._registry import (
     check_activation,
     check_kernel_kind,
     check_kernel_output,
+    kernel_kind_info,
     kernel_output_info,
 )
-from ._validation import as_matrix, check_choice, check_float, check_int, resolve_threads
+from ._validation import as_matrix, check_choice, check_float, check_gram_memory, check_int, resolve_threads
 
 __all__ = ["Analytic", "Empirical", "QuadratureWarning", "analytic", "empirical", "KINDS", "OUTPUTS", "ACTIVATIONS"]
 
@@ -307,6 +308,7 @@ def analytic(X, X2=None, activation="relu", kind="ntk", w_std=None, a_std=1.0, b
     X2 = None if X2 is None else as_matrix(X2, "X2", dtype=dtype, columns=X.shape[1])
     d = X.shape[1]
     w_std = 1.0 / math.sqrt(d) if w_std is None else _check_std(w_std, "w_std")
+    check_gram_memory(X, X2, per_row=16 * (order or 1024) * (method == "quadrature" or activation not in CLOSED_FORM))
     K, info = get_backend().analytic_gram(activation, c0, X, X2, kind, w_std, a_std, b_std, bias, method, order,
                                           tol, threads)
     _warn_quadrature(info, activation, tol, X, X2, w_std, b_std, order > 0)
@@ -537,6 +539,9 @@ def empirical(net, X, X2=None, kind="ntk", threads=None, output="mean"):
     p = _Particles(net, copy=False)
     X = p.check(X, "X")
     X2 = None if X2 is None else p.check(X2, "X2")
+    blocks = net.outputs ** 2 if output == "matrix" else 1
+    check_gram_memory(X, X2, matrices=(1 + kernel_kind_info(kind).first_layer) * blocks,
+                      per_row=3 * 256 * X.itemsize)
     return p.gram(X, X2, kind, output, threads)
 
 
@@ -607,6 +612,9 @@ class Empirical:
         threads = resolve_threads(self.threads)
         X = self._p.check(X, "X")
         X2 = None if X2 is None else self._p.check(X2, "X2")
+        blocks = self._p.a.shape[1] ** 2 if self.output == "matrix" else 1
+        check_gram_memory(X, X2, matrices=(1 + kernel_kind_info(self.kind).first_layer) * blocks,
+                          per_row=3 * 256 * X.itemsize)
         return self._p.gram(X, X2, self.kind, self.output, threads)
 
     def _vectors(self, V, n, name="V"):

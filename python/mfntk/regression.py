@@ -54,7 +54,7 @@ from ._solvers import (
     conjugate_gradient,
     solve_psd,
 )
-from ._validation import as_matrix, check_choice, check_float, check_int, resolve_threads
+from ._validation import as_matrix, check_choice, check_float, check_int, check_memory, format_bytes, resolve_threads
 
 __all__ = [
     "ConvergenceWarning",
@@ -445,6 +445,29 @@ class _FeatureModel(RegressorMixin, BaseEstimator):
     def _chunk(self):
         return max(1, int(2 ** 22 // max(self.n_features_, 1)))
 
+    def _check_memory(self, n, d, ridge, formulation):
+        """MemoryError before fitting when the network, the features' matrix (n x n kernel or p x p
+        Gram) and its factorisation cannot fit in the available memory."""
+        if self.net is not None:
+            from .kernels import _check_net
+
+            N, bias = int(_check_net(self.net).width), self.net.b is not None
+        else:
+            N, bias = self.width, bool(self.bias)
+        p = self._n_features(N, d, bias)
+        if formulation == "auto":
+            formulation = "kernel" if n < p else "primal"
+        m = n if formulation == "kernel" else p
+        network = 16.0 * N * (1 + d + (1 if bias else 0)) * (self.net is None)
+        if formulation == "kernel":  # K (and the core's first-layer part for nt)
+            matrices, chunks = 1 + (self._kind == "nt"), 0.0
+        else:  # G and the product Phi^T Phi of a chunk; chunks of 2^22 feature values
+            matrices, chunks = 2, 3 * 8.0 * 2 ** 22
+        matrices += 1 if ridge > 0 else 4  # Cholesky: a copy; eigendecomposition: a copy, V, workspace
+        nbytes = network + matrices * 8.0 * m * m + chunks
+        check_memory(nbytes, "width", f"{type(self).__name__} of width {N} ({p} features) on {n} points, "
+                                      f"{formulation} formulation ({m} x {m} matrix: {format_bytes(8.0 * m * m)})")
+
     # -- fit / predict --------------------------------------------------------------------------
     def fit(self, X, Y):
         """Least squares (with ridge) over the model's free weights; returns self.
@@ -463,6 +486,7 @@ class _FeatureModel(RegressorMixin, BaseEstimator):
         X = as_matrix(X, "X", dtype=np.float64)
         n, d = X.shape
         Y2, vector = _rows_like(Y, n)
+        self._check_memory(n, d, ridge, formulation)
         net = self._network(d)
         self.network_ = net
         self._act, self._c0 = net.activation, float(net.c0)

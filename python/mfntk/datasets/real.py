@@ -13,15 +13,17 @@ from __future__ import annotations
 
 import dataclasses
 import gzip
+import math
 import os
 import struct
+import zipfile
 import zlib
 from typing import Any
 
 import numpy as np
 
 from .._options import REQUIRED, Options, option
-from .._validation import check_bool, check_float, check_int, check_path
+from .._validation import check_bool, check_float, check_int, check_memory, check_path
 from ._container import Dataset
 from ._registry import data_kind
 
@@ -100,6 +102,11 @@ def digits(test_size=0.25, seed=0, one_hot=True) -> Dataset:
     raw = load_digits()
     X_all = np.asarray(raw.data, dtype=np.float64)
     labels_all = np.asarray(raw.target, dtype=np.int64)
+    n_all, n_classes = labels_all.shape[0], np.unique(labels_all).size
+    n_test = math.ceil(test_size * n_all)  # as train_test_split rounds
+    if min(n_test, n_all - n_test) < n_classes:
+        raise ValueError(f"test_size: {test_size} splits the {n_all} images into {n_all - n_test} training and "
+                         f"{n_test} test images; a split stratified by class needs at least {n_classes} in each")
     X_tr, X_te, l_tr, l_te = train_test_split(
         X_all, labels_all, test_size=test_size, random_state=seed_int, stratify=labels_all
     )
@@ -136,6 +143,11 @@ def load_idx(path) -> np.ndarray:
     big-endian uint32 per dimension; the data follow in C order, big-endian.
     Compression is recognised by the gzip magic bytes, not the file name.
 
+    The size the header declares is checked against the available memory before anything
+    is allocated, and a compressed file is decompressed as a stream into an array of that
+    size: a file whose data are larger than declared (a "gzip bomb") is refused after
+    reading one byte more, never decompressed in full.
+
     Parameters
     ----------
     path : str or os.PathLike
@@ -153,6 +165,8 @@ def load_idx(path) -> np.ndarray:
         For a bad magic number (non-zero first bytes, unknown type code, zero
         dimensions), a truncated file or a size that does not match the header, or a
         corrupt gzip stream.
+    MemoryError
+        When the declared size does not fit in the available memory.
 
     References
     ----------
@@ -161,42 +175,108 @@ def load_idx(path) -> np.ndarray:
     """
     check_path(path, "path")
     where = os.fsdecode(path)
-    with open(path, "rb") as fh:
-        raw = fh.read()
-    if raw[:2] == b"\x1f\x8b":
+    with _IdxStream(path, where) as stream:
+        shape, dtype, header = stream.header()
+        expected = math.prod(shape) * dtype.itemsize
+        check_memory(expected, "path", f"{where}: the IDX array of shape {shape} ({dtype.name}) it declares")
+        if stream.size is not None and stream.size - header != expected:
+            got = stream.size - header
+            raise _idx_size_error(where, shape, expected, got)
+        buf = np.empty(expected, dtype=np.uint8)
+        got = stream.readinto(buf)
+        if got < expected:
+            raise _idx_size_error(where, shape, expected, got)
+        if stream.size is None and stream.read(1):
+            raise _idx_size_error(where, shape, expected, None)
+    arr = buf.view(dtype).reshape(shape)
+    if not dtype.isnative:
+        arr = arr.byteswap(inplace=True).view(dtype.newbyteorder("="))
+    return arr
+
+
+def _idx_size_error(where, shape, expected, got):
+    if got is not None and got < expected:
+        return ValueError(f"load_idx: {where}: truncated file (shape {shape} needs {expected} data bytes, got {got})")
+    has = "more (decompressed)" if got is None else got
+    return ValueError(f"load_idx: {where}: size mismatch (shape {shape} needs {expected} data bytes, file has {has})")
+
+
+class _IdxStream:
+    """The bytes of an IDX file, decompressed on the fly when it is gzip-compressed.
+
+    ``size`` is the length of a plain file (None for a compressed one, whose length is known
+    only by decompressing it); read errors of a compressed stream become ValueError.
+    """
+
+    def __init__(self, path, where):
+        self.where = where
+        self._fh = open(path, "rb")
+        self.gz = self._fh.read(2) == b"\x1f\x8b"
+        self._fh.seek(0)
+        self._stream = gzip.GzipFile(fileobj=self._fh, mode="rb") if self.gz else self._fh
+        self.size = None if self.gz else os.fstat(self._fh.fileno()).st_size
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self.gz:
+            self._stream.close()
+        self._fh.close()
+        return False
+
+    def _guard(self, fn, *args):
+        if not self.gz:
+            return fn(*args)
         try:
-            raw = gzip.decompress(raw)
+            return fn(*args)
         except (OSError, EOFError, zlib.error) as exc:
-            raise ValueError(f"load_idx: {where}: corrupt or truncated gzip data ({exc})") from None
-    if len(raw) < 4:
-        raise ValueError(f"load_idx: {where}: truncated file ({len(raw)} bytes, no IDX header)")
-    zero, code, ndim = struct.unpack(">HBB", raw[:4])
-    if zero != 0 or code not in _IDX_TYPES or ndim == 0:
-        raise ValueError(
-            f"load_idx: {where}: bad magic number 0x{raw[:4].hex()} (expected 0x0000 + a type "
-            f"code in {{{', '.join(f'0x{c:02x}' for c in _IDX_TYPES)}}} + ndim >= 1)"
-        )
-    header = 4 + 4 * ndim
-    if len(raw) < header:
-        raise ValueError(f"load_idx: {where}: truncated file (header needs {header} bytes, got {len(raw)})")
-    shape = struct.unpack(f">{ndim}I", raw[4:header])
-    dtype = _IDX_TYPES[code]
-    expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-    got = len(raw) - header
-    if got < expected:
-        raise ValueError(
-            f"load_idx: {where}: truncated file (shape {shape} needs {expected} data bytes, got {got})"
-        )
-    if got > expected:
-        raise ValueError(
-            f"load_idx: {where}: size mismatch (shape {shape} needs {expected} data bytes, "
-            f"file has {got})"
-        )
-    arr = np.frombuffer(raw, dtype=dtype, offset=header).reshape(shape)
-    return arr.astype(dtype.newbyteorder("="))
+            raise ValueError(f"load_idx: {self.where}: corrupt or truncated gzip data ({exc})") from None
+
+    def read(self, n):
+        return self._guard(self._stream.read, n)
+
+    def readinto(self, buf):
+        """Fill the uint8 array ``buf`` as far as the stream goes; the number of bytes read."""
+        view, got = memoryview(buf), 0
+        while got < len(view):
+            n = self._guard(self._stream.readinto, view[got:got + _IDX_CHUNK])
+            if not n:
+                break
+            got += n
+        return got
+
+    def header(self):
+        """(shape, dtype, header length) of the validated header."""
+        where = self.where
+        head = self.read(4)
+        if len(head) < 4:
+            raise ValueError(f"load_idx: {where}: truncated file ({len(head)} bytes, no IDX header)")
+        zero, code, ndim = struct.unpack(">HBB", head)
+        if zero != 0 or code not in _IDX_TYPES or ndim == 0:
+            raise ValueError(
+                f"load_idx: {where}: bad magic number 0x{head.hex()} (expected 0x0000 + a type "
+                f"code in {{{', '.join(f'0x{c:02x}' for c in _IDX_TYPES)}}} + ndim >= 1)"
+            )
+        header = 4 + 4 * ndim
+        dims = self.read(4 * ndim)
+        if len(dims) < 4 * ndim:
+            raise ValueError(f"load_idx: {where}: truncated file (header needs {header} bytes, got {4 + len(dims)})")
+        return struct.unpack(f">{ndim}I", dims), _IDX_TYPES[code], header
 
 
-def _idx_pair(images_path, labels_path, what):
+_IDX_CHUNK = 1 << 24  # bytes decompressed per call
+
+
+def _idx_info(path):
+    """(shape, dtype) that the IDX file at ``path`` declares (only its header is read)."""
+    check_path(path, "path")
+    with _IdxStream(path, os.fsdecode(path)) as stream:
+        shape, dtype, _ = stream.header()
+    return shape, dtype
+
+
+def _idx_pair(images_path, labels_path, what, keep=None):
     images = load_idx(images_path)
     labels = load_idx(labels_path)
     if images.ndim < 2:
@@ -209,7 +289,22 @@ def _idx_pair(images_path, labels_path, what):
         )
     if labels.dtype.kind not in "iu" or labels.min() < 0:
         raise ValueError(f"mnist: {what} labels must be non-negative integers")
+    images, labels = images[:keep], labels[:keep]   # before the float64 copy
     return images.reshape(images.shape[0], -1).astype(np.float64), labels.astype(np.int64)
+
+
+def _check_mnist_memory(pairs, n_classes):
+    """MemoryError before reading IDX files whose declared sizes, with the float64 copies that the
+    preprocessing makes (about four of the kept images, the one-hot targets), cannot fit."""
+    total = 0
+    for images_path, labels_path, keep in pairs:
+        shape, dtype = _idx_info(images_path)
+        lshape, ldtype = _idx_info(labels_path)
+        n = shape[0] if keep is None else min(shape[0], keep)
+        total += math.prod(shape) * dtype.itemsize + math.prod(lshape) * ldtype.itemsize
+        total += 8 * n * (4 * math.prod(shape[1:]) + n_classes + 1)
+    files = ", ".join(os.fsdecode(p) for pair in pairs for p in pair[:2])
+    check_memory(total, "images_path", f"mnist: the IDX files {files} with the float64 copies of their images")
 
 
 def mnist(images_path, labels_path, test_images_path=None, test_labels_path=None, *,
@@ -254,18 +349,18 @@ def mnist(images_path, labels_path, test_images_path=None, test_labels_path=None
         n_train = check_int(n_train, "n_train")
     if n_test is not None:
         n_test = check_int(n_test, "n_test")
-    X_tr, l_tr = _idx_pair(images_path, labels_path, "training set")
-    if n_train is not None:
-        X_tr, l_tr = X_tr[:n_train], l_tr[:n_train]
+    pairs = [(images_path, labels_path, n_train)]
+    if test_images_path is not None:
+        pairs.append((test_images_path, test_labels_path, n_test))
+    _check_mnist_memory(pairs, n_classes)
+    X_tr, l_tr = _idx_pair(images_path, labels_path, "training set", n_train)
     X_te = l_te = None
     if test_images_path is not None:
-        X_te, l_te = _idx_pair(test_images_path, test_labels_path, "test set")
+        X_te, l_te = _idx_pair(test_images_path, test_labels_path, "test set", n_test)
         if X_te.shape[1] != X_tr.shape[1]:
             raise ValueError(
                 f"mnist: test images have {X_te.shape[1]} pixels but training images {X_tr.shape[1]}"
             )
-        if n_test is not None:
-            X_te, l_te = X_te[:n_test], l_te[:n_test]
     for lab, what in ((l_tr, "training"), (l_te, "test")):
         if lab is not None and lab.max() >= n_classes:
             raise ValueError(f"n_classes: is {n_classes} but the {what} labels reach {lab.max()}")
@@ -310,8 +405,11 @@ def npz(path) -> Dataset:
     OSError
         If the file cannot be read.
     ValueError
-        If it is not an .npz archive, lacks X or y, or holds object arrays; or for arrays that
-        :class:`Dataset` refuses.
+        If it is not an .npz archive, is damaged, lacks X or y, or holds object arrays; if an
+        array's header declares another size than its member of the archive holds; or for
+        arrays that :class:`Dataset` refuses.
+    MemoryError
+        When the declared arrays do not fit in the available memory (checked before reading).
 
     Examples
     --------
@@ -323,23 +421,62 @@ def npz(path) -> Dataset:
     """
     check_path(path, "path")
     where = os.fsdecode(path)
-    try:
-        archive = np.load(path, allow_pickle=False)
-    except (ValueError, EOFError) as exc:  # not .npy / .npz data (numpy would need a pickle), or empty
-        raise ValueError(f"path: {where} is not an .npz archive ({exc})") from None
-    if isinstance(archive, np.ndarray):
-        raise ValueError(f"path: {where} is not an .npz archive (it holds a single array)")
-    with archive:
-        names = ("X", "y", "X_test", "y_test")
-        if "X" not in archive.files or "y" not in archive.files:
-            raise ValueError(f"path: {where} must hold arrays X and y (and optionally X_test, y_test); it holds "
-                             f"{', '.join(archive.files) or 'nothing'}")
+    names = ("X", "y", "X_test", "y_test")
+    with open(path, "rb") as fh:  # ours to close: np.load leaks the file it opened when the zip is damaged
+        if fh.read(6) == b"\x93NUMPY":  # refused before np.load allocates the array it declares
+            raise ValueError(f"path: {where} is not an .npz archive (it holds a single array)")
+        fh.seek(0)
         try:
-            arrays = {k: archive[k] for k in names if k in archive.files}
-        except ValueError as exc:  # object arrays need a pickle
-            raise ValueError(f"path: {where}: {exc}") from None
+            archive = np.load(fh, allow_pickle=False)
+        except (ValueError, EOFError, zipfile.BadZipFile) as exc:  # not .npz data (or a pickle), or empty
+            raise ValueError(f"path: {where} is not an .npz archive ({exc})") from None
+        with archive:
+            if "X" not in archive.files or "y" not in archive.files:
+                raise ValueError(f"path: {where} must hold arrays X and y (and optionally X_test, y_test); it "
+                                 f"holds {', '.join(archive.files) or 'nothing'}")
+            try:
+                _check_npz_sizes(archive.zip, where, names)
+                arrays = {k: archive[k] for k in names if k in archive.files}
+            except ValueError as exc:  # object arrays need a pickle; damaged headers
+                raise ValueError(f"path: {where}: {exc}") from None
+            except _ZIP_ERRORS as exc:
+                raise ValueError(f"path: {where}: corrupt .npz archive ({type(exc).__name__}: {exc})") from None
     return Dataset(arrays["X"], arrays["y"], arrays.get("X_test"), arrays.get("y_test"), name="npz",
                    description=f"arrays from {where}")
+
+
+# what a damaged zip archive raises while its members are read
+_ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError, OSError)
+
+
+def _check_npz_sizes(zf, where, names):
+    """Before reading the arrays ``names`` of an .npz archive (an open ``zipfile.ZipFile``):
+    ValueError when a member's .npy header declares another size than the member holds (it
+    would be read short, or past its data), MemoryError when the declared arrays and their
+    float64 copies cannot fit in the available memory. Only the headers are decompressed."""
+    fmt = np.lib.format
+    readers = {(1, 0): fmt.read_array_header_1_0, (2, 0): fmt.read_array_header_2_0}
+    total = 0
+    for key in names:
+        try:
+            info = zf.getinfo(key + ".npy")
+        except KeyError:
+            continue
+        with zf.open(info) as fh:
+            version = fmt.read_magic(fh)
+            reader = readers.get(version)
+            if reader is None:  # a newer .npy version: numpy checks it while reading
+                continue
+            shape, _, dtype = reader(fh)
+            header = fh.tell()
+        if dtype.hasobject:  # refused by np.load(allow_pickle=False)
+            continue
+        declared = math.prod(shape) * dtype.itemsize
+        if info.file_size - header != declared:
+            raise ValueError(f"the array {key} declares shape {shape} of {dtype} ({declared} data bytes) but its "
+                             f"archive member holds {info.file_size - header}")
+        total += declared + 8 * math.prod(shape)
+    check_memory(total, "path", f"{where}: the arrays it declares, with their float64 copies,")
 
 
 # ---------------------------------------------------------------------------------------
