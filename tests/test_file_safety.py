@@ -390,3 +390,39 @@ def test_config_output_file_stays_inside_out(tmp_path, capsys, name):
     assert cli.main(["run", str(config), "--out", str(out), "--quiet"]) == 2
     assert "output.file" in capsys.readouterr().err
     assert not (tmp_path / "escaped.h5").exists() and not os.path.exists("/tmp/absolute.h5")
+
+
+def test_a_full_disk_keeps_the_last_checkpoint(tmp_path, monkeypatch):
+    """A checkpoint that fails to write (ENOSPC) stops the run with the OSError, leaves no
+    temporary file and no lock, and the file keeps its previous checkpoint, which resumes."""
+    import errno
+    path = tmp_path / "run.h5"
+    run = {**RUN, "batch": None}
+    write = _io.TrajectoryWriter._write_checkpoint
+    calls = []
+
+    def fill_the_disk(f, sd, layout):
+        calls.append(sd["step"])
+        if len(calls) == 3:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        write(f, sd, layout)
+
+    monkeypatch.setattr(_io.TrajectoryWriter, "_write_checkpoint", staticmethod(fill_the_disk))
+    with pytest.raises(OSError, match="No space left"):
+        mf.simulate(_student(), _online_data("quadratic"), **run, out=path, checkpoint_every=0.2)
+    monkeypatch.undo()
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith("run.h5.parts")) == ["run.h5"]
+    partial = mf.load(path)
+    assert not partial.complete and partial.step[-1] == calls[1]
+    ref = mf.simulate(_student(), _online_data("quadratic"), **run)
+    _same(ref, mf.resume(path))
+
+
+def test_the_command_line_reports_memory_errors_without_a_traceback(tmp_path, capsys):
+    from mfntk import cli
+    config = tmp_path / "c.toml"
+    config.write_text('[data]\nkind = "teacher"\nd = 3\nn_train = 10\n[net]\nwidth = 100000000000\n[run]\n'
+                      "t_max = 0.2\ndt = 0.1\n")
+    assert cli.main(["run", str(config), "--out", str(tmp_path / "out"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("mfntk run: error: ") and "memory" in err and "Traceback" not in err

@@ -464,7 +464,7 @@ def main(argv=None):
         return 0
     try:
         return args.handler(args)
-    except (ValueError, TypeError, OSError) as exc:
+    except (ValueError, TypeError, OSError, MemoryError) as exc:
         print(f"mfntk {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -54,7 +54,8 @@ from ._solvers import (
     conjugate_gradient,
     solve_psd,
 )
-from ._validation import as_matrix, check_choice, check_float, check_int, check_memory, format_bytes, resolve_threads
+from ._validation import (as_matrix, check_choice, check_eigh_memory, check_float, check_int, check_memory, format_bytes,
+                          resolve_threads)
 
 __all__ = [
     "ConvergenceWarning",
@@ -180,6 +181,8 @@ class _KernelModel(BaseEstimator):
             self.residual_ = info["residual"]
             used = "cg"
         else:
+            # the n x n kernel (unless precomputed) and its factorisation, before computing either
+            check_eigh_memory(n, "X", "the kernel matrix and its factorisation")
             if K is None:
                 raw = self._kernel_matrix(Xfit)
                 kdtype = _float_dtype_of(raw)
