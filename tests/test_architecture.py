@@ -156,7 +156,7 @@ def test_the_command_line_help_documents_every_option(capsys):
     with pytest.raises(SystemExit):
         cli.main(["run", "--help"])
     text = capsys.readouterr().out
-    for options, exclude in ((RunOptions, ()), (NetOptions, ("d",)), (OutputOptions, ("out", "trust"))):
+    for options, exclude in ((RunOptions, ()), (NetOptions, ("d",)), (OutputOptions, ("out",))):
         for name in options.opts():
             if name not in exclude:
                 assert f" {name} = " in text, name

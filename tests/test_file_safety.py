@@ -1,6 +1,6 @@
 """Reading a trajectory file never runs code from it: built-in samplers are stored as
-numbers, a pickle is written and read only with trust=True, and a crafted pickle is
-refused (by mf.resume and by `mfntk resume`) without being executed."""
+numbers, any other sampler is not stored at all, and a crafted pickle is refused (by
+mf.resume and by `mfntk resume`) without being executed."""
 import os
 import pickle
 import subprocess
@@ -104,29 +104,18 @@ def test_spec_round_trip_draws_the_same_samples():
         datasets.sampler_from_spec({"kind": "mixture", "sd_plus": np.ones(3)})
 
 
-def test_user_sampler_is_not_pickled_without_trust(tmp_path, monkeypatch):
+def test_a_user_sampler_is_never_pickled(tmp_path, monkeypatch):
     ds = _online_data("quadratic")
     ds.sampler = _UserSampler(ds.sampler)
     path = tmp_path / "run.h5"
     _interrupted_run(path, ds, monkeypatch)
     with h5py.File(path, "r") as f:
         assert "sampler_pickle" not in f["data"].attrs and "sampler" not in f["data"]
-        assert "trust=True" in f["data"].attrs["sampler_note"]
+        assert "data=" in f["data"].attrs["sampler_note"]
     with pytest.raises(ValueError, match="data"):
         mf.resume(path)
     ref = mf.simulate(_student(), ds, **RUN)
     _same(ref, mf.resume(path, data=ds))
-
-
-def test_user_sampler_with_trust_on_both_sides(tmp_path, monkeypatch):
-    ds = _online_data("quadratic")
-    ds.sampler = _UserSampler(ds.sampler)
-    path = tmp_path / "run.h5"
-    _interrupted_run(path, ds, monkeypatch, trust=True)
-    with pytest.raises(ValueError, match="trust: .*pickle.*runs any code"):
-        mf.resume(path)
-    ref = mf.simulate(_student(), ds, **RUN)
-    _same(ref, mf.resume(path, trust=True))
 
 
 def _crafted_file(tmp_path, monkeypatch, marker, online=True):
@@ -148,13 +137,14 @@ def test_crafted_pickle_is_refused_by_resume_and_load(tmp_path, monkeypatch):
     marker = tmp_path / "pwned"
     path = _crafted_file(tmp_path, monkeypatch, marker)
     mf.load(path)
-    with pytest.raises(ValueError, match="trust"):
+    with pytest.raises(ValueError, match="pickle.*never unpickles.*data="):
         mf.resume(path)
     assert not marker.exists()
-    # the opt-in does what it says: the payload runs (and then fails to be a sampler)
-    with pytest.raises(Exception):
-        mf.resume(path, trust=True)
-    assert marker.exists()
+    # the data given again resumes the run; the pickle is neither read nor kept
+    resumed = mf.resume(path, data=_online_data("quadratic"))
+    assert resumed.complete and not marker.exists()
+    with h5py.File(path, "r") as f:
+        assert "sampler_pickle" not in f["data"].attrs
 
 
 def test_crafted_pickle_is_refused_by_the_command_line(tmp_path, monkeypatch):
@@ -163,7 +153,7 @@ def test_crafted_pickle_is_refused_by_the_command_line(tmp_path, monkeypatch):
     proc = subprocess.run([sys.executable, "-m", "mfntk.cli", "resume", str(path), "--quiet"],
                           capture_output=True, text=True, env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
     assert proc.returncode == 2
-    assert "--trust" in proc.stderr and "pickle" in proc.stderr
+    assert "never unpickles" in proc.stderr and "data=" in proc.stderr
     assert not marker.exists()
 
 

@@ -34,7 +34,7 @@ root attributes
     data in the group ``/data/sampler``: its ``kind`` and numbers as JSON attributes, its
     arrays as datasets, a nested spec as a subgroup (see
     :func:`mfntk.datasets.sampler_spec`). Any other sampler is stored only when the run
-    was started with ``trust=True``, as a pickle in the attribute ``sampler_pickle``.
+    is not stored: an online run with one is resumed with ``resume(path, data=...)``.
 
 Checkpoints
 -----------
@@ -58,17 +58,16 @@ checksums its own metadata: damage is detected on reading (:class:`TrajectoryFil
 One process writes a file at a time: the writer holds an exclusive lock on ``<file>.lock``.
 
 Security: reading a file never runs code from it. :func:`load` reads arrays and JSON
-only; :func:`resume` rebuilds a built-in sampler from its stored numbers, and unpickles a
-``sampler_pickle`` only when called with ``trust=True`` (``mfntk resume --trust``) for an
-online run that needs it; without ``trust`` it refuses with a message saying why, and the
-pickle is dropped from the file it updates. See SECURITY.md.
+only; :func:`resume` rebuilds a built-in sampler from its stored numbers. Nothing is
+unpickled: a ``sampler_pickle`` attribute (written by 0.1.0) is never read, an online run
+that needs it is refused with a message saying why (pass the data again), and it is dropped
+from the file resume updates. See SECURITY.md.
 """
 from __future__ import annotations
 
 import json
 import math
 import os
-import pickle
 import platform
 import re
 import sys
@@ -335,18 +334,18 @@ class TrajectoryWriter:
             raise ValueError(f"out: {output.out} exists and is not an mfntk trajectory; refusing to overwrite it")
         ckpt = _steps_of(output.checkpoint_every, sim, "checkpoint_every")
         snap = _steps_of(output.snapshot_every, sim, "snapshot_every") if output.snapshot_every is not None else ckpt
-        return cls(sim, output.out, ckpt, snap, fresh=True, trust=output.trust)
+        return cls(sim, output.out, ckpt, snap, fresh=True)
 
     @classmethod
-    def reopen(cls, sim, stored, trust=False):
+    def reopen(cls, sim, stored):
         """A writer that continues the file of ``stored`` (a :class:`StoredRun`) for a resumed ``sim``."""
-        writer = cls(sim, stored.path, stored.checkpoint_steps, stored.snapshot_steps, fresh=False, trust=trust,
+        writer = cls(sim, stored.path, stored.checkpoint_steps, stored.snapshot_steps, fresh=False,
                      parts=stored.snapshot_parts)
         writer.last_step = sim.step
         return writer
 
-    def __init__(self, sim, path, checkpoint_steps, snapshot_steps, fresh=True, trust=False, parts=()):
-        self.sim, self.path, self.trust = sim, path, bool(trust)
+    def __init__(self, sim, path, checkpoint_steps, snapshot_steps, fresh=True, parts=()):
+        self.sim, self.path = sim, path
         self.tmp = path + ".partial"
         self.parts_dir = path + PARTS_SUFFIX
         self._lock = _Lock(path)
@@ -427,8 +426,8 @@ class TrajectoryWriter:
                         self._empty_snapshots(f)
                     else:
                         old.copy(old["snapshots"], f, "snapshots")
-                if not self.trust and "sampler_pickle" in f["data"].attrs:
-                    del f["data"].attrs["sampler_pickle"]   # never carry code along unasked
+                if "sampler_pickle" in f["data"].attrs:   # a 0.1.0 file: never carry code along
+                    del f["data"].attrs["sampler_pickle"]
                     _seal(f["data"])
             self._write_series(f, sd["series"])
             if complete:
@@ -532,7 +531,7 @@ class TrajectoryWriter:
         _create(g, "theta", sim.net0.get_flat())
         g.attrs["config"] = _json(sim.net0.config())
         _seal(g)
-        _write_data(f.create_group("data"), sim, self.trust)
+        _write_data(f.create_group("data"), sim)
         self._empty_snapshots(f)
 
     @staticmethod
@@ -563,12 +562,12 @@ class TrajectoryWriter:
         _seal(g)
 
 
-def _write_data(g, sim, trust):
-    _write_data_fields(g, sim, trust)
+def _write_data(g, sim):
+    _write_data_fields(g, sim)
     _seal(g)
 
 
-def _write_data_fields(g, sim, trust):
+def _write_data_fields(g, sim):
     data = sim.data
     _create(g, "X", np.asarray(data.X, np.float64))
     _create(g, "y", np.asarray(data.y, np.float64))
@@ -591,17 +590,8 @@ def _write_data_fields(g, sim, trust):
     if spec is not None:
         _write_spec(g.create_group("sampler"), spec)
         return
-    note = "resume an online run with mfntk.resume(path, data=...)"
-    if not trust:
-        g.attrs["sampler_note"] = ("the sampler is not a built-in one and was not stored (a pickle is stored "
-                                   "only with trust=True); " + note)
-        return
-    try:
-        blob = pickle.dumps(data.sampler, protocol=pickle.HIGHEST_PROTOCOL)
-    except (pickle.PicklingError, AttributeError, TypeError):
-        g.attrs["sampler_note"] = "the sampler could not be pickled; " + note
-    else:
-        g.attrs["sampler_pickle"] = np.void(blob)
+    g.attrs["sampler_note"] = ("the sampler is not a built-in one and is not stored (files hold data, never "
+                               "code); resume an online run with mfntk.resume(path, data=...)")
 
 
 _SPEC_DEPTH = 4   # a sampler spec nests a teacher spec: deeper trees are not mfntk's
@@ -955,8 +945,8 @@ class StoredRun:
         self.__dict__.update(fields)
 
 
-def read_run(path, data=None, trust=False):
-    """The stored run of ``path`` for resuming it (see :func:`mfntk.resume` for ``data`` and ``trust``).
+def read_run(path, data=None):
+    """The stored run of ``path`` for resuming it (see :func:`mfntk.resume` for ``data``).
 
     Returns
     -------
@@ -971,7 +961,7 @@ def read_run(path, data=None, trust=False):
         For a damaged file (see :func:`load`).
     ValueError
         When ``data`` does not hold the stored training set, or the run needs a sampler
-        that only a pickle holds and ``trust`` is False.
+        that the file does not hold as numbers.
     """
     from .datasets import as_dataset, sampler_from_spec
     path = _check_path(path)
@@ -990,17 +980,10 @@ def read_run(path, data=None, trust=False):
             if _read(f, "the sampler", lambda: "sampler" in g):
                 sampler = _read(f, "the sampler", lambda: sampler_from_spec(_read_spec(g["sampler"])))
             elif "sampler_pickle" in g.attrs:
-                if not trust:
-                    raise ValueError(
-                        f"trust: the sampler of the online run in {path} is stored as a Python pickle, and "
-                        "unpickling runs any code the file holds. Pass the same data again (mfntk.resume(path, "
-                        "data=...)), or trust=True (mfntk resume --trust) only for a file you made yourself or "
-                        "fully trust.")
-                try:
-                    sampler = pickle.loads(g.attrs["sampler_pickle"].tobytes())
-                except Exception as exc:  # an unpicklable class (module gone, renamed): say what to do
-                    raise ValueError(f"data: the sampler stored in {path} cannot be restored ({exc}); pass the "
-                                     "same data set again: mfntk.resume(path, data=...)") from None
+                raise ValueError(
+                    f"data: the sampler of the online run in {path} is stored as a Python pickle (mfntk 0.1.0); "
+                    "mfntk never unpickles a file, since that would run whatever code it holds. Pass the same "
+                    "data set again: mfntk.resume(path, data=...)")
             else:
                 raise ValueError(f"data: the run in {path} draws fresh samples (online) but its sampler "
                                  f"({g.attrs.get('sampler_repr', '?')}) was not stored; pass the same data set "

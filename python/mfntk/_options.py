@@ -401,9 +401,6 @@ class OutputOptions(Options):
                                           "whole number of record intervals; None: at every checkpoint (and "
                                           "always at t = 0 and at the end).", minimum=0.0, strict=True,
                                           optional=True, unit="mean-field time")
-    trust: bool = option(False, "bool", "Store a sampler that is not one of mfntk's built-in ones as a pickle, "
-                         "so that mfntk.resume(..., trust=True) can continue an online run without the data "
-                         "(built-in samplers are always stored, as numbers).", toml=False)
 
     def _check_together(self):
         if self.out is None:

@@ -334,7 +334,7 @@ class Simulation:
 
         ``progress``: True, False, or None (a bar only on a terminal). ``callback(sim)`` is
         called after every record. The output options of :func:`simulate` (``out``,
-        ``checkpoint_every``, ``snapshot_every``, ``trust``) write the run to a file; the
+        ``checkpoint_every``, ``snapshot_every``) write the run to a file; the
         trajectory is then the one read back from it. Ctrl-C stops at the last completed
         step and returns the trajectory so far, marked ``interrupted`` (with a file: after
         a last checkpoint).
@@ -511,7 +511,7 @@ simulate.__signature__ = _signature("net", "data", "t_max", "dt", extra=[
 Simulation.__init__.__signature__ = _signature("self", "net", "data", "t_max", "dt")
 
 
-def resume(path, data=None, progress=None, threads=None, t_max=None, trust=False):
+def resume(path, data=None, progress=None, threads=None, t_max=None):
     """Continue a run written by ``simulate(..., out=path, checkpoint_every=...)`` from its last checkpoint.
 
     The continued run gives the same numbers, bit for bit, as an uninterrupted run (full
@@ -534,13 +534,6 @@ def resume(path, data=None, progress=None, threads=None, t_max=None, trust=False
         OpenMP threads (results do not depend on it). None: all available.
     t_max : float, optional
         Extend the run to a later final time (default: the stored one).
-    trust : bool
-        Allow unpickling a sampler stored as a pickle (only an online run started with
-        ``trust=True`` and a sampler that is not a built-in one has one). Unpickling runs
-        whatever code the file holds: pass True only for a file you made or fully trust.
-        Without it such a run is refused (pass ``data`` instead), and the pickle is
-        dropped from the updated file.
-
     Returns
     -------
     Trajectory
@@ -552,9 +545,9 @@ def resume(path, data=None, progress=None, threads=None, t_max=None, trust=False
         See :func:`mfntk.load`.
     ValueError
         When ``data`` is needed but missing, or does not match the stored training set, or
-        when the run needs a pickled sampler and ``trust`` is False.
+        when an online run's sampler is not stored as numbers in the file.
     """
-    stored = _io.read_run(path, data=data, trust=trust)
+    stored = _io.read_run(path, data=data)
     config, sd, net0 = stored.config, stored.state, stored.net0
     options = RunOptions.from_dict(config, ignore_unknown=True)
     if t_max is not None:
@@ -572,5 +565,5 @@ def resume(path, data=None, progress=None, threads=None, t_max=None, trust=False
                                       f"{type(exc).__name__}: {exc}") from None
     if sim.step >= sim.steps_total and options.t_max == config["t_max"]:
         return _io.load(path)
-    writer = _io.TrajectoryWriter.reopen(sim, stored, trust=trust)
+    writer = _io.TrajectoryWriter.reopen(sim, stored)
     return sim._run_writing(writer, progress)

@@ -269,13 +269,10 @@ def build_parser():
         help="continue a run from the last checkpoint of its file",
         description="Continue the run stored in FILE from its last checkpoint, bit for bit as if it had never "
                     "stopped, and keep checkpointing into FILE. Online runs need their sampler: the built-in "
-                    "ones are stored in the file as numbers; another one only as a pickle, which is read only "
-                    "with --trust.")
+                    "ones are stored in the file as numbers; a run with another sampler is resumed from Python "
+                    "with mfntk.resume(path, data=...).")
     res.add_argument("file", metavar="FILE", help="trajectory file (.h5) written by mfntk run or simulate(out=...)")
     res.add_argument("--t-max", type=float, default=None, help="extend the run to this final time")
-    res.add_argument("--trust", action="store_true",
-                     help="unpickle a sampler stored as a pickle (it runs any code the file holds: only for files "
-                          "you made or fully trust)")
     res.set_defaults(handler=_cmd_resume)
 
     plo = sub.add_parser(
@@ -401,8 +398,7 @@ def _cmd_run(args):
 
 def _cmd_resume(args):
     from ._simulate import resume
-    traj = resume(args.file, progress=_progress(args), threads=args.threads, t_max=args.t_max,
-                       trust=args.trust)
+    traj = resume(args.file, progress=_progress(args), threads=args.threads, t_max=args.t_max)
     _say(args, _traj_summary(traj))
     if traj.interrupted:  # Ctrl-C: the file holds the run up to its last checkpoint
         print(f"mfntk resume: interrupted; continue with: mfntk resume {args.file}", file=sys.stderr)

@@ -57,10 +57,6 @@ from .synthetic import (
 )
 from .real import digits, load_idx, mnist, npz
 
-# Trajectory files written with trust=True hold pickles that name these private objects by
-# their 0.1.0 path (mfntk.datasets.NAME); they stay importable from here.
-from .teachers import _CallableTeacher, _sum_tanh  # noqa: E402,F401
-
 __all__ = [
     "Dataset",
     "LowDim",
