@@ -87,7 +87,7 @@ NON_DEFAULT = {
     "t_max": 0.4, "dt": 0.05, "method": "heun", "loss": "logistic", "batch": 6, "online": False,
     "weight_decay": 0.01, "temperature": 1e-4, "record_every": 0.1, "threads": 1, "residual_dynamics": True,
     "linearized": True, "diagnostics": True, "probe_size": 5, "test_size": 7, "seed": 3,
-    "divergence_factor": 1e5, "cache_mb": 0.0,
+    "divergence_factor": 1e5, "cache_mb": 0.0, "centered": True,
 }
 COMPANIONS = {"temperature": {"method": "euler"}}   # options that need another one set to be valid
 

@@ -92,13 +92,15 @@ class CPUBackend(Backend):
                  cache_bytes):
         """The integrator of the distributional dynamics (SPEC 3-4) for ``net``'s shapes.
 
-        The returned engine owns the data (``set_data``), the reference of the linearized
-        model (``set_reference``), the state layout (``layout()``), the field
+        The returned engine owns the data (``set_data``), the offsets o_i subtracted from the
+        model on the full-batch points (``set_offset``, the centred model), the reference of
+        the linearized model (``set_reference``), the state layout (``layout()``), the field
         (``field(state)``) and ``advance(state, steps, dt, method, step0, X_batches,
-        Y_batches) -> (done, finite)``.
+        Y_batches, offset_batches) -> (done, finite)``.
         """
         options = _core.DynamicsOptions()
-        values = dict(N=net.width, d=net.d, k=net.outputs, bias=net.bias, alpha=net.alpha, loss=loss,
+        values = dict(N=net.width, d=net.d, k=net.outputs, bias=net.bias, output_bias=net.output_bias,
+                      alpha=net.alpha, loss=loss,
                       weight_decay=weight_decay, temperature=temperature, seed=seed,
                       residual_dynamics=residual_dynamics, linearized=linearized, threads=threads,
                       cache_bytes=cache_bytes)

@@ -738,6 +738,7 @@ class _Header:
 
 
 def _read_header(f):
+    from ._network import ParticleLayout
     from ._options import NetOptions, RunOptions
     h = _Header()
     h.path = f.filename
@@ -749,7 +750,7 @@ def _read_header(f):
     except (TypeError, ValueError) as exc:
         _bad(f, f"the stored configuration is invalid: {exc}")
     h.run_options = run
-    P = net.width * (net.outputs + net.d + (1 if net.bias else 0))
+    P = ParticleLayout(net.width, net.outputs, net.d, net.bias, net.output_bias).size
     h.P, h.net_options = P, net
     dtype = np.dtype(net.dtype)
     h.theta0 = _dataset(f, "net0/theta", (P,), dtype=dtype)

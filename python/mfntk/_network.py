@@ -26,25 +26,32 @@ def resolve_alpha(scaling, width):
 
 
 class ParticleLayout:
-    """The particles theta_j = (a_j, w_j, b_j) as one flat vector [a.ravel() | W.ravel() | b]:
-    the layout of ``TwoLayer.get_flat``, of the particle block of a simulation's state, of
+    """The parameters as one flat vector [a.ravel() | W.ravel() | b | c]: the particles
+    theta_j = (a_j, w_j, b_j), then the output bias c (k values) when the network has one.
+    The layout of ``TwoLayer.get_flat``, of the parameter block of a simulation's state, of
     checkpoints and snapshots. The only place that decodes it."""
 
-    def __init__(self, width, outputs, d, bias):
+    def __init__(self, width, outputs, d, bias, output_bias=False):
         self.width, self.outputs, self.d, self.bias = width, outputs, d, bool(bias)
-        self.size = width * (outputs + d + (1 if bias else 0))
+        self.output_bias = bool(output_bias)
+        self.particles_size = width * (outputs + d + (1 if bias else 0))
+        self.size = self.particles_size + (outputs if self.output_bias else 0)
 
     def split(self, flat):
-        """(a (N, k), W (N, d), b (N,) or None): views of the first ``size`` entries of ``flat``."""
+        """(a (N, k), W (N, d), b (N,) or None): views of the particles in ``flat``."""
         N, k, d = self.width, self.outputs, self.d
         a = flat[: N * k].reshape(N, k)
         W = flat[N * k: N * (k + d)].reshape(N, d)
-        b = flat[N * (k + d): self.size] if self.bias else None
+        b = flat[N * (k + d): self.particles_size] if self.bias else None
         return a, W, b
 
-    def join(self, a, W, b):
-        """The flat vector of (a, W, b) (a new array)."""
-        return np.concatenate([a.ravel(), W.ravel()] + ([b] if self.bias else []))
+    def output_bias_of(self, flat):
+        """c (k,): a view of the output bias in ``flat``, or None without one."""
+        return flat[self.particles_size:self.size] if self.output_bias else None
+
+    def join(self, a, W, b, c=None):
+        """The flat vector of (a, W, b, c) (a new array)."""
+        return np.concatenate([a.ravel(), W.ravel()] + ([b] if self.bias else []) + ([c] if self.output_bias else []))
 
 
 class TwoLayer:
@@ -85,12 +92,19 @@ class TwoLayer:
         Law of the second-layer weights.
     c0 : float
         Constant of the quadratic activation u^2 + c0.
+    output_bias : bool
+        A trained output bias c in R^k, initialised at 0: f(x) = (alpha / N) sum_j a_j
+        sigma(<w_j, x> + b_j) + c. In a simulation it follows dc/dt = (1/n) sum_i r_i, the
+        gradient flow of the risk in c, so that the tangent kernel gains a constant 1
+        (docs/MATH.md); it is not a particle (no weight decay, no Langevin noise).
 
     Attributes
     ----------
     a : ndarray (N, k)
     W : ndarray (N, d)
     b : ndarray (N,) or None
+    c : ndarray (k,) or None
+        The output bias (with ``output_bias=True``).
     alpha : float
 
     Examples
@@ -102,10 +116,11 @@ class TwoLayer:
     """
 
     def __init__(self, d, width, activation="relu", scaling="mf", bias=False, outputs=1, w_std=None, a_std=1.0,
-                 b_std=0.0, symmetric=False, seed=0, dtype="float64", a_init="gaussian", c0=0.0, *, backend=None):
+                 b_std=0.0, symmetric=False, seed=0, dtype="float64", a_init="gaussian", c0=0.0, output_bias=False, *,
+                 backend=None):
         opts = NetOptions(d=d, width=width, activation=activation, scaling=scaling, bias=bias, outputs=outputs,
                           w_std=w_std, a_std=a_std, b_std=b_std, symmetric=symmetric, seed=seed,
-                          dtype=resolve_dtype(dtype).name, a_init=a_init, c0=c0)
+                          dtype=resolve_dtype(dtype).name, a_init=a_init, c0=c0, output_bias=output_bias)
         if opts.w_std is None:
             opts = opts.replace(w_std=1.0 / math.sqrt(opts.d))
         check_network_memory(opts.width, opts.d, opts.outputs, opts.bias, opts.dtype)
@@ -114,9 +129,10 @@ class TwoLayer:
             setattr(self, name, value)
         self.dtype = np.dtype(opts.dtype)
         self.alpha = resolve_alpha(opts.scaling, opts.width)
-        self.layout = ParticleLayout(opts.width, opts.outputs, opts.d, opts.bias)
+        self.layout = ParticleLayout(opts.width, opts.outputs, opts.d, opts.bias, opts.output_bias)
         self.backend = get_backend(backend)
         self.a, self.W, self.b = self._initial_particles()
+        self.c = np.zeros(opts.outputs, dtype=self.dtype) if opts.output_bias else None
 
     def _initial_particles(self):
         rng = np.random.default_rng(self.seed)
@@ -134,41 +150,44 @@ class TwoLayer:
         cast = lambda x: None if x is None else np.ascontiguousarray(x, dtype=self.dtype)  # noqa: E731
         return cast(a), cast(W), cast(b)
 
-    # ---- parameters as one flat vector [a | W | b] -----------------------------------------
+    # ---- parameters as one flat vector [a | W | b | c] -------------------------------------
     @property
     def n_params(self):
         return self.layout.size
 
     def get_flat(self):
-        """The particles as one flat vector [a.ravel(), W.ravel(), b] (a copy)."""
-        return self.layout.join(self.a, self.W, self.b)
+        """The parameters as one flat vector [a.ravel(), W.ravel(), b, c] (a copy)."""
+        return self.layout.join(self.a, self.W, self.b, self.c)
 
     def set_flat(self, theta):
-        """Set the particles from a flat vector laid out as get_flat() (copied)."""
+        """Set the parameters from a flat vector laid out as get_flat() (copied)."""
         theta = np.asarray(theta, dtype=self.dtype)
         if theta.shape != (self.n_params,):
             raise ValueError(f"theta: expected shape ({self.n_params},), got {theta.shape}")
         a, W, b = self.layout.split(theta)
-        for arr, part in ((a, "a"), (W, "W"), (b, "b")):
+        c = self.layout.output_bias_of(theta)
+        for arr, part in ((a, "a"), (W, "W"), (b, "b"), (c, "c")):
             if arr is not None:
                 check_finite(arr, f"theta (its {part} block)")
         self.a, self.W = np.array(a, order="C"), np.array(W, order="C")
         self.b = None if b is None else np.array(b, order="C")
+        self.c = None if c is None else np.array(c, order="C")
 
     def copy(self):
-        """A copy with its own particle arrays (options and backend shared)."""
+        """A copy with its own parameter arrays (options and backend shared)."""
         new = _copy.copy(self)
         new.a, new.W = self.a.copy(), self.W.copy()
         new.b = None if self.b is None else self.b.copy()
+        new.c = None if self.c is None else self.c.copy()
         return new
 
     def check_particles(self, name="net"):
-        """ValueError naming the array when a, W or b holds NaN or inf.
+        """ValueError naming the array when a, W, b or c holds NaN or inf.
 
         A non-finite particle can hide: relu(NaN) is 0 in the core, so the outputs may look
         finite. :meth:`predict` and :func:`mfntk.simulate` call this first.
         """
-        for part in ("a", "W", "b"):
+        for part in ("a", "W", "b", "c"):
             arr = getattr(self, part)
             if arr is not None and not np.isfinite(arr).all():
                 check_finite(np.asarray(arr), f"{name}.{part}")
@@ -191,6 +210,8 @@ class TwoLayer:
         X = self.check_inputs(X)
         F = self.backend.forward(self, X, resolve_threads(threads))
         F *= self.dtype.type(self.alpha / self.width)
+        if self.c is not None:
+            F += self.c
         return F
 
     def config(self):
@@ -201,5 +222,6 @@ class TwoLayer:
         extra = ", bias=True" if self.bias else ""
         extra += f", outputs={self.outputs}" if self.outputs != 1 else ""
         extra += ", symmetric=True" if self.symmetric else ""
+        extra += ", output_bias=True" if self.output_bias else ""
         return (f"TwoLayer(d={self.d}, width={self.width}, activation={self.activation!r}, "
                 f"scaling={self.scaling!r} (alpha={self.alpha:.4g}){extra}, dtype={self.dtype.name!r})")

@@ -41,6 +41,9 @@ class NTKLimit:
     rcond : float or None
         Relative cutoff of the pseudo-inverse at t = inf (see ``SpectralFactor``).
     threads : int or None
+    centered : bool
+        The limit of the centred model F = f(theta) - f(theta_0) (``simulate(centered=True)``):
+        f_0 = 0 in the formulas above.
 
     Attributes
     ----------
@@ -63,7 +66,7 @@ class NTKLimit:
     True
     """
 
-    def __init__(self, net, X, Y, rcond=None, threads=None):
+    def __init__(self, net, X, Y, rcond=None, threads=None, centered=False):
         if not isinstance(net, TwoLayer):
             raise TypeError(f"net: expected an mfntk.TwoLayer, got {type(net).__name__}")
         self.net = net.copy()
@@ -78,7 +81,8 @@ class NTKLimit:
         if self.Y.shape[1] != net.outputs:
             raise ValueError(f"Y: expected {net.outputs} output column(s) to match the network, got {self.Y.shape[1]}")
         self.kernel = kernels.Empirical(self.net, kind="ntk", threads=self.threads, output="matrix")
-        self.f0 = self.net.predict(self.X, threads=self.threads).astype(np.float64)
+        self.centered = bool(centered)
+        self.f0 = self._initial(self.X)
         self.u0 = self.Y - self.f0
         self.K0 = self.kernel(self.X).astype(np.float64)
         self.factor = SpectralFactor(self.K0, rcond=rcond, n=self.X.shape[0])
@@ -109,4 +113,10 @@ class NTKLimit:
         X2 = self.net.check_inputs(X2, "X2")
         coef = self._flat(self.coef(t)).astype(self.net.dtype)
         flow = self.kernel.cross_matvec(X2, self.X, coef).astype(np.float64).reshape(X2.shape[0], -1)
-        return self._shape(self.net.predict(X2, threads=self.threads).astype(np.float64) + flow)
+        return self._shape(self._initial(X2) + flow)
+
+    def _initial(self, X):
+        """f_0 on X (zero for the centred model)."""
+        if self.centered:
+            return np.zeros((X.shape[0], self.net.outputs))
+        return self.net.predict(X, threads=self.threads).astype(np.float64)

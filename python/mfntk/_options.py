@@ -312,6 +312,9 @@ class NetOptions(Options):
     a_init: str = option("gaussian", "choice", "Law of the second-layer weights.",
                          choices=("gaussian", "rademacher"))
     c0: float = option(0.0, "float", "Constant of the quadratic activation u^2 + c0.")
+    output_bias: bool = option(False, "bool", "A trained output bias c in R^k (initialised at 0): f(x) = (alpha/N) "
+                               "sum_j a_j sigma(<w_j, x> + b_j) + c, trained by dc/dt = (1/n) sum_i r_i (the "
+                               "gradient flow of the risk in c, so the tangent kernel gains + 1; docs/MATH.md).")
 
     def _check_together(self):
         if self.symmetric and self.width % 2:
@@ -359,6 +362,10 @@ class RunOptions(Options):
                                "alignment <K, Y Y^T>_F / (|K|_F |Y Y^T|_F) of the tangent kernel of one output "
                                "(the mean over outputs, SPEC 4) on a probe set of probe_size training points, and per record interval "
                                "the relative change of the objective and of the tangent features.")
+    centered: bool = option(False, "bool", "Train the centred model F(x) = f(x; theta) - f(x; theta_0) "
+                            "(Chizat-Oyallon-Bach): it starts at 0 for any initialisation, so the distance to "
+                            "the linearization decays as 1/alpha. Risks, residual dynamics, linearized model and "
+                            "the returned predictions (traj.predict) are those of F.")
     probe_size: int = option(256, "int", "Training points on which the diagnostics are computed.", minimum=1)
     test_size: int = option(2048, "int", "Size of the held-out sample drawn from the sampler when the data "
                             "has no test split.", minimum=1)

@@ -38,8 +38,9 @@ class Recorder:
         The network at t = 0.
     sets : dict
         ``X``, ``Y`` (training set), ``X_test``, ``Y_test`` (or None), ``X_probe``,
-        ``Y_probe`` and ``f0`` = f(X; theta_0), all in the network's dtype, and ``classification``
-        (bool: record the classification errors).
+        ``Y_probe``, ``f0`` (the model on X at theta_0), ``offset`` and ``offset_test`` (the
+        offsets f(x; theta_0) of the centred model on X and X_test, or None), all in the
+        network's dtype, and ``classification`` (bool: record the classification errors).
     threads : int
     """
 
@@ -55,12 +56,12 @@ class Recorder:
         """Append one record at ``step`` for the particles of ``net`` and the engine ``state``."""
         o, s = self.options, self.series
         t = step * o.dt
-        F = net.predict(self.X, threads=self.threads)
+        F = self._model(net, self.X, self.offset)
         train = risk(o.loss, F, self.Y)
         s["t"].append(t)
         s["step"].append(step)
         s["train_risk"].append(train)
-        F_test = None if self.X_test is None else net.predict(self.X_test, threads=self.threads)
+        F_test = None if self.X_test is None else self._model(net, self.X_test, self.offset_test)
         if F_test is not None:
             s["test_risk"].append(risk(o.loss, F_test, self.Y_test))
         if self.classification:
@@ -75,7 +76,10 @@ class Recorder:
             off, P = layout["linearized"], layout["particles"]
             bar = self.net0.copy()
             bar.set_flat(state[off:off + P])
-            fbar = linearized_predict(self.net0, bar, self.X, self.threads).astype(np.float64)
+            fbar = linearized_predict(self.net0, bar, self.X, self.threads)
+            if self.offset is not None:
+                fbar -= self.offset
+            fbar = fbar.astype(np.float64)
             scale = np.linalg.norm(self.f0.astype(np.float64) - self.Y)
             s["linearized_distance"].append(float(np.linalg.norm(F.astype(np.float64) - fbar) / scale))
         if o.diagnostics:
@@ -85,6 +89,13 @@ class Recorder:
             raise DivergenceError(
                 f"simulate: the training risk exploded to {train:.4g} (from {first:.4g}) at step {step} "
                 f"(t = {t:.6g}); the dynamics diverged: reduce dt (now {o.dt:g})")
+
+    def _model(self, net, X, offset):
+        """The trained model on X: f(X; theta), minus the offsets of a centred model."""
+        F = net.predict(X, threads=self.threads)
+        if offset is not None:
+            F -= offset
+        return F
 
     def _diagnostics(self, net, train):
         from . import kernels

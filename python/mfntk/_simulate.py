@@ -156,17 +156,20 @@ class _InterruptFlag:
 class _Batches:
     """The points of each step: None (full batch), minibatches of the training set drawn
     without replacement, or fresh samples from the data's sampler (online), from one
-    generator seeded by (seed, 1) whose state is part of a checkpoint."""
+    generator seeded by (seed, 1) whose state is part of a checkpoint. For a centred model
+    also the offsets f(x; theta_0) of the points (``offset``: those of the training set;
+    ``net0``: the network that computes them for fresh samples)."""
 
-    def __init__(self, data, X, Y, batch, online, seed, dtype, loss):
+    def __init__(self, data, X, Y, batch, online, seed, dtype, loss, offset=None, net0=None, threads=1):
         self.data, self.X, self.Y, self.batch, self.online, self.dtype = data, X, Y, batch, online, dtype
-        self.loss = loss
+        self.loss, self.offset, self.net0, self.threads = loss, offset, net0, threads
         self.rng = np.random.default_rng(np.random.SeedSequence([seed, 1]))
 
     def draw(self, steps):
-        """(X_batches, Y_batches) of shape (steps, batch, .) for the next ``steps`` steps, or (None, None)."""
+        """(X_batches, Y_batches, offset_batches) of shape (steps, batch, .) for the next ``steps``
+        steps (offsets None for an uncentred model), or (None, None, None) for full batch."""
         if self.batch is None:
-            return None, None
+            return None, None, None
         if self.online:
             Xs, Ys = [], []
             for _ in range(steps):
@@ -178,9 +181,14 @@ class _Batches:
             if not (np.isfinite(Xb).all() and np.isfinite(Yb).all()):
                 raise ValueError("data: the sampler returned non-finite values")
             _check_labels(Yb, self.loss, "sampler y")
-            return Xb, Yb
+            Ob = None
+            if self.offset is not None:
+                flat = self.net0.predict(Xb.reshape(-1, Xb.shape[-1]), threads=self.threads)
+                Ob = np.ascontiguousarray(flat.reshape(steps, self.batch, -1))
+            return Xb, Yb, Ob
         idx = np.stack([self.rng.choice(self.data.n, self.batch, replace=False) for _ in range(steps)])
-        return np.ascontiguousarray(self.X[idx]), np.ascontiguousarray(self.Y[idx])
+        Ob = None if self.offset is None else np.ascontiguousarray(self.offset[idx])
+        return np.ascontiguousarray(self.X[idx]), np.ascontiguousarray(self.Y[idx]), Ob
 
 
 class Simulation:
@@ -228,17 +236,26 @@ class Simulation:
         self.X = net.check_inputs(self.data.X, "data.X", note_copy=False)  # once per run: no note
         self.Y = _targets(net, self.data.y, "data.y")
         _check_labels(self.Y, opts.loss, "data.y")
-        self.batches = _Batches(self.data, self.X, self.Y, self.batch, self.online, self.seed, net.dtype, self.loss)
         self.X_test, self.Y_test = self._test_set(net)
         m = min(self.probe_size, self.data.n)
+        f0 = self.net0.predict(self.X, threads=self.threads)
+        # the centred model F = f(theta) - f(theta_0): its offsets on the training and test points
+        offset = f0 if self.centered else None
+        offset_test = None
+        if self.centered and self.X_test is not None:
+            offset_test = self.net0.predict(self.X_test, threads=self.threads)
+        self.batches = _Batches(self.data, self.X, self.Y, self.batch, self.online, self.seed, net.dtype, self.loss,
+                                offset=offset, net0=self.net0, threads=self.threads)
 
         self.engine = net.backend.dynamics(
             net, loss=self.loss, weight_decay=self.weight_decay, temperature=self.temperature, seed=self.seed,
             residual_dynamics=self.residual_dynamics, linearized=self.linearized, threads=self.threads,
             cache_bytes=int(self.cache_mb * 2 ** 20))
         self.engine.set_data(self.X, self.Y)
+        if offset is not None:
+            self.engine.set_offset(offset)
+            f0 = np.zeros_like(f0)   # the model at theta_0
         self.layout = self.engine.layout()
-        f0 = self.net0.predict(self.X, threads=self.threads)
         if self.linearized:
             self.engine.set_reference(self.net0.get_flat(), f0)
         self.state = np.zeros(self.layout["size"], dtype=net.dtype)
@@ -251,7 +268,8 @@ class Simulation:
         self.step = 0
         self.recorder = Recorder(self.options, self.net0, dict(
             X=self.X, Y=self.Y, X_test=self.X_test, Y_test=self.Y_test, X_probe=self.X[:m], Y_probe=self.Y[:m],
-            f0=f0, classification=self.data.task == "classification"), self.threads)
+            f0=f0, offset=offset, offset_test=offset_test, classification=self.data.task == "classification"),
+            self.threads)
         self.wall_time = 0.0
 
     def _test_set(self, net):
@@ -285,7 +303,8 @@ class Simulation:
 
     # ---- the state -------------------------------------------------------------------------
     def particles(self):
-        """(a, W, b) at the current step: views of the state (read them, copy to keep them)."""
+        """(a, W, b) at the current step: views of the state (read them, copy to keep them); the
+        output bias, when the network has one, is ``self.net0.layout.output_bias_of(self.state)``."""
         return self.net0.layout.split(self.state)
 
     def _current_net(self):
@@ -320,8 +339,8 @@ class Simulation:
         Raises DivergenceError when the state becomes non-finite.
         """
         steps = check_int(steps, "steps")
-        Xb, Yb = self.batches.draw(steps)
-        done, finite = self.engine.advance(self.state, steps, self.dt, self.method, self.step, Xb, Yb)
+        Xb, Yb, Ob = self.batches.draw(steps)
+        done, finite = self.engine.advance(self.state, steps, self.dt, self.method, self.step, Xb, Yb, Ob)
         self.step += done
         if not finite:
             raise DivergenceError(

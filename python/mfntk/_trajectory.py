@@ -73,12 +73,30 @@ class Trajectory:
         self.net, self.net0, self.config = net, net0, config
         self.wall_time, self.interrupted, self.linearized_net = wall_time, interrupted, linearized_net
 
+    @property
+    def centered(self):
+        """Whether the run trained the centred model F(x) = f(x; theta) - f(x; theta_0)."""
+        return bool(self.config.get("centered", False))
+
+    def predict(self, X, threads=None):
+        """The trained model at the last record on X, shape (n, k): f(x; theta_t), or for a
+        centred run (``centered=True``) F(x) = f(x; theta_t) - f(x; theta_0), the model whose
+        risks were recorded."""
+        F = self.net.predict(X, threads=threads)
+        if self.centered:
+            F -= self.net0.predict(X, threads=threads)
+        return F
+
     def linearized_predict(self, X, threads=None):
         """The linearized model fbar(x) = f(x; theta_0) + (alpha/N) sum_j <grad sigma_*(x; theta_j^0), thetabar_j - theta_j^0>
-        at the last record (needs ``linearized=True``)."""
+        (+ cbar - c_0 with an output bias) at the last record (needs ``linearized=True``); for a
+        centred run without the f(x; theta_0) term, as :meth:`predict`."""
         if self.linearized_net is None:
             raise ValueError("linearized_predict: the run was not made with linearized=True")
-        return linearized_predict(self.net0, self.linearized_net, X, threads)
+        F = linearized_predict(self.net0, self.linearized_net, X, threads)
+        if self.centered:
+            F -= self.net0.predict(X, threads=threads)
+        return F
 
     @classmethod
     def from_state(cls, series, state, layout, net0, config, wall_time=0.0, interrupted=False):
@@ -144,11 +162,16 @@ class Trajectory:
 
 
 def linearized_predict(net0, net_bar, X, threads=None):
-    """fbar(X) = f(X; theta0) + (alpha/N) J(theta0) (thetabar - theta0): the tangent model at theta0
-    (SPEC 4) evaluated with the parameters of ``net_bar``."""
+    """fbar(X) = f(X; theta0) + (alpha/N) J(theta0) (thetabar - theta0) (+ cbar - c0 with an output
+    bias): the tangent model at theta0 (SPEC 4) evaluated with the parameters of ``net_bar``."""
     X = net0.check_inputs(X)
     th = resolve_threads(threads)
-    ta, tW, tb = net0.layout.split(net_bar.get_flat() - net0.get_flat())
+    delta = net_bar.get_flat() - net0.get_flat()
+    ta, tW, tb = net0.layout.split(delta)
     Jt = net0.backend.jvp(net0, X, np.ascontiguousarray(ta), np.ascontiguousarray(tW),
                           None if tb is None else np.ascontiguousarray(tb), th)
-    return net0.predict(X, threads=th) + net0.dtype.type(net0.alpha / net0.width) * Jt
+    F = net0.predict(X, threads=th) + net0.dtype.type(net0.alpha / net0.width) * Jt
+    dc = net0.layout.output_bias_of(delta)
+    if dc is not None:
+        F += dc
+    return F

@@ -460,6 +460,7 @@ class _Particles:
         self.b = None if net.b is None else cp(np.ascontiguousarray(net.b, dtype=self.dtype))
         self.N, self.d = self.W.shape
         self.k = self.a.shape[1]
+        self.output_bias = bool(getattr(net, "output_bias", False))
 
     def check(self, X, name):
         return as_matrix(X, name, dtype=self.dtype, columns=self.d, copy_note=True)
@@ -468,12 +469,33 @@ class _Particles:
         """Rows of a kernel's result on n points: n (mean), n k (matrix)."""
         return n * self.k if kernel_output_info(output).matrix else n
 
+    def _with_output_bias(self, kind):
+        # the output bias c is a second-layer parameter with gradient 1: + delta_pq in "rf", "ntk"
+        return self.output_bias and kind != "nt"
+
     def gram(self, X, X2, kind, output, threads):
-        return self.backend.gram(self, X, X2, kind, threads, output=output)
+        K = self.backend.gram(self, X, X2, kind, threads, output=output)
+        if self._with_output_bias(kind):
+            if kernel_output_info(output).matrix:
+                k = self.k
+                blocks = K.reshape(K.shape[0] // k, k, K.shape[1] // k, k)
+                for p in range(k):
+                    blocks[:, p, :, p] += 1
+            else:
+                K += 1
+        return K
 
     def matvec(self, X, V, kind, output, threads, X_rows=None):
         """K(X_rows, X) V (X_rows None: X)."""
-        return self.backend.matvec(self, X, V, kind, threads, output=output, X_rows=X_rows)
+        out = self.backend.matvec(self, X, V, kind, threads, output=output, X_rows=X_rows)
+        if self._with_output_bias(kind):
+            if kernel_output_info(output).matrix:
+                k = self.k
+                sums = V.reshape(-1, k, V.shape[1]).sum(axis=0)          # (k, m): per output
+                out += np.tile(sums, (out.shape[0] // k, 1))
+            else:
+                out += V.sum(axis=0, keepdims=True)
+        return out
 
 
 def empirical(net, X, X2=None, kind="ntk", threads=None, output="mean"):
@@ -484,6 +506,8 @@ def empirical(net, X, X2=None, kind="ntk", threads=None, output="mean"):
         K_pq(x, x') = (1/N) sum_j [ delta_pq s_j(x) s_j(x') + a_jp a_jq s'_j(x) s'_j(x') (<x, x'> + [bias]) ],
 
     with the parts "rf" (first term), "nt" (second) and "ntk" (both), s_j(x) = sigma(<w_j, x> + b_j).
+    A network with an output bias (``output_bias=True``) adds delta_pq to "rf" and "ntk" (the
+    bias's gradient is 1 and it moves at rate (1/n) sum_i r_i: docs/MATH.md).
 
     Parameters
     ----------

@@ -2,14 +2,21 @@
 // the residual dynamics on the training set (SPEC 4) and with the linearized (tangent) model.
 //
 // State vector, one flat buffer: [theta (P) | g (n k), with residual_dynamics | thetabar (P), with linearized]
-// where P = N k + N d (+ N) holds a, W, b in that order and g are the function values on X
-// driven by the tangent kernel of the current particles.
+// where P = N k + N d (+ N) (+ k) holds a, W, b and the output bias c in that order and g are
+// the function values on X driven by the tangent kernel of the current particles.
+//
+// The model on a point x_i is f_i = (alpha/N) sum_j a_j sigma(<w_j, x_i> + b_j) + c - o_i, with
+// the output bias c (k values, with output_bias; else 0) and a fixed offset o_i (set_offset, or
+// one per minibatch point; else 0): o = f(X; theta_0) gives the centred model.
 //
 //   d theta_j / dt = (1/alpha) (1/n) sum_i grad sigma_*(x_i; theta_j)^T r_i - lambda theta_j
 //                  = J^T r / (alpha n) - lambda theta                    (J of F = sum_j a_j sigma)
-//   d g / dt       = (alpha/N) J v(g),  v(g) = J^T r(g) / (alpha n) - lambda theta
-//                  = (1/n) K_theta r(g) - lambda (alpha/N) J theta,   K_theta = J J^T / N  (SPEC 4)
-//   d thetabar/dt  = J_0^T r(fbar) / (alpha n) - lambda thetabar,  fbar = f_0 + (alpha/N) J_0 (thetabar - theta_0)
+//   d c / dt       = (1/n) sum_i r_i                (gradient flow of the risk in c; no decay)
+//   d g / dt       = (alpha/N) J v(g) + (1/n) sum_i r_i(g),  v(g) = J^T r(g) / (alpha n) - lambda theta
+//                  = (1/n) (K_theta + 1) r(g) - lambda (alpha/N) J theta,   K_theta = J J^T / N  (SPEC 4)
+//   d thetabar/dt  = J_0^T r(fbar) / (alpha n) - lambda thetabar,
+//                    fbar = f_0 + (alpha/N) J_0 (thetabar - theta_0) + cbar - c_0
+// where f_0 is the model (offset included) at theta_0 on the training set (set_reference).
 #pragma once
 
 #include <cmath>
@@ -28,6 +35,7 @@ namespace mfntk {
 struct DynamicsOptions {
   Index N = 0, d = 0, k = 1;
   bool bias = false;
+  bool output_bias = false;  // a trained output bias c in R^k after the particles
   double alpha = 1.0;
   Loss loss = Loss::of<Squared>();
   double weight_decay = 0.0;
@@ -55,15 +63,23 @@ struct AdvanceResult {
   Status status = Status::ok;
 };
 
-// Full-batch data, or one batch per step stacked as (steps, B, d) and (steps, B, k).
+// Full-batch data, or one batch per step stacked as (steps, B, d) and (steps, B, k); O: the
+// offsets of the points (as Y), or null for none.
 template <class T> struct Batches {
   const T* X = nullptr;
   const T* Y = nullptr;
   Index size = 0;
   bool stacked = false;
+  const T* O = nullptr;
   const T* x(Index s, Index d) const { return stacked ? X + s * size * d : X; }
   const T* y(Index s, Index k) const { return stacked ? Y + s * size * k : Y; }
+  const T* o(Index s, Index k) const { return O == nullptr ? nullptr : stacked ? O + s * size * k : O; }
 };
+
+// Number of trained scalars: the particles and, with an output bias, its k values.
+inline Index parameter_size(const DynamicsOptions& o) {
+  return particle_size(o.N, o.d, o.k, o.bias) + (o.output_bias ? o.k : 0);
+}
 
 template <class T> class Dynamics {
  public:
@@ -81,7 +97,7 @@ template <class T> class Dynamics {
   // n: number of training points (the residual-dynamics block lives on them).
   StateLayout layout(Index n) const {
     StateLayout L;
-    L.particles = particle_size(opt_.N, opt_.d, opt_.k, opt_.bias);
+    L.particles = parameter_size(opt_);
     Index off = L.particles;
     if (opt_.residual_dynamics) { L.residual = off; off += n * opt_.k; }
     if (opt_.linearized) { L.linearized = off; off += L.particles; }
@@ -91,13 +107,13 @@ template <class T> class Dynamics {
 
   // The linearized model's reference point theta_0 and f_0 = f(X; theta_0) on the training set.
   void set_reference(const T* theta0, const T* f0, Index n) {
-    const Index P = particle_size(opt_.N, opt_.d, opt_.k, opt_.bias);
+    const Index P = parameter_size(opt_);
     theta0_.assign(theta0, theta0 + P);
     f0_.assign(f0, f0 + n * opt_.k);
   }
 
-  // dy = field(y) on data (X, Y) of n points.
-  virtual void field(const T* y, T* dy, const T* X, const T* Y, Index n) = 0;
+  // dy = field(y) on data (X, Y) of n points with offsets O (n k values, or null for none).
+  virtual void field(const T* y, T* dy, const T* X, const T* Y, Index n, const T* O = nullptr) = 0;
 
   AdvanceResult advance(T* y, Index n_train, Index steps, T dt, Method method, std::int64_t step0,
                         const Batches<T>& data) {
@@ -120,8 +136,9 @@ template <class T> class Dynamics {
       for (Index s = 0; s < steps; ++s) {
         const T* X = data.x(s, opt_.d);
         const T* Yd = data.y(s, opt_.k);
+        const T* O = data.o(s, opt_.k);
         const Index n = data.size;
-        I::step([&](const T* state, T* slope) { field(state, slope, X, Yd, n); }, y, dt, buffers);
+        I::step([&](const T* state, T* slope) { field(state, slope, X, Yd, n, O); }, y, dt, buffers);
         if (opt_.temperature > 0) add_noise(y, dt, step0 + s);
         res.steps = s + 1;
         if (!all_finite(opt_.threads, size, Y.data())) {
@@ -144,7 +161,7 @@ template <class T> class Dynamics {
     for (Index i = 0; i < size; ++i) ok = ok && std::isfinite(y[i]);
     return ok;
   }
-  // Euler-Maruyama increment sqrt(2 tau dt) xi on the particles only.
+  // Euler-Maruyama increment sqrt(2 tau dt) xi on the particles only (not on the output bias).
   void add_noise(T* y, T dt, std::int64_t step) const {
     const Index P = particle_size(opt_.N, opt_.d, opt_.k, opt_.bias);
     const T scale = static_cast<T>(std::sqrt(2.0 * opt_.temperature * static_cast<double>(dt)));
@@ -158,7 +175,7 @@ template <class T, class Act> class DynamicsOf final : public Dynamics<T> {
  public:
   DynamicsOf(const DynamicsOptions& o, Act act, Tiling tiling) : Dynamics<T>(o), act_(act) { ws_.tiling = tiling; }
 
-  void field(const T* y, T* dy, const T* X, const T* Y, Index n) override {
+  void field(const T* y, T* dy, const T* X, const T* Y, Index n, const T* O = nullptr) override {
     const auto& o = this->opt_;
     const int th = o.threads;
     const Index N = o.N, d = o.d, k = o.k, nk = n * k;
@@ -178,23 +195,32 @@ template <class T, class Act> class DynamicsOf final : public Dynamics<T> {
     }
 
     // particles: J^T r(f) / (alpha n) - lambda theta
+    const Index P = particle_size(N, d, k, o.bias);  // the particles; the output bias follows them
     forward(act_, theta, X, n, F_.data(), ws_, th, cache);
     for (Index i = 0; i < nk; ++i) F_[i] *= f_scale;
+    add_output_bias(y + P, O, n);
     residual(o.loss, F_.data(), Y, nk, R_.data());
-    particle_field(theta, X, n, R_.data(), y, dy, g_scale, lambda, L.particles, cache);
+    particle_field(theta, X, n, R_.data(), y, dy, g_scale, lambda, P, cache);
+    output_bias_field(R_.data(), n, dy + P);
 
     if (o.residual_dynamics) {
       // g' = (alpha/N) J v(g), with v(g) the particle field driven by the residual of g
       scratch_.resize(L.particles);
       residual(o.loss, y + L.residual, Y, nk, R_.data());
-      particle_field(theta, X, n, R_.data(), y, scratch_.data(), g_scale, lambda, L.particles, cache);
+      particle_field(theta, X, n, R_.data(), y, scratch_.data(), g_scale, lambda, P, cache);
+      output_bias_field(R_.data(), n, scratch_.data() + P);
       const Particles<T> v = particles<T>(scratch_.data(), N, d, k, o.bias);
-      jvp(act_, theta, X, n, v, dy + L.residual, ws_, th, cache);
-      for (Index i = 0; i < nk; ++i) dy[L.residual + i] *= f_scale;
+      T* dg = dy + L.residual;
+      jvp(act_, theta, X, n, v, dg, ws_, th, cache);
+      for (Index i = 0; i < nk; ++i) dg[i] *= f_scale;
+      if (o.output_bias)
+        for (Index i = 0; i < n; ++i)
+          for (Index p = 0; p < k; ++p) dg[i * k + p] += scratch_[P + p];
     }
 
     if (o.linearized) {
-      // fbar = f0 + (alpha/N) J0 (thetabar - theta0); thetabar' = J0^T r(fbar) / (alpha n) - lambda thetabar
+      // fbar = f0 + (alpha/N) J0 (thetabar - theta0) + cbar - c0;
+      // thetabar' = J0^T r(fbar) / (alpha n) - lambda thetabar, cbar' = (1/n) sum_i r_i(fbar)
       if (static_cast<Index>(this->f0_.size()) != nk) throw std::invalid_argument("linearized: reference not set");
       scratch_.resize(L.particles);
       const T* tbar = y + L.linearized;
@@ -202,8 +228,12 @@ template <class T, class Act> class DynamicsOf final : public Dynamics<T> {
       const Particles<T> theta0 = particles<T>(this->theta0_.data(), N, d, k, o.bias);
       jvp(act_, theta0, X, n, particles<T>(scratch_.data(), N, d, k, o.bias), F_.data(), ws_, th);
       for (Index i = 0; i < nk; ++i) F_[i] = this->f0_[i] + f_scale * F_[i];
+      if (o.output_bias)
+        for (Index i = 0; i < n; ++i)
+          for (Index p = 0; p < k; ++p) F_[i * k + p] += scratch_[P + p];
       residual(o.loss, F_.data(), Y, nk, R_.data());
-      particle_field(theta0, X, n, R_.data(), tbar, dy + L.linearized, g_scale, lambda, L.particles);
+      particle_field(theta0, X, n, R_.data(), tbar, dy + L.linearized, g_scale, lambda, P);
+      output_bias_field(R_.data(), n, dy + L.linearized + P);
     }
   }
 
@@ -213,6 +243,26 @@ template <class T, class Act> class DynamicsOf final : public Dynamics<T> {
   Vec<T> F_, R_, scratch_;
   std::unique_ptr<T[]> cache_;
   std::size_t cache_size_ = 0;
+
+  // F += c - O on the n k model values in F_ (c: the output bias in the state, when trained).
+  void add_output_bias(const T* c, const T* O, Index n) {
+    const Index k = this->opt_.k;
+    if (this->opt_.output_bias)
+      for (Index i = 0; i < n; ++i)
+        for (Index p = 0; p < k; ++p) F_[i * k + p] += c[p];
+    if (O != nullptr)
+      for (Index i = 0; i < n * k; ++i) F_[i] -= O[i];
+  }
+
+  // dc = (1/n) sum_i R_i, summed in the order of the points (any thread count gives the same).
+  void output_bias_field(const T* R, Index n, T* dc) const {
+    const Index k = this->opt_.k;
+    if (!this->opt_.output_bias) return;
+    for (Index p = 0; p < k; ++p) dc[p] = T(0);
+    for (Index i = 0; i < n; ++i)
+      for (Index p = 0; p < k; ++p) dc[p] += R[i * k + p];
+    for (Index p = 0; p < k; ++p) dc[p] /= static_cast<T>(n);
+  }
 
   // out = J^T R * g_scale - lambda * theta_flat, J taken at theta.
   void particle_field(const Particles<T>& theta, const T* X, Index n, const T* R, const T* theta_flat, T* out,
