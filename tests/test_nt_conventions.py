@@ -345,10 +345,12 @@ def test_pytorch_learning_rate_mapping(scaling):
                                      mse_loss=True)
     np.testing.assert_allclose(A.T, stepped.a, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(W1, stepped.W, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(b1, stepped.b, rtol=1e-12, atol=1e-12)
     # plain nn.Sequential: readout weight W2 = (alpha/N) a^T and learning rate eta (alpha/N)^2
     W1, b1, W2 = torch_style_sgd_step(X, Y, net.W, net.b, c * net.a.T, eta, eta * c ** 2)
     np.testing.assert_allclose(W2, c * stepped.a.T, rtol=1e-12, atol=1e-12 * c)
     np.testing.assert_allclose(W1, stepped.W, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(b1, stepped.b, rtol=1e-12, atol=1e-12)
     # and the two models compute the same function as the mfntk network
     np.testing.assert_allclose(c * np.maximum(X @ net.W.T + net.b, 0.0) @ net.a, net.predict(X), rtol=1e-12,
                                atol=1e-12)

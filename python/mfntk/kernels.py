@@ -44,7 +44,8 @@ References
    of neural networks with a standard parameterization", arXiv:2001.07301, 2020.
 .. [L19] J. Lee, L. Xiao, S. S. Schoenholz, Y. Bahri, R. Novak, J. Sohl-Dickstein and
    J. Pennington, "Wide neural networks of any depth evolve as linear models under gradient
-   descent", NeurIPS 2019 (eq. 9-10: the predictors of a kernel trained by gradient flow).
+   descent", NeurIPS 2019 (the predictions of gradient flow on the squared loss with a fixed
+   kernel: the closed forms of neural-tangents' ``predict`` module).
 """
 from __future__ import annotations
 
