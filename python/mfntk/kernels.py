@@ -21,6 +21,10 @@ w_std^2 |x|^2 + b_std^2, w_std^2 |x'|^2 + b_std^2 and covariance w_std^2 <x, x'>
 
 Functions: :func:`analytic`, :func:`empirical`. Kernel objects (callable as ``k(X, X2=None)``,
 usable by :class:`mfntk.KernelRegressor`): :class:`Analytic`, :class:`Empirical`.
+neural-tangents' conventions: :func:`neural_tangents` (its kernels of a two-layer
+Dense-activation-Dense network, computed by :func:`analytic`), :func:`nt_time` and
+:func:`nt_ridge` (the time and ``diag_reg`` of its predictors in :class:`mfntk.KernelRegressor`'s
+units).
 
 Everything is computed in the C++ core with OpenMP (``threads`` per call, None = all cores).
 
@@ -34,6 +38,14 @@ References
    generalization in neural networks", NeurIPS 2018 (eq. 4 and Theorem 1).
 .. [GMMM21] B. Ghorbani, S. Mei, T. Misiakiewicz and A. Montanari, "Linearized two-layers neural
    networks in high dimension", Ann. Statist. 49(2), 2021 (the RF and NT kernels, Section 2).
+.. [NT20] R. Novak, L. Xiao, J. Hron, J. Lee, A. A. Alemi, J. Sohl-Dickstein and S. S. Schoenholz,
+   "Neural Tangents: fast and easy infinite neural networks in Python", ICLR 2020.
+.. [SD20] J. Sohl-Dickstein, R. Novak, S. S. Schoenholz and J. Lee, "On the infinite width limit
+   of neural networks with a standard parameterization", arXiv:2001.07301, 2020.
+.. [L19] J. Lee, L. Xiao, S. S. Schoenholz, Y. Bahri, R. Novak, J. Sohl-Dickstein and
+   J. Pennington, "Wide neural networks of any depth evolve as linear models under gradient
+   descent", NeurIPS 2019 (the predictions of gradient flow on the squared loss with a fixed
+   kernel: the closed forms of neural-tangents' ``predict`` module).
 """
 from __future__ import annotations
 
@@ -54,9 +66,12 @@ from ._registry import (
     kernel_kind_info,
     kernel_output_info,
 )
-from ._validation import as_matrix, check_choice, check_float, check_gram_memory, check_int, resolve_threads
+from ._solvers import check_kernel_matrix
+from ._validation import (as_matrix, check_bool, check_choice, check_float, check_gram_memory, check_int,
+                          resolve_threads)
 
-__all__ = ["Analytic", "Empirical", "QuadratureWarning", "analytic", "empirical", "KINDS", "OUTPUTS", "ACTIVATIONS"]
+__all__ = ["Analytic", "Empirical", "QuadratureWarning", "analytic", "empirical", "neural_tangents", "nt_ridge",
+           "nt_time", "KINDS", "OUTPUTS", "ACTIVATIONS"]
 
 #: Kernel kinds and activations: the core's registry (mfntk._registry).
 KINDS = KERNEL_KINDS
@@ -691,3 +706,238 @@ class Empirical:
 
     def __repr__(self):
         return f"Empirical(net={self.net!r}, kind={self.kind!r}, output={self.output!r})"
+
+
+# ---------------------------------------------------------------------------------------------
+# neural-tangents conventions
+# ---------------------------------------------------------------------------------------------
+#: Activations that neural-tangents' stax layers compute identically: stax.Relu(), stax.Erf().
+NT_ACTIVATIONS = ("relu", "erf")
+#: What neural-tangents' ``kernel_fn(x1, x2, get)`` returns for ``get``.
+NT_KINDS = ("nngp", "ntk")
+#: The ``parameterization`` of neural-tangents' Dense layer.
+NT_PARAMETERIZATIONS = ("ntk", "standard")
+
+
+def _nt_inputs(X, W_std, b_std):
+    """(W_std x / sqrt(d), b_std) per row: the inputs on which neural-tangents' first Dense layer
+    in the "ntk" parameterization is a layer with weights N(0, I_{d+1}) and no bias."""
+    column = np.full((X.shape[0], 1), b_std, dtype=X.dtype)
+    return np.ascontiguousarray(np.hstack([X * (W_std / math.sqrt(X.shape[1])), column]))
+
+
+def neural_tangents(X, X2=None, kind="ntk", activation="relu", W_std=1.0, b_std=None, parameterization="ntk",
+                    width=None, threads=None):
+    """neural-tangents' infinite-width kernel of a two-layer network, in its conventions.
+
+    The numbers of ``kernel_fn(X, X2, get=kind)`` for
+
+        init_fn, apply_fn, kernel_fn = stax.serial(
+            stax.Dense(width, W_std=W_std, b_std=b_std, parameterization=parameterization),
+            stax.Relu(),        # or stax.Erf()
+            stax.Dense(1, W_std=W_std, b_std=b_std, parameterization=parameterization))
+
+    computed by :func:`analytic` with the conventions mapped (see Notes) ([NT20]_).
+
+    Parameters
+    ----------
+    X : array_like, shape (n1, d)
+    X2 : array_like, shape (n2, d), optional
+        None means X (an exactly symmetric matrix).
+    kind : {"ntk", "nngp"}
+        neural-tangents' ``get``: the neural tangent kernel of the output or its NNGP kernel (the
+        covariance of the output at initialisation).
+    activation : {"relu", "erf"}
+        ``stax.Relu()`` or ``stax.Erf()`` (erf(u), its defaults a = b = 1, c = 0).
+    W_std : float >= 0
+        ``W_std`` of both Dense layers.
+    b_std : float >= 0 or None
+        ``b_std`` of both Dense layers; None (neural-tangents' default) means no biases. In the
+        "standard" parameterization b_std = 0 differs from None: a bias initialised at zero still
+        contributes its gradient (1) to the NTK.
+    parameterization : {"ntk", "standard"}
+        ``parameterization`` of both Dense layers: "ntk", z = W_std / sqrt(fan_in) W x + b_std b
+        with W, b ~ N(0, 1); "standard", z = W x + b with W ~ N(0, W_std^2 / fan_in) and
+        b ~ N(0, b_std^2) ([SD20]_).
+    width : int or None
+        ``out_dim`` of the first Dense layer. The "standard" NTK grows linearly with it and needs
+        it; the other kernels do not depend on it (neural-tangents ignores it there too).
+    threads : int or None
+        OpenMP threads (None: all cores available to the process).
+
+    Returns
+    -------
+    ndarray, shape (n1, n2)
+        float32 when X (and X2) are float32, float64 otherwise.
+
+    Raises
+    ------
+    TypeError, ValueError
+        For a bad argument (the message names it): shapes, non-finite values, X2 with another
+        d, an unknown kind, activation or parameterization, a negative W_std or b_std, a missing
+        width for the "standard" NTK.
+
+    Notes
+    -----
+    neural-tangents divides the input Gram matrix by d, so the first layer's pre-activations
+    (u, v) have covariance Sigma1(x, x') = W_std^2 <x, x'> / d + b_std^2 (b_std = 0 when None) in
+    both parameterizations, and (with phi the activation)
+
+        NNGP  = W_std^2 E[phi(u) phi(v)] + b_std^2
+        NTK   = NNGP + W_std^2 E[phi'(u) phi'(v)] Sigma1(x, x')                 ("ntk")
+        NTK   = width E[phi(u) phi(v)] + W_std^2 E[phi'(u) phi'(v)] (<x, x'> + [bias]) + [bias]
+                                                                               ("standard")
+
+    ([bias] = 1 when b_std is not None). The mapping onto mfntk's kernels (SPEC 5), which is how
+    they are computed here:
+
+    - "ntk" parameterization: with xhat = (W_std x / sqrt(d), b_std) in R^(d+1), the
+      network is W_std times mfntk's network with w ~ N(0, I_(d+1)), a ~ N(0, 1) and no bias on
+      the inputs xhat, plus an output bias b_std. Hence
+      ``NNGP = W_std**2 * analytic(xhat, kind="rf", w_std=1, bias=False) + b_std**2`` and
+      ``NTK = W_std**2 * analytic(xhat, kind="ntk", w_std=1, a_std=1, bias=False) + b_std**2``.
+    - "standard" parameterization: the network is sum_j a_j phi(<w_j, x> + b_j) + b_out with
+      mfntk's law w_std = W_std / sqrt(d), b_std, a_std = W_std / sqrt(width); its NTK is the sum
+      over the width of the per-particle products, ``width`` times mfntk's mean (1/N) sum_j,
+      plus the output bias's 1: ``NTK = width * analytic(X, kind="ntk", w_std=W_std/sqrt(d),
+      a_std=W_std/sqrt(width), b_std=b_std, bias=b_std is not None) + [bias]``.
+
+    The same identities hold at finite width between neural-tangents' empirical NTK and
+    :func:`empirical` of the mfntk network with those laws (``mf.TwoLayer(d + 1, N, w_std=1.0)``
+    on xhat, or ``mf.TwoLayer(d, N, w_std=W_std/sqrt(d), a_std=W_std/sqrt(N), b_std=b_std,
+    bias=b_std is not None)`` with width N).
+
+    mfntk's own defaults (w_std = 1/sqrt(d), a_std = 1, no bias) differ from neural-tangents'
+    W_std = 1 network by the factor d on the first-layer part only:
+    NTK_nt = analytic(kind="rf") + analytic(kind="nt") / d, because mfntk differentiates with
+    respect to w = W / sqrt(d) where neural-tangents differentiates with respect to W.
+
+    Examples
+    --------
+    >>> import numpy as np, mfntk as mf
+    >>> X = np.array([[1.0, 0.0], [0.0, 1.0]])
+    >>> K = mf.kernels.neural_tangents(X, activation="relu", W_std=1.0)   # NTK, no bias
+    >>> np.round(K, 4)      # diagonal 1/4 + 1/4 (|x|^2 / d = 1/2), off it 1/(4 pi) + 0
+    array([[0.5   , 0.0796],
+           [0.0796, 0.5   ]])
+
+    In :class:`mfntk.KernelRegressor`, with :func:`nt_time` and :func:`nt_ridge`:
+
+    >>> import functools
+    >>> kern = functools.partial(mf.kernels.neural_tangents, W_std=1.5, b_std=0.1)
+    >>> reg = mf.KernelRegressor(kernel=kern, t=mf.kernels.nt_time(100.0, learning_rate=0.5)).fit(X, [1.0, -1.0])
+    """
+    activation = check_choice(activation, "activation", NT_ACTIVATIONS)
+    kind = check_choice(kind, "kind", NT_KINDS)
+    parameterization = check_choice(parameterization, "parameterization", NT_PARAMETERIZATIONS)
+    W_std = _check_std(W_std, "W_std")
+    b = 0.0 if b_std is None else _check_std(b_std, "b_std")
+    width = None if width is None else check_int(width, "width")
+    standard_ntk = parameterization == "standard" and kind == "ntk"
+    if standard_ntk and width is None:
+        raise ValueError("width: the NTK of the 'standard' parameterization grows with the hidden width (out_dim "
+                         "of the first Dense layer); give it")
+    dtype = _float_dtype(np.asarray(X), None if X2 is None else np.asarray(X2))
+    X = as_matrix(X, "X", dtype=dtype)
+    X2 = None if X2 is None else as_matrix(X2, "X2", dtype=dtype, columns=X.shape[1])
+    if standard_ntk:
+        bias = b_std is not None
+        K = analytic(X, X2, activation, "ntk", w_std=W_std / math.sqrt(X.shape[1]), a_std=W_std / math.sqrt(width),
+                     b_std=b, bias=bias, threads=threads)
+        return width * K + float(bias)
+    Xhat = _nt_inputs(X, W_std, b)
+    X2hat = None if X2 is None else _nt_inputs(X2, W_std, b)
+    K = analytic(Xhat, X2hat, activation, "rf" if kind == "nngp" else "ntk", w_std=1.0, a_std=1.0, b_std=0.0,
+                 bias=False, threads=threads)
+    return W_std ** 2 * K + b ** 2
+
+
+def nt_time(t, learning_rate=1.0, outputs=1):
+    """The kernel-flow time of :class:`mfntk.KernelRegressor` equal to time ``t`` of neural-tangents.
+
+    neural-tangents' ``predict.gradient_descent_mse(k_train_train, y_train, learning_rate)`` and
+    ``predict.gradient_descent_mse_ensemble(kernel_fn, x_train, y_train, learning_rate)`` predict,
+    at time ``t`` (training steps, continuous),
+
+        f_t(x) = K(x, X) Kr^{-1} (I - exp(-learning_rate t Kr / m)) Y,   m = y_train.size = n k,
+
+    gradient flow on the loss (1 / 2m) sum_i |f(x_i) - y_i|^2 ([L19]_), with Kr = K + r I the
+    regularised kernel (:func:`nt_ridge`). :class:`mfntk.KernelRegressor` predicts
+    K(x, X) Kr^{-1} (I - exp(-t' Kr / n)) Y (SPEC 4, 6), the flow of (1 / 2n) sum_i |f(x_i) - y_i|^2.
+    The two agree for the same kernel matrix when t' / n = learning_rate t / (n k):
+
+        t' = learning_rate * t / outputs.
+
+    Parameters
+    ----------
+    t : float >= 0 or None
+        neural-tangents' ``t`` (``np.inf`` allowed). None, its infinite time, gives None, which is
+        :class:`mfntk.KernelRegressor`'s ``t=None`` (the limit t = inf).
+    learning_rate : float > 0
+        neural-tangents' ``learning_rate``.
+    outputs : int >= 1
+        k, the number of columns of ``y_train`` (its size divided by the number of training
+        points): neural-tangents normalises the loss by every entry of ``y_train``.
+
+    Returns
+    -------
+    float or None
+        ``t`` for :class:`mfntk.KernelRegressor`.
+
+    Raises
+    ------
+    TypeError, ValueError
+        A negative or non-numeric ``t``, a ``learning_rate`` <= 0, ``outputs`` < 1.
+
+    Examples
+    --------
+    >>> import mfntk as mf
+    >>> mf.kernels.nt_time(1000.0, learning_rate=0.1, outputs=10)
+    10.0
+    """
+    if t is None:
+        return None
+    t = check_float(t, "t", minimum=0.0, allow_inf=True)
+    learning_rate = check_float(learning_rate, "learning_rate", minimum=0.0, strict=True)
+    return learning_rate * t / check_int(outputs, "outputs")
+
+
+def nt_ridge(K_train, diag_reg, diag_reg_absolute_scale=False):
+    """The ``ridge`` of :class:`mfntk.KernelRegressor` equal to neural-tangents' ``diag_reg``.
+
+    neural-tangents' predictors (``predict.gradient_descent_mse``,
+    ``predict.gradient_descent_mse_ensemble``, ``predict.gp_inference``) add r I to the training
+    kernel with r = diag_reg * trace(K_train) / n (the mean of its diagonal), or r = diag_reg
+    when ``diag_reg_absolute_scale=True``, both in the inverse and in the exponent of the
+    time-t predictor; :class:`mfntk.KernelRegressor` does the same with r = ``ridge``
+    (see :func:`nt_time`).
+
+    Parameters
+    ----------
+    K_train : array_like, shape (n, n)
+        The training kernel (``kernel_fn(x_train, None, get)``): finite, square, symmetric.
+    diag_reg : float >= 0
+    diag_reg_absolute_scale : bool
+        neural-tangents' argument of that name.
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    TypeError, ValueError
+        A K_train that is not a finite symmetric square matrix, a negative diag_reg, a
+        non-boolean diag_reg_absolute_scale.
+
+    Examples
+    --------
+    >>> import numpy as np, mfntk as mf
+    >>> mf.kernels.nt_ridge(np.diag([1.0, 3.0]), 0.1)     # 0.1 * mean(1, 3)
+    0.2
+    """
+    K = check_kernel_matrix(K_train, "K_train")
+    diag_reg = check_float(diag_reg, "diag_reg", minimum=0.0)
+    if check_bool(diag_reg_absolute_scale, "diag_reg_absolute_scale"):
+        return diag_reg
+    return diag_reg * float(np.trace(K)) / K.shape[0]
