@@ -32,20 +32,49 @@ def rf_risk_exact(B, W):
     return (norm2 - b @ np.linalg.lstsq(G, b, rcond=None)[0]) / norm2
 
 
-def nt_risk_exact(B, W):
-    """min over c, a_i in R^d of E[(f*(x) - c - sum_i <a_i, x> 2 <w_i, x>)^2] / ||f*||^2 by least squares
-    over the N d coefficients on the Frobenius inner product (the constant absorbs every mean)."""
+def nt_risk_exact(B, W, intercept=True, b0=None):
+    """min over (c,) a_i in R^d of E[(f*(x) - (c) - sum_i <a_i, x> 2 <w_i, x>)^2] / ||f*||^2, f* = <x, B x> + b0,
+    by least squares over the N d coefficients in the Isserlis inner product
+    E[(<x, R x> + e)^2] = 2 |R|_F^2 + (Tr R + e)^2: the residual R = B - S as the vector
+    (sqrt(2) vec(R), Tr R + b0); the constant, when free, makes the last entry vanish."""
     N, d = W.shape
+    b0 = -np.trace(B) if b0 is None else b0
     # <x, S x> with S = sum_i (a_i w_i^T + w_i a_i^T): column (i, e) of the map a -> vec(S)
     cols = []
     for i in range(N):
         for e in range(d):
             E = np.zeros((d, d))
             E[e] += W[i]
-            cols.append((E + E.T).ravel())
+            S = E + E.T
+            cols.append(np.r_[np.sqrt(2.0) * S.ravel(), 0.0 if intercept else np.trace(S)])
     M = np.array(cols).T
-    coef = np.linalg.lstsq(M, B.ravel(), rcond=None)[0]
-    return np.sum((B.ravel() - M @ coef) ** 2) / np.sum(B * B)
+    target = np.r_[np.sqrt(2.0) * B.ravel(), 0.0 if intercept else np.trace(B) + b0]
+    coef = np.linalg.lstsq(M, target, rcond=None)[0]
+    return np.sum((target - M @ coef) ** 2) / (2.0 * np.sum(B * B) + (np.trace(B) + b0) ** 2)
+
+
+def quadratic_sample(B, b0, n, rng):
+    """x ~ N(0, I_d) and f*(x) = <x, B x> + b0 (b0 None: -Tr B)."""
+    X = rng.standard_normal((n, B.shape[0]))
+    return X, np.einsum("ni,ij,nj->n", X, B, X) + (-np.trace(B) if b0 is None else b0)
+
+
+def rf_features(X, W, c0=0.0):
+    return (X @ W.T) ** 2 + c0
+
+
+def nt_features(X, W):
+    """x sigma'(<w_i, x>) = 2 <w_i, x> x for every neuron i: (n, N d)."""
+    return (2.0 * (X @ W.T)[:, :, None] * X[:, None, :]).reshape(X.shape[0], -1)
+
+
+def least_squares_risk(Phi, f, intercept):
+    """In-sample least squares of f on the columns of Phi (and a constant): the mean squared residual and
+    its standard error."""
+    if intercept:
+        Phi = np.column_stack([Phi, np.ones(len(f))])
+    res2 = (f - Phi @ np.linalg.lstsq(Phi, f, rcond=None)[0]) ** 2
+    return res2.mean(), res2.std() / np.sqrt(len(f)), Phi.shape[1]
 
 
 # ---- the references' own check ------------------------------------------------------------------
@@ -131,6 +160,120 @@ def test_nt_risk_is_the_limit_of_the_finite_d_expectation():
     # rho >= 1: the weights span R^d, the risk vanishes; B = I: (1 - rho)^2 + rho (1 - rho)
     assert mf.theory.qf_nt_risk(np.eye(7), 1.0) == 0.0
     assert mf.theory.qf_nt_risk(np.eye(40), 0.3) == pytest.approx(0.7 ** 2 + 0.3 * 0.7, rel=1e-14)
+
+
+# ---- exact risks for a given first layer ------------------------------------------------------
+@pytest.mark.parametrize("intercept", [True, False])
+@pytest.mark.parametrize("b0", [None, 0.0, 1.5])
+@pytest.mark.parametrize("N", [1, 4, 9, 12])
+def test_nt_risk_finite_is_the_least_squares_over_the_nt_coefficients(N, b0, intercept):
+    d = 9
+    B = psd(d, 6) - 0.3 * np.eye(d)  # any symmetric B, Tr B != 0
+    W = np.random.default_rng(7).standard_normal((N, d)) / np.sqrt(d)
+    got = mf.theory.qf_nt_risk_finite(B, W, intercept=intercept, b0=b0)
+    assert got == pytest.approx(nt_risk_exact(B, W, intercept, b0), rel=1e-9, abs=1e-14)
+    # the span alone matters: rescaled rows, W / sqrt(d) or W, and repeated neurons change nothing
+    again = mf.theory.qf_nt_risk_finite(B, np.vstack([3.0 * W, -W[:1]]), intercept=intercept, b0=b0)
+    assert again == pytest.approx(got, rel=1e-9, abs=1e-14)
+
+
+def test_rf_risk_finite_is_the_reference_least_squares():
+    d = 6
+    B = psd(d, 14) - 0.2 * np.eye(d)
+    rng = np.random.default_rng(15)
+    for N in (1, 5, 30):  # 30 > d (d + 1) / 2: the features are linearly dependent
+        W = rng.standard_normal((N, d)) / np.sqrt(d)
+        assert mf.theory.qf_rf_risk_finite(B, W, intercept=False, c0=-1.0) == pytest.approx(
+            rf_risk_exact(B, W), rel=1e-9, abs=1e-12)
+    W = rng.standard_normal((30, d))
+    assert mf.theory.qf_rf_risk_finite(B, W) < 1e-10  # span{w w^T} = all symmetric matrices
+
+
+@pytest.mark.parametrize("model", ["rf", "nt"])
+@pytest.mark.parametrize("intercept", [True, False])
+@pytest.mark.parametrize("b0", [None, 0.7])
+def test_finite_risks_against_monte_carlo_least_squares(model, intercept, b0):
+    """An independent fit: least squares on 10^5 Gaussian samples with numpy feature matrices."""
+    d, n = 4, 100_000
+    rng = np.random.default_rng(16)
+    B = psd(d, 17) - 0.1 * np.eye(d)
+    X, f = quadratic_sample(B, b0, n, rng)
+    if model == "rf":
+        W, c0 = rng.standard_normal((5, d)) / np.sqrt(d), 0.3
+        got = mf.theory.qf_rf_risk_finite(B, W, intercept=intercept, b0=b0, c0=c0)
+        Phi = rf_features(X, W, c0)
+    else:
+        W = rng.standard_normal((2, d)) / np.sqrt(d)
+        got = mf.theory.qf_nt_risk_finite(B, W, intercept=intercept, b0=b0)
+        Phi = nt_features(X, W)
+    norm2 = 2.0 * np.sum(B * B) + (np.trace(B) + (-np.trace(B) if b0 is None else b0)) ** 2
+    risk, se, p = least_squares_risk(Phi, f, intercept)
+    # in-sample least squares is low by about p / n of the risk
+    assert abs(risk - got * norm2) < MC_SIGMAS * se + 2.0 * p / n * risk, (risk / norm2, got)
+
+
+@pytest.mark.parametrize("model", ["rf", "nt"])
+def test_finite_risks_are_those_of_the_package_estimators(model):
+    """RandomFeatures / NeuralTangent (intercept-free least squares, quadratic activation) on a large
+    sample reach the exact risk of their own first layer on fresh data."""
+    d, n = 4, 60_000
+    rng = np.random.default_rng(18)
+    B = psd(d, 19)
+    X, f = quadratic_sample(B, None, n, rng)
+    X2, f2 = quadratic_sample(B, None, n, rng)
+    if model == "rf":
+        est = mf.RandomFeatures(width=6, activation="quadratic", c0=0.5, seed=3).fit(X, f)
+        want = mf.theory.qf_rf_risk_finite(B, est.network_.W, intercept=False, c0=0.5)
+    else:
+        est = mf.NeuralTangent(width=2, activation="quadratic", seed=3).fit(X, f)
+        want = mf.theory.qf_nt_risk_finite(B, est.network_.W, intercept=False)
+    res2 = (f2 - est.predict(X2)) ** 2
+    norm2 = mf.theory.qf_norm2(B)
+    assert abs(res2.mean() / norm2 - want) < MC_SIGMAS * res2.std() / np.sqrt(n) / norm2 + 1e-3, want
+
+
+@pytest.mark.parametrize("N", [5, 25, 40])
+def test_nt_risk_expected_without_intercept_matches_the_average_over_draws(N):
+    d, draws = 30, 300
+    B = psd(d, 20, rank=10)
+    rng = np.random.default_rng(21)
+    values = np.array([mf.theory.qf_nt_risk_finite(B, rng.standard_normal((N, d)), intercept=False)
+                       for _ in range(draws)])
+    want = mf.theory.qf_nt_risk_expected(B, N, intercept=False)
+    assert abs(values.mean() - want) < MC_SIGMAS * values.std() / np.sqrt(draws) + 1e-12, (values.mean(), want)
+    # the constant matters for Tr B != 0: by about min(rho, 1) Tr(B)^2 / (d |B|_F^2)
+    extra = min(N, d) / d * np.trace(B) ** 2 / (d * np.sum(B * B))
+    assert want - mf.theory.qf_nt_risk_expected(B, N) > 0.5 * extra > 0.01
+
+
+def haar_rows(N, d, rng):
+    """N orthonormal rows spanning a uniformly random N-dimensional subspace."""
+    Q, R = np.linalg.qr(rng.standard_normal((d, N)))
+    return (Q * np.sign(np.diag(R))).T
+
+
+@pytest.mark.parametrize("law", ["gaussian", "haar"])
+def test_theorem_2_at_d_100(law):
+    """The NT risk with the constant, averaged over 3 draws of W at d = 100, against Theorem 2 (the product
+    formula): within 0.03 for a traceless B, where it is (1 - rho)^2, and 0.05 for a Wishart B = G G^T / d
+    (Tr(B)^2 / (d |B|_F^2) ~ 1/2), where the trace term is far larger than the tolerance; without the
+    constant, against the limit with the extra min(rho, 1) Tr(B)^2 / (d |B|_F^2)."""
+    d = 100
+    rng = np.random.default_rng(22)
+    A = rng.standard_normal((d, d))
+    traceless = (A + A.T) / 2.0 - np.trace(A) / d * np.eye(d)
+    wishart = psd(d, 23)
+    draw = {"gaussian": lambda N: rng.standard_normal((N, d)) / np.sqrt(d), "haar": lambda N: haar_rows(N, d, rng)}[law]
+    for rho in (0.25, 0.5, 0.75):
+        N = int(rho * d)
+        Ws = [draw(N) for _ in range(3)]
+        for B, tol in ((traceless, 0.03), (wishart, 0.05)):
+            for intercept in (True, False):
+                got = np.mean([mf.theory.qf_nt_risk_finite(B, W, intercept=intercept) for W in Ws])
+                want = mf.theory.qf_nt_risk(B, rho, intercept=intercept)
+                assert abs(got - want) < tol, (rho, intercept, got, want)
+        assert mf.theory.qf_nt_risk(traceless, rho) == pytest.approx((1 - rho) ** 2, abs=1e-12)
+        assert mf.theory.qf_nt_risk(wishart, rho) - (1 - rho) ** 2 > 0.05 + 0.03  # (1 - rho)^2 would fail
 
 
 # ---- Theorem 3: the network -----------------------------------------------------------------------

@@ -2,18 +2,24 @@
 
 Quadratic target (GMMM "QF" setting)
 ------------------------------------
-x ~ N(0, I_d) and the centred quadratic target f*(x) = <x, B x> - Tr B (B symmetric d x d),
-whose squared L2 norm is ||f*||^2 = Var <x, B x> = 2 |B|_F^2 (:func:`qf_norm2`). For any
-symmetric S, E[(<x, (B - S) x> - Tr(B - S))^2] = 2 |B - S|_F^2 (Isserlis): the risk of a
-centred quadratic form is a Frobenius distance. The functions below return the risk of the
-best predictor of a class divided by ||f*||^2 (1 = no better than predicting 0):
+x ~ N(0, I_d) and the quadratic target f*(x) = <x, B x> + b0 (B symmetric d x d), centred when
+b0 = -Tr B (the default everywhere), with squared L2 norm ||f*||^2 = 2 |B|_F^2 + (Tr B + b0)^2
+(:func:`qf_norm2` for the centred one). By Isserlis, E[<x, A x> <x, C x>] = 2 Tr(A C) + Tr A Tr C:
+every class below is a space of quadratic forms (plus constants), and its best predictor is a
+projection in that inner product. The functions return the risk of the best predictor of a class
+divided by ||f*||^2 (1 = no better than predicting 0):
 
 - :func:`qf_rf_risk` -- random features, sigma(u) = u^2 - 1, w_i ~ N(0, Gamma), N/d -> rho
-  (Theorem 1);
+  (Theorem 1); :func:`qf_rf_risk_finite`, the exact risk for a given first layer W;
 - :func:`qf_nt_risk` -- neural tangent, sigma(u) = u^2, w_i ~ N(0, I_d/d), N/d -> rho, averaged
-  over W (Theorem 2), and :func:`qf_nt_risk_expected`, the same expectation at finite d, exact;
+  over W (Theorem 2), :func:`qf_nt_risk_expected`, the same expectation at finite d, exact, and
+  :func:`qf_nt_risk_finite`, the exact risk for a given W;
 - :func:`qf_nn_risk` -- the two-layer network itself, sigma(u) = u^2 (Theorem 3: the value
   reached by one-pass SGD in the limit of small steps).
+
+With or without a free constant (``intercept``): the classes of [GMMM19]_ contain one (their
+eq. (1), f(x) = c + sum_i ...), and Theorem 2 is the form with it; without it the NT risk of a
+target with Tr B != 0 is larger (:func:`qf_nt_risk`, Notes).
 
 References
 ----------
@@ -24,9 +30,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._validation import as_matrix, check_float, check_int
+from ._validation import as_matrix, check_bool, check_float, check_int
 
-__all__ = ["qf_norm2", "qf_rf_risk", "qf_nt_risk", "qf_nt_risk_expected", "qf_nn_risk"]
+__all__ = ["qf_norm2", "qf_rf_risk", "qf_rf_risk_finite", "qf_nt_risk", "qf_nt_risk_expected",
+           "qf_nt_risk_finite", "qf_nn_risk"]
 
 _SYM_RTOL = 1e-10  # relative asymmetry accepted in B (and Gamma)
 _TRACE_RTOL = 1e-8  # |Tr Gamma - 1| accepted
@@ -119,19 +126,24 @@ def qf_rf_risk(B, rho, Gamma=None):
     return 1.0 - rho * d * bg * bg / (float(np.sum(B * B)) * (1.0 + rho * d * float(np.sum(Gamma * Gamma))))
 
 
-def qf_nt_risk(B, rho):
-    """Asymptotic risk of the neural-tangent model on a quadratic target, averaged over W, over ||f*||^2
-    ([GMMM19]_ Thm 2, with a free constant).
+def qf_nt_risk(B, rho, intercept=True):
+    """Asymptotic risk of the neural-tangent model on a centred quadratic target, averaged over W, over
+    ||f*||^2 ([GMMM19]_ Thm 2).
 
     NT class {c + sum_i <a_i, x> sigma'(<w_i, x>) : c in R, a_i in R^d} at fixed w_i ~ N(0, I_d/d),
-    sigma(u) = u^2; as N, d -> infinity with N/d -> rho,
+    sigma(u) = u^2 (without the constant c when ``intercept=False``); f*(x) = <x, B x> - Tr B. As
+    N, d -> infinity with N/d -> rho, with T = Tr(B)^2 / (d |B|_F^2),
 
-        E_W R_NT / ||f*||^2 -> (1 - rho)_+^2 + rho (1 - rho)_+ Tr(B)^2 / (d |B|_F^2).
+        with the constant (Theorem 2):  E_W R_NT / ||f*||^2 -> (1 - rho)_+^2 + rho (1 - rho)_+ T,
+        without it:                     E_W R_NT / ||f*||^2 -> (1 - rho)_+^2 + rho (1 - rho)_+ T + min(rho, 1) T.
 
     Parameters
     ----------
     B : array_like (d, d), symmetric
     rho : float > 0
+        N / d.
+    intercept : bool
+        Whether the class has the free constant c (the class of [GMMM19]_).
 
     Returns
     -------
@@ -140,40 +152,67 @@ def qf_nt_risk(B, rho):
     Notes
     -----
     With sigma'(u) = 2u, sum_i <a_i, x> 2 <w_i, x> = <x, S x> with S = sum_i (a_i w_i^T + w_i a_i^T):
-    the class is {c + <x, S x> : (I - P) S (I - P) = 0}, P the orthogonal projector on span(w_i).
-    The constant fits E f* exactly, so the risk is 2 min_S |B - S|_F^2 = 2 |Q B Q|_F^2, Q = I - P.
-    For Gaussian W, span(w_i) is uniform: Q is a Haar-random projector of rank m = (d - N)_+, and
+    the class is {c + <x, S x> : S in V}, V = {S : Q S Q = 0}, Q = I - P, P the orthogonal projector
+    on span(w_i), of rank r. The residual's component Q B Q is orthogonal to V in the Frobenius
+    product, so with the constant (which fits the mean exactly) the risk is 2 |Q B Q|_F^2. For
+    Gaussian W, span(w_i) is uniform: Q is a Haar-random projector of rank m = (d - N)_+, and
     E[Q_ij Q_kl] = alpha delta_ij delta_kl + beta (delta_ik delta_jl + delta_il delta_jk) with
     beta = m (d - m) / (d (d - 1) (d + 2)), alpha = m/d - (d + 1) beta (from Q^2 = Q and
     (Tr Q)^2 = m^2), so that E |Q B Q|_F^2 = (alpha + beta) |B|_F^2 + beta Tr(B)^2 exactly
-    (:func:`qf_nt_risk_expected`); m/d -> 1 - rho gives the limit. The seed's transcription of
-    this theorem is garbled; this is the derivation. Domain: the term Tr(B)^2 / (d |B|_F^2) is in
-    [0, 1] (Cauchy-Schwarz) and stays O(1) for, e.g., B positive semi-definite.
+    (:func:`qf_nt_risk_expected`); m/d -> 1 - rho gives the limit, a product of (1 - rho) and the
+    trace term: the seed's transcription, which adds rho (1 - rho) and T, is garbled. The constant
+    absorbs only the mean of f*, not the trace term: for B = I the NT risk with the constant is
+    1 - rho (the function <x, Q x> - Tr Q is orthogonal to the class), and (1 - rho)^2 holds for
+    traceless B only.
+
+    Without the constant the mean of the fit, Tr S = <S, P> for S in V, must also match: the
+    minimum of 2 |B - S|_F^2 + (Tr S)^2 over V is 2 |Q B Q|_F^2 + 2 Tr(P B)^2 / (r + 2) (the best S
+    moves from B - Q B Q along P, the projection of I on V, |P|_F^2 = r), and
+    E Tr(P B)^2 ~ (r/d)^2 Tr(B)^2 gives the extra min(rho, 1) T. So for N >= d the NT risk
+    vanishes only with the constant, as [GMMM19]_ states it.
+
+    Domain: T is in [0, 1] (Cauchy-Schwarz) and stays O(1) for, e.g., B positive semi-definite;
+    the finite-d error is O(1/d) (:func:`qf_nt_risk_expected` is exact).
 
     Examples
     --------
     >>> import numpy as np, mfntk as mf
     >>> round(mf.theory.qf_nt_risk(np.eye(50), rho=0.5), 6)   # (1/2)^2 + (1/2)(1/2) Tr(I)^2 / (d d)
     0.5
+    >>> round(mf.theory.qf_nt_risk(np.eye(50), rho=0.5, intercept=False), 6)   # + (1/2) * 1
+    1.0
     """
     B = _symmetric(B)
     rho = _rho(rho)
+    intercept = check_bool(intercept, "intercept")
     d = B.shape[0]
     r = max(1.0 - rho, 0.0)
-    return r * r + rho * r * float(np.trace(B)) ** 2 / (d * float(np.sum(B * B)))
+    trace_term = float(np.trace(B)) ** 2 / (d * float(np.sum(B * B)))
+    risk = r * r + rho * r * trace_term
+    return risk if intercept else risk + min(rho, 1.0) * trace_term
 
 
-def qf_nt_risk_expected(B, N):
+def _haar_moments(rank, d):
+    """(alpha, beta) of E[P_ij P_kl] = alpha delta_ij delta_kl + beta (delta_ik delta_jl + delta_il delta_jk)
+    for a Haar-random orthogonal projector P of the given rank in R^d."""
+    beta = rank * (d - rank) / (d * (d - 1) * (d + 2)) if d > 1 else 0.0
+    return rank / d - (d + 1) * beta, beta
+
+
+def qf_nt_risk_expected(B, N, intercept=True):
     """E_W R_NT / ||f*||^2 at finite d, exactly, for w_i ~ N(0, sigma^2 I_d) (any sigma > 0), N neurons.
 
-    = (alpha + beta) + beta Tr(B)^2 / |B|_F^2 with m = (d - N)_+, beta = m (d - m) / (d (d - 1) (d + 2)),
-    alpha = m/d - (d + 1) beta (see :func:`qf_nt_risk`, of which this is the finite-d form; for d = 1,
-    beta = 0).
+    With the constant: (alpha + beta) + beta Tr(B)^2 / |B|_F^2, (alpha, beta) the moments of the Haar
+    projector Q of rank m = (d - N)_+ (see :func:`qf_nt_risk`, of which this is the finite-d form).
+    Without it, add E Tr(P B)^2 / ((r + 2) |B|_F^2) = (alpha' Tr(B)^2 / |B|_F^2 + 2 beta') / (r + 2),
+    (alpha', beta') those of P = I - Q, of rank r = min(N, d). For d = 1, beta = 0.
 
     Parameters
     ----------
     B : array_like (d, d), symmetric
     N : int >= 1
+    intercept : bool
+        Whether the class has a free constant.
 
     Returns
     -------
@@ -181,11 +220,161 @@ def qf_nt_risk_expected(B, N):
     """
     B = _symmetric(B)
     N = check_int(N, "N")
+    intercept = check_bool(intercept, "intercept")
     d = B.shape[0]
-    m = max(d - N, 0)
-    beta = m * (d - m) / (d * (d - 1) * (d + 2)) if d > 1 else 0.0
-    alpha = m / d - (d + 1) * beta
-    return (alpha + beta) + beta * float(np.trace(B)) ** 2 / float(np.sum(B * B))
+    ratio = float(np.trace(B)) ** 2 / float(np.sum(B * B))
+    alpha, beta = _haar_moments(max(d - N, 0), d)
+    risk = (alpha + beta) + beta * ratio
+    if intercept:
+        return risk
+    r = min(N, d)
+    alpha_p, beta_p = _haar_moments(r, d)
+    return risk + (alpha_p * ratio + 2.0 * beta_p) / (r + 2)
+
+
+# ---- exact risks for a given first layer -------------------------------------------------------
+def _first_layer(W, d):
+    W = as_matrix(W, "W")
+    if W.shape[1] != d:
+        raise ValueError(f"W: expected {d} columns (the dimension of B), got shape {W.shape}")
+    return W
+
+
+def _span_basis(W, full=False):
+    """Orthonormal basis of span(w_i) (columns 0..r-1 of the returned d x r, or d x d with ``full``), and r."""
+    U, s, _ = np.linalg.svd(W.T, full_matrices=full)
+    r = int(np.sum(s > max(W.shape) * np.finfo(float).eps * s[0])) if s.size and s[0] > 0.0 else 0
+    return (U if full else U[:, :r]), r
+
+
+def _target_mean(B, b0):
+    """E f* = Tr B + b0 (b0 None: centred, 0)."""
+    return 0.0 if b0 is None else float(np.trace(B)) + check_float(b0, "b0")
+
+
+def qf_rf_risk_finite(B, W, intercept=True, b0=None, c0=0.0):
+    """Exact risk of the random-features fit for a given first layer W, quadratic activation, over ||f*||^2.
+
+    min over a (and c) of E[(f*(x) - c - sum_i a_i sigma(<w_i, x>))^2] / E[f*(x)^2] for x ~ N(0, I_d),
+    sigma(u) = u^2 + c0, f*(x) = <x, B x> + b0. It does not depend on the scale of the features, so
+    the package's RF features sigma(<w_j, x>) / sqrt(N) (:class:`mfntk.RandomFeatures` with
+    ``activation="quadratic"``) have the same risk.
+
+    Parameters
+    ----------
+    B : array_like (d, d), symmetric
+    W : array_like (N, d)
+        The first-layer weights (rows w_i), e.g. ``net.W`` of a :class:`mfntk.TwoLayer`.
+    intercept : bool
+        Whether the class has a free constant c.
+    b0 : float or None
+        Constant of the target; None: -Tr B (the centred target of [GMMM19]_).
+    c0 : float
+        Constant of the activation (irrelevant with the intercept).
+
+    Returns
+    -------
+    float in [0, 1]
+
+    Raises
+    ------
+    ValueError
+        B not symmetric or zero, W without d columns, non-finite values.
+
+    Notes
+    -----
+    Feature i is the quadratic form <x, W_i x> + c0, W_i = w_i w_i^T, and
+    E[(<x, A x> + a)(<x, C x> + c)] = 2 Tr(A C) + (Tr A + a)(Tr C + c) (Isserlis). Without the
+    constant the best a solves the normal equations with the Gram matrix
+    G_ij = 2 <w_i, w_j>^2 + mu_i mu_j, mu_i = |w_i|^2 + c0, and right-hand side
+    g_i = 2 <w_i, B w_i> + mu_i (Tr B + b0): the risk is E f*^2 - g^T G^+ g. With the constant every
+    function is centred (the constant fits the means): G_ij = 2 <w_i, w_j>^2, g_i = 2 <w_i, B w_i>,
+    risk 2 |B|_F^2 - g^T G^+ g, the Frobenius projection of B onto span{w_i w_i^T}. Exact at every
+    d and N (including N > d (d + 1) / 2, through the pseudo-inverse); its average over
+    w_i ~ N(0, Gamma) tends to :func:`qf_rf_risk` (with or without the constant: the means
+    mu_i - 1 - c0 are O(d^-1/2) fluctuations, worth O(rho / d)).
+
+    Examples
+    --------
+    >>> import numpy as np, mfntk as mf
+    >>> W = np.eye(3)                                    # the features x_1^2, x_2^2, x_3^2
+    >>> float(mf.theory.qf_rf_risk_finite(np.diag([1.0, 2.0, 3.0]), W))   # a diagonal B is fitted
+    0.0
+    """
+    B = _symmetric(B)
+    W = _first_layer(W, B.shape[0])
+    intercept = check_bool(intercept, "intercept")
+    c0 = check_float(c0, "c0")
+    mean = _target_mean(B, b0)
+    norm2 = 2.0 * float(np.sum(B * B)) + mean * mean
+    G = 2.0 * (W @ W.T) ** 2
+    g = 2.0 * np.einsum("ij,jk,ik->i", W, B, W)
+    total = norm2 - mean * mean  # the constant fits the mean
+    if not intercept:
+        mu = np.einsum("ij,ij->i", W, W) + c0
+        G += np.outer(mu, mu)
+        g += mu * mean
+        total = norm2
+    captured = float(g @ np.linalg.lstsq(G, g, rcond=None)[0])
+    return max(total - captured, 0.0) / norm2
+
+
+def qf_nt_risk_finite(B, W, intercept=True, b0=None):
+    """Exact risk of the neural-tangent fit for a given first layer W, quadratic activation, over ||f*||^2.
+
+    min over a_i in R^d (and c) of E[(f*(x) - c - sum_i <a_i, x> sigma'(<w_i, x>))^2] / E[f*(x)^2] for
+    x ~ N(0, I_d), sigma(u) = u^2 (+ c0: sigma' = 2u either way), f*(x) = <x, B x> + b0:
+
+        with the constant:     2 |Q B Q|_F^2 / E f*^2,
+        without it:            (2 |Q B Q|_F^2 + 2 (Tr(Q B) + b0)^2 / (r + 2)) / E f*^2,
+
+    Q = I - P, P the orthogonal projector on span(w_i), r its rank (derivation: :func:`qf_nt_risk`).
+
+    The risk depends on W only through span(w_i): the derivative taken with respect to w or to
+    w / sqrt(d), and the factors |a_j| / sqrt(N) of the package's NT features
+    (:class:`mfntk.NeuralTangent`, features |a_j| sigma'(<w_j, x>) x / sqrt(N), a_j != 0), rescale
+    the features without changing the class.
+
+    Parameters
+    ----------
+    B : array_like (d, d), symmetric
+    W : array_like (N, d)
+        The first-layer weights (rows w_i).
+    intercept : bool
+        Whether the class has a free constant c.
+    b0 : float or None
+        Constant of the target; None: -Tr B (centred).
+
+    Returns
+    -------
+    float in [0, 1]
+
+    Raises
+    ------
+    ValueError
+        B not symmetric or zero, W without d columns, non-finite values.
+
+    Examples
+    --------
+    >>> import numpy as np, mfntk as mf
+    >>> B = np.diag([1.0, -1.0, 2.0])
+    >>> W = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])   # Q B Q = diag(0, 0, 2)
+    >>> float(mf.theory.qf_nt_risk_finite(B, W))           # 2 * 4 / (2 * 6)
+    0.6666666666666666
+    """
+    B = _symmetric(B)
+    d = B.shape[0]
+    W = _first_layer(W, d)
+    intercept = check_bool(intercept, "intercept")
+    mean = _target_mean(B, b0)
+    U, r = _span_basis(W)
+    Q = np.eye(d) - U @ U.T
+    QBQ = Q @ B @ Q
+    risk = 2.0 * float(np.sum(QBQ * QBQ))
+    if not intercept:
+        # Tr(Q B) + b0 = E f* - Tr(P B): the mean left once S fits B - Q B Q
+        risk += 2.0 * (mean - float(np.trace(U.T @ B @ U))) ** 2 / (r + 2)
+    return risk / (2.0 * float(np.sum(B * B)) + mean * mean)
 
 
 def qf_nn_risk(B, N):
