@@ -313,6 +313,153 @@ def test_nn_risk_ordering_and_the_gap_to_nt():
     assert mf.theory.qf_nn_risk(np.diag([-3.0, 1.0]), 1) == pytest.approx(0.1)  # ordered by magnitude
 
 
+# ---- mixture of Gaussians ----------------------------------------------------------------------
+def mixture_sample(Delta, n, rng):
+    """y = +-1 and x | y ~ N(0, I + y Delta), through the eigendecomposition of Delta."""
+    y = rng.choice([-1.0, 1.0], size=n)
+    lam, V = np.linalg.eigh(Delta)
+    Z = rng.standard_normal((n, Delta.shape[0]))
+    return ((Z @ V) * np.sqrt(1.0 + y[:, None] * lam)) @ V.T, y
+
+
+def rotated(diagonal, seed):
+    """O diag(diagonal) O^T for a random orthogonal O: a non-diagonal Delta with that spectrum."""
+    O, _ = np.linalg.qr(np.random.default_rng(seed).standard_normal((len(diagonal), len(diagonal))))
+    return (O * diagonal) @ O.T
+
+
+def mixture_exact_risk(S, Delta):
+    """Population risk of c + <x, S x> with the best c on the mixture (Isserlis under each component)."""
+    t = np.sum(S * Delta)
+    return (1.0 - t) ** 2 + 2.0 * np.sum(S * (S + Delta @ S @ Delta))
+
+
+@pytest.mark.parametrize("model", ["rf", "nt"])
+def test_mixture_finite_risks_against_monte_carlo_least_squares(model):
+    """A general (non-diagonal) Delta with |Delta|_op = 0.7, where the term Delta S Delta matters: the
+    exact risks match least squares on 2 10^5 samples, the leading-order ones would not."""
+    d, n = 5, 200_000
+    rng = np.random.default_rng(30)
+    A = rng.standard_normal((d, d))
+    A = (A + A.T) / 2.0 + np.eye(d)
+    Delta = 0.7 * A / np.abs(np.linalg.eigvalsh(A)).max()
+    X, y = mixture_sample(Delta, n, rng)
+    if model == "rf":
+        W = rng.standard_normal((4, d)) / np.sqrt(d)
+        got = mf.theory.mixture_rf_risk_finite(Delta, W)
+        Phi = rf_features(X, W, c0=0.4)
+        t = np.einsum("ij,jk,ik->i", W, Delta, W)
+        leading = 1.0 / (1.0 + t @ np.linalg.lstsq(2.0 * (W @ W.T) ** 2, t, rcond=None)[0])
+    else:
+        W = rng.standard_normal((2, d)) / np.sqrt(d)
+        got = mf.theory.mixture_nt_risk_finite(Delta, W)
+        Phi = nt_features(X, W)
+        Q = np.eye(d) - W.T @ np.linalg.pinv(W.T)
+        leading = 1.0 / (1.0 + 0.5 * np.sum((Delta - Q @ Delta @ Q) ** 2))
+    risk, se, p = least_squares_risk(Phi, y, intercept=True)
+    tol = MC_SIGMAS * se + 2.0 * p / n * risk
+    assert abs(risk - got) < tol, (risk, got)
+    assert abs(leading - got) > 2.0 * tol  # the test tells the exact risk from the leading order
+
+
+def test_mixture_nt_risk_finite_against_direct_normal_equations():
+    """The conjugate-gradient solution against the normal equations in the basis of the N d NT
+    coefficients, solved densely."""
+    d = 6
+    Delta = rotated(np.linspace(-0.8, 0.9, d), 31)
+    rng = np.random.default_rng(32)
+    for N in (1, 3, 6):
+        W = rng.standard_normal((N, d))
+        basis = []
+        for i in range(N):
+            for e in range(d):
+                E = np.zeros((d, d))
+                E[e] += W[i]
+                basis.append(E + E.T)
+        t = np.array([np.sum(S * Delta) for S in basis])
+        M = np.array([[2.0 * np.sum(S * (T + Delta @ T @ Delta)) for T in basis] for S in basis])
+        want = 1.0 / (1.0 + t @ np.linalg.lstsq(M, t, rcond=None)[0])
+        assert mf.theory.mixture_nt_risk_finite(Delta, W) == pytest.approx(want, rel=1e-9)
+
+
+@pytest.mark.parametrize("rho", [0.5, 2.0])
+def test_mixture_rf_risk_is_the_limit_of_the_exact_risk(rho):
+    """d = 300, Tr(Delta)^2 / (2 d) ~ 0.5, |Delta|_op ~ 0.12: the exact risk for two draws of W agrees with
+    rho / (1 + rho), not with the seed's printed rho / (1 + 2 rho)."""
+    d = 300
+    Delta = rotated(np.random.default_rng(33).uniform(0.0, 0.12, d), 34)
+    rng = np.random.default_rng(35)
+    exact = np.mean([mf.theory.mixture_rf_risk_finite(Delta, rng.standard_normal((int(rho * d), d)) / np.sqrt(d))
+                     for _ in range(2)])
+    want = mf.theory.mixture_rf_risk(Delta, rho)
+    printed = 1.0 / (1.0 + rho / (1.0 + 2.0 * rho) * np.trace(Delta) ** 2 / (2.0 * d))
+    assert abs(exact - want) < 0.006, (exact, want)
+    assert abs(exact - printed) > 0.025
+    assert want == pytest.approx(1.0 / (1.0 + rho / (1.0 + rho) * np.trace(Delta) ** 2 / (2.0 * d)), rel=1e-12)
+
+
+@pytest.mark.parametrize("rho", [0.25, 0.75])
+def test_mixture_nt_risk_is_the_limit_of_the_exact_risk(rho):
+    d = 150
+    lam = np.random.default_rng(36).uniform(-0.05, 0.15, d)  # Tr(Delta)^2 / (d |Delta|_F^2) ~ 1/2
+    Delta = rotated(lam, 37)
+    rng = np.random.default_rng(38)
+    exact = np.mean([mf.theory.mixture_nt_risk_finite(Delta, rng.standard_normal((int(rho * d), d)))
+                     for _ in range(2)])
+    want = mf.theory.mixture_nt_risk(Delta, rho)
+    assert abs(exact - want) < 0.01, (exact, want)
+    T = np.trace(Delta) ** 2 / (d * np.sum(Delta * Delta))
+    kappa = 1.0 - (1.0 - rho) ** 2 - rho * (1.0 - rho) * T
+    assert want == pytest.approx(1.0 / (1.0 + kappa * np.sum(Delta * Delta) / 2.0), rel=1e-12)
+
+
+def test_mixture_nn_risk_is_the_minimum_over_networks():
+    """Direct minimisation of the exact population risk over networks c + sum_i a_i <w_i, x>^2 (N = 2) from
+    random starts: it reaches the top-eigenvector value 1 / (1 + sum_{i<=N} lambda_i^2 / (2 (1 + lambda_i^2)))
+    and never goes below; the paper's leading-order formula is below it by the Delta S Delta term."""
+    d, N = 6, 2
+    Delta = rotated(0.6 * np.array([1.0, -0.9, 0.5, 0.3, -0.2, 0.1]), 39)
+    rng = np.random.default_rng(40)
+
+    def risk(flat):
+        a, Wm = flat[:N], flat[N:].reshape(N, d)
+        return mixture_exact_risk(Wm.T @ (a[:, None] * Wm), Delta)
+
+    def grad(flat):
+        a, Wm = flat[:N], flat[N:].reshape(N, d)
+        S = Wm.T @ (a[:, None] * Wm)
+        G = -2.0 * (1.0 - np.sum(S * Delta)) * Delta + 4.0 * S + 4.0 * Delta @ S @ Delta
+        return np.r_[np.einsum("ij,jk,ik->i", Wm, G, Wm), (2.0 * a[:, None] * Wm @ G).ravel()]
+
+    best = min(scipy.optimize.minimize(risk, rng.standard_normal(N + N * d), jac=grad, method="L-BFGS-B",
+                                       options={"gtol": 1e-12, "ftol": 1e-15, "maxiter": 10_000}).fun
+               for _ in range(3))
+    lam = np.sort(np.abs(np.linalg.eigvalsh(Delta)))[::-1][:N]
+    assert best == pytest.approx(1.0 / (1.0 + 0.5 * np.sum(lam ** 2 / (1.0 + lam ** 2))), rel=1e-7)
+    paper = mf.theory.mixture_nn_risk(Delta, N)
+    assert paper == pytest.approx(1.0 / (1.0 + 0.5 * np.sum(lam ** 2)), rel=1e-12)
+    assert 0.0 <= best - paper <= 0.5 * np.sum(lam ** 4) + 1e-12
+
+
+def test_mixture_ordering_of_nn_and_nt_depends_on_the_spectrum():
+    """Figure 2's NN < NT (error) for N < d needs a spiked Delta; a flat diagonal Delta reverses it. Checked
+    with the formulas and with the exact NT risk of two draws of W at d = 100."""
+    d, N = 100, 30
+    rng = np.random.default_rng(41)
+    spiked = rotated(np.r_[np.full(5, 0.3), np.zeros(d - 5)], 42)
+    flat = 0.08 * np.diag(np.resize([1.0, -1.0], d))
+    Ws = [rng.standard_normal((N, d)) for _ in range(2)]
+    for Delta, nn_wins in ((spiked, True), (flat, False)):
+        nn, nt = mf.theory.mixture_nn_risk(Delta, N), mf.theory.mixture_nt_risk(Delta, N / d)
+        nt_exact = np.mean([mf.theory.mixture_nt_risk_finite(Delta, W) for W in Ws])
+        lam = np.sort(np.abs(np.linalg.eigvalsh(Delta)))[::-1][:N]
+        nn_exact = 1.0 / (1.0 + 0.5 * np.sum(lam ** 2 / (1.0 + lam ** 2)))
+        assert (nn < nt) == nn_wins and (nn_exact < nt_exact) == nn_wins, (nn, nt, nn_exact, nt_exact)
+        assert abs(nt - nt_exact) < 0.02
+    # RF sees only Tr Delta: no better than 1 for the traceless flat Delta
+    assert mf.theory.mixture_rf_risk(flat, N / d) == pytest.approx(1.0, abs=1e-12)
+
+
 def test_theory_argument_errors():
     with pytest.raises(ValueError, match="B: must be symmetric"):
         mf.theory.qf_nt_risk(np.array([[1.0, 2.0], [0.0, 1.0]]), 0.5)
@@ -328,3 +475,15 @@ def test_theory_argument_errors():
         mf.theory.qf_rf_risk(np.eye(2), 1.0, Gamma=np.array([[1.5, 0.0], [0.0, -0.5]]))
     with pytest.raises(ValueError, match="N: must be >= 1"):
         mf.theory.qf_nn_risk(np.eye(3), 0)
+    with pytest.raises(ValueError, match="W: expected 3 columns"):
+        mf.theory.qf_nt_risk_finite(np.eye(3), np.ones((2, 4)))
+    with pytest.raises(TypeError, match="intercept: expected True or False"):
+        mf.theory.qf_rf_risk_finite(np.eye(3), np.ones((2, 3)), intercept=1)
+    with pytest.raises(ValueError, match="b0: must be finite"):
+        mf.theory.qf_nt_risk_finite(np.eye(3), np.ones((2, 3)), b0=np.nan)
+    with pytest.raises(ValueError, match=r"Delta: \|Delta\|_op must be < 1"):
+        mf.theory.mixture_nt_risk(np.diag([0.5, -1.0]), 0.5)
+    with pytest.raises(ValueError, match="Delta: must be symmetric"):
+        mf.theory.mixture_rf_risk_finite(np.array([[0.1, 0.2], [0.0, 0.1]]), np.ones((1, 2)))
+    with pytest.raises(ValueError, match="Delta: must not be zero"):
+        mf.theory.mixture_nn_risk(np.zeros((2, 2)), 1)

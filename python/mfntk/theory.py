@@ -21,19 +21,48 @@ With or without a free constant (``intercept``): the classes of [GMMM19]_ contai
 eq. (1), f(x) = c + sum_i ...), and Theorem 2 is the form with it; without it the NT risk of a
 target with Tr B != 0 is larger (:func:`qf_nt_risk`, Notes).
 
+Mixture of two Gaussians (GMMM "MG" setting)
+--------------------------------------------
+Setting ([GMMM19]_, "mixture of Gaussians"): y = +1 or -1 with probability 1/2 each,
+x | y = +1 ~ N(0, I_d + Delta), x | y = -1 ~ N(0, I_d - Delta), Delta symmetric with
+|Delta|_op < 1 (any orientation; :func:`mfntk.datasets.gaussian_mixture` draws a diagonal one).
+The risk is the prediction error min E[(y - f(x))^2] over the class, which contains a free
+constant; E y^2 = 1, so 1 is the risk of predicting 0.
+
+Derivation. Every class here is {c + <x, S x> : S in V} for a linear space V of symmetric
+matrices (RF: span{w_i w_i^T}; NT: {S : Q S Q = 0}; NN: rank <= N). By Isserlis under each
+component, E[y <x, S x>] = <S, Delta> and the variance of <x, S x> under the mixture is
+2 <S, S + Delta S Delta> + <S, Delta>^2, so (Sherman-Morrison on the normal equations) the risk
+is exactly 1 / (1 + g), g = sup_{S in V} <S, Delta>^2 / (2 <S, S + Delta S Delta>). To leading order
+in |Delta|_op, the paper's regime (|Delta|_F = O(1) spread over many directions, so
+|Delta|_op -> 0), Delta S Delta is dropped and g = |Pi_V Delta|_F^2 / 2: the fraction of the
+quadratic target B = Delta that the class captures (1 - the QF risk of the same class) times
+|Delta|_F^2 / 2. The three risks are therefore the QF ones of :func:`qf_rf_risk`,
+:func:`qf_nt_risk` and :func:`qf_nn_risk` at B = Delta, mapped by R -> 1 / (1 + (1 - R) |Delta|_F^2 / 2).
+
+Domain and accuracy: N, d -> infinity with N/d -> rho, |Delta|_op -> 0; the neglected term
+changes g by a relative O(|Delta|_op^2): for NN, the best S spanned by the top eigenvectors gives
+exactly g = sum_{i <= N} lambda_i^2 / (2 (1 + lambda_i^2)), so a spike with |lambda| of order 1 makes
+the correction of order 1 too.
+:func:`mixture_rf_risk_finite` and :func:`mixture_nt_risk_finite` are exact, Delta S Delta
+included, for a given first layer.
+
 References
 ----------
 .. [GMMM19] B. Ghorbani, S. Mei, T. Misiakiewicz and A. Montanari, "Limitations of lazy training
-   of two-layers neural networks", NeurIPS 2019 (Theorems 1-3; the quadratic-function setting).
+   of two-layers neural networks", NeurIPS 2019 (Theorems 1-3, the quadratic-function setting;
+   Section 3 and Figure 2, the mixture of Gaussians).
 """
 from __future__ import annotations
 
 import numpy as np
 
+from ._solvers import conjugate_gradient
 from ._validation import as_matrix, check_bool, check_float, check_int
 
 __all__ = ["qf_norm2", "qf_rf_risk", "qf_rf_risk_finite", "qf_nt_risk", "qf_nt_risk_expected",
-           "qf_nt_risk_finite", "qf_nn_risk"]
+           "qf_nt_risk_finite", "qf_nn_risk", "mixture_rf_risk", "mixture_nt_risk", "mixture_nn_risk",
+           "mixture_rf_risk_finite", "mixture_nt_risk_finite"]
 
 _SYM_RTOL = 1e-10  # relative asymmetry accepted in B (and Gamma)
 _TRACE_RTOL = 1e-8  # |Tr Gamma - 1| accepted
@@ -413,3 +442,235 @@ def qf_nn_risk(B, N):
     N = check_int(N, "N")
     lam = np.sort(np.abs(np.linalg.eigvalsh(B)))[::-1]
     return float(np.sum(lam[N:] ** 2) / np.sum(lam ** 2))
+
+
+# ---- mixture of two centred Gaussians (GMMM "MG" setting) --------------------------------------
+_MIXTURE_CG_TOL = 1e-12  # relative residual of the NT normal equations (their spectrum lies in [1, 2])
+
+
+def _delta(Delta):
+    Delta = _symmetric(Delta, "Delta")
+    top = float(np.max(np.abs(np.linalg.eigvalsh(Delta))))
+    if top >= 1.0:
+        raise ValueError(f"Delta: |Delta|_op must be < 1 so that I + Delta and I - Delta are covariances, got {top:.6g}")
+    return Delta
+
+
+def _mixture_risk(captured, Delta):
+    """1 / (1 + g) with g = (captured fraction of |Delta|_F^2) |Delta|_F^2 / 2 (see the mixture Notes)."""
+    return 1.0 / (1.0 + 0.5 * captured * float(np.sum(Delta * Delta)))
+
+
+def mixture_rf_risk(Delta, rho, Gamma=None):
+    """Asymptotic prediction error of the random-features model on the Gaussian mixture ([GMMM19]_, Fig. 2).
+
+        R_RF -> 1 / (1 + (1 - r_RF) |Delta|_F^2 / 2),   r_RF = :func:`qf_rf_risk` (Delta, rho, Gamma),
+
+    which for w_i ~ N(0, I_d/d) is 1 / (1 + rho / (1 + rho) Tr(Delta)^2 / (2 d)): RF sees only the
+    trace of Delta, i.e. the norm |x|.
+
+    Parameters
+    ----------
+    Delta : array_like (d, d), symmetric, |Delta|_op < 1
+    rho : float > 0
+        N / d.
+    Gamma : array_like (d, d) or None
+        Covariance of the first-layer weights, as in :func:`qf_rf_risk`; None: I_d / d.
+
+    Returns
+    -------
+    float in (0, 1]
+
+    Raises
+    ------
+    ValueError
+        Delta not symmetric, zero, or with |Delta|_op >= 1; rho <= 0; a bad Gamma.
+
+    Notes
+    -----
+    The seed transcribes this risk as 1 / (1 + rho / (1 + 2 rho) r(Delta)^2 / (2 d)) with r(Delta) left
+    undefined. The derivation below, with sigma(u) = u^2 + c0 (any c0: the constant absorbs it), gives
+    rho / (1 + rho) with r(Delta) = Tr(Delta) -- the factor of Theorem 1 at B = Delta, Gamma = I/d --
+    and so does the exact risk for given W (:func:`mixture_rf_risk_finite`; at d = 400,
+    Tr(Delta)^2 / (2 d) = 0.5 and rho = 1 it is 0.808 against 0.809 here and 0.864 with 1 + 2 rho).
+See the module notes ("Mixture of two Gaussians") for the derivation and the domain.
+
+    Examples
+    --------
+    >>> import numpy as np, mfntk as mf
+    >>> d = 400
+    >>> round(mf.theory.mixture_rf_risk(0.05 * np.eye(d), rho=1.0), 6)   # 1 / (1 + (1/2) * 400 * 0.05^2 / 2)
+    0.8
+    """
+    Delta = _delta(Delta)
+    return _mixture_risk(1.0 - qf_rf_risk(Delta, rho, Gamma), Delta)
+
+
+def mixture_nt_risk(Delta, rho):
+    """Asymptotic prediction error of the neural-tangent model on the Gaussian mixture, averaged over W
+    ([GMMM19]_, Fig. 2).
+
+        R_NT -> 1 / (1 + kappa(rho, Delta) |Delta|_F^2 / 2),
+        kappa(rho, Delta) = 1 - (1 - rho)_+^2 - rho (1 - rho)_+ Tr(Delta)^2 / (d |Delta|_F^2)
+                          = 1 - :func:`qf_nt_risk` (Delta, rho),
+
+    for w_i ~ N(0, I_d/d), sigma(u) = u^2 (+ c0). The seed names kappa without defining it; this is
+    the derivation (Notes).
+
+    Parameters
+    ----------
+    Delta : array_like (d, d), symmetric, |Delta|_op < 1
+    rho : float > 0
+        N / d.
+
+    Returns
+    -------
+    float in (0, 1]
+
+    Raises
+    ------
+    ValueError
+        Delta not symmetric, zero, or with |Delta|_op >= 1; rho <= 0.
+
+    Notes
+    -----
+    NT against NN (the ordering of [GMMM19]_'s Figure 2, where NN has the smaller error for
+    N < d) depends on the spectrum of Delta: NN captures the N largest lambda_i(Delta)^2, NT a
+    fraction about 1 - (1 - rho)^2 = rho (2 - rho) of |Delta|_F^2 whatever the spectrum. NN wins for a
+    spiked Delta (few large eigenvalues, all captured once N exceeds their number); for a flat
+    spectrum (e.g. the diagonal +-delta of :func:`mfntk.datasets.gaussian_mixture`) NN captures
+    only rho < rho (2 - rho), and NT has the smaller error.
+See the module notes ("Mixture of two Gaussians") for the derivation and the domain.
+
+    Examples
+    --------
+    >>> import numpy as np, mfntk as mf
+    >>> Delta = 0.1 * np.diag(np.resize([1.0, -1.0], 200))   # traceless, |Delta|_F^2 = 2
+    >>> round(mf.theory.mixture_nt_risk(Delta, rho=0.5), 6)   # 1 / (1 + 0.75)
+    0.571429
+    """
+    Delta = _delta(Delta)
+    return _mixture_risk(1.0 - qf_nt_risk(Delta, rho), Delta)
+
+
+def mixture_nn_risk(Delta, N):
+    """Prediction error of the best two-layer network with N quadratic neurons on the Gaussian mixture, to
+    leading order in |Delta|_op ([GMMM19]_, Fig. 2).
+
+        R_NN = 1 / (1 + sum_{i <= min(N, d)} lambda_i(Delta)^2 / 2),
+
+    the eigenvalues ordered by decreasing magnitude (for Delta >= 0 the paper's ordering).
+
+    Parameters
+    ----------
+    Delta : array_like (d, d), symmetric, |Delta|_op < 1
+    N : int >= 1
+
+    Returns
+    -------
+    float in (0, 1]
+
+    Raises
+    ------
+    ValueError
+        Delta not symmetric, zero, or with |Delta|_op >= 1; N < 1.
+
+    Notes
+    -----
+    The class {c + sum_i a_i <w_i, x>^2} is {c + <x, S x> : rank S <= N}; the best S is along the top
+    eigenvectors (Eckart-Young, :func:`qf_nn_risk` at B = Delta). The paper does not prove that SGD
+    reaches it in this setting; this is the minimum over the class.
+See the module notes ("Mixture of two Gaussians") for the derivation and the domain.
+
+    Examples
+    --------
+    >>> import numpy as np, mfntk as mf
+    >>> round(mf.theory.mixture_nn_risk(np.diag([0.6, -0.8, 0.1]), N=2), 6)   # 1 / (1 + (0.64 + 0.36) / 2)
+    0.666667
+    """
+    Delta = _delta(Delta)
+    return _mixture_risk(1.0 - qf_nn_risk(Delta, N), Delta)
+
+
+def mixture_rf_risk_finite(Delta, W):
+    """Exact prediction error of the random-features fit (with the constant) on the Gaussian mixture, for a
+    given first layer W, quadratic activation.
+
+    min over c, a of E[(y - c - sum_i a_i sigma(<w_i, x>))^2], sigma(u) = u^2 + c0 (any c0), is
+    1 / (1 + t^T M^+ t) with t_i = <w_i, Delta w_i> and M_ij = 2 (<w_i, w_j>^2 + <w_i, Delta w_j>^2).
+
+    Parameters
+    ----------
+    Delta : array_like (d, d), symmetric, |Delta|_op < 1
+    W : array_like (N, d)
+
+    Returns
+    -------
+    float in (0, 1]
+
+    Raises
+    ------
+    ValueError
+        Delta not symmetric, zero or with |Delta|_op >= 1; W without d columns.
+
+    Notes
+    -----
+    The normal equations of the mixture setting (see :func:`mixture_rf_risk`) in the basis
+    S_i = w_i w_i^T: <S_i, Delta> = t_i and 2 <S_i, S_j + Delta S_j Delta> = M_ij. Exact for every d and N;
+    its average over w_i ~ N(0, I_d/d) tends to :func:`mixture_rf_risk` as d -> infinity with
+    |Delta|_op -> 0.
+    """
+    Delta = _delta(Delta)
+    W = _first_layer(W, Delta.shape[0])
+    WD = W @ Delta @ W.T
+    t = np.diag(WD).copy()
+    M = 2.0 * ((W @ W.T) ** 2 + WD ** 2)
+    return 1.0 / (1.0 + max(float(t @ np.linalg.lstsq(M, t, rcond=None)[0]), 0.0))
+
+
+def mixture_nt_risk_finite(Delta, W):
+    """Exact prediction error of the neural-tangent fit (with the constant) on the Gaussian mixture, for a
+    given first layer W, quadratic activation.
+
+    1 / (1 + g), g = sup_{S : Q S Q = 0} <S, Delta>^2 / (2 <S, S + Delta S Delta>), Q = I - P and P the
+    projector on span(w_i) (only the span matters, as in :func:`qf_nt_risk_finite`).
+
+    Parameters
+    ----------
+    Delta : array_like (d, d), symmetric, |Delta|_op < 1
+    W : array_like (N, d)
+
+    Returns
+    -------
+    float in (0, 1]
+
+    Raises
+    ------
+    ValueError
+        Delta not symmetric, zero or with |Delta|_op >= 1; W without d columns.
+
+    Notes
+    -----
+    g = <Pi Delta, X> / 2 where X in V = {S : Q S Q = 0} solves Pi (X + Delta X Delta) = Pi Delta, Pi the
+    orthogonal projection onto V (S -> S - Q S Q). The operator is symmetric on V with spectrum in
+    [1, 1 + |Delta|_op^2], so conjugate gradient (mfntk's, matrix-free, O(d^3) per step) reaches a
+    relative residual of 1e-12 in a few tens of steps. Without Delta S Delta, g = |Delta - Q Delta Q|_F^2 / 2
+    (the QF projection), whose average over W gives :func:`mixture_nt_risk`.
+    """
+    Delta = _delta(Delta)
+    d = Delta.shape[0]
+    W = _first_layer(W, d)
+    O, r = _span_basis(W, full=True)
+    D = O.T @ Delta @ O  # in the basis (span(w_i), its complement), V = {S : S[r:, r:] = 0}
+    in_V = np.ones((d, d))
+    in_V[r:, r:] = 0.0
+
+    def normal_operator(columns):
+        S = columns.reshape(d, d)
+        return ((S + D @ S @ D) * in_V).reshape(-1, 1)
+
+    rhs = (D * in_V).reshape(-1, 1)
+    if not np.any(rhs):
+        return 1.0
+    X, _ = conjugate_gradient(normal_operator, rhs, tol=_MIXTURE_CG_TOL, max_iter=10 * d * d)
+    return 1.0 / (1.0 + 0.5 * max(float(rhs[:, 0] @ X[:, 0]), 0.0))
