@@ -1,17 +1,30 @@
-"""mf.theory against exact finite-d computations (GMMM quadratic-target setting).
+"""mf.theory against exact finite-d computations (GMMM quadratic-target and mixture settings, the
+concentration of the empirical tangent kernel).
 
 References: the population risk of a class of quadratic forms by Isserlis' theorem (a
-Frobenius least-squares problem, solved by numpy), checked itself against Monte Carlo; the
-best network by direct minimisation (scipy L-BFGS); averages over draws of the random
-first-layer weights.
+Frobenius least-squares problem, solved by numpy), checked itself against Monte Carlo; least
+squares on Monte Carlo samples with numpy feature matrices; the best network by direct
+minimisation (scipy L-BFGS); averages over draws of the random first-layer weights; explicit
+numpy kernels for the concentration of the empirical kernel.
 """
 import numpy as np
 import pytest
+import scipy.linalg
 import scipy.optimize
+from threadpoolctl import threadpool_limits
 
 import mfntk as mf
+import reference as ref
 
 MC_SIGMAS = 5.0  # Monte Carlo: allowed error in standard errors
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_blas_thread():
+    """The matrices here are small (d <= 400, N <= 800): one BLAS thread is the fastest, and keeps these
+    tests from spinning threads on a loaded machine."""
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
 
 
 def psd(d, seed, rank=None):
@@ -103,10 +116,13 @@ def test_rf_risk_is_the_limit_of_the_exact_finite_d_risk(gamma):
     L = np.linalg.cholesky(Gamma)
     rng = np.random.default_rng(3)
     for rho in (0.5, 2.0):
-        exact = np.mean([rf_risk_exact(B, rng.standard_normal((int(rho * d), d)) @ L.T) for _ in range(2)])
+        Ws = [rng.standard_normal((int(rho * d), d)) @ L.T for _ in range(2)]
         limit = mf.theory.qf_rf_risk(B, rho, Gamma)
-        # finite-d correction: the N fluctuation directions W_i - Gamma capture about rho / d more
-        assert abs(limit - exact) < 2.0 * (1.0 + rho) / d, (rho, exact, limit)
+        # without and with the constant: the same limit
+        for exact in (np.mean([rf_risk_exact(B, W) for W in Ws]),
+                      np.mean([mf.theory.qf_rf_risk_finite(B, W) for W in Ws])):
+            # finite-d correction: the N fluctuation directions W_i - Gamma capture about rho / d more
+            assert abs(limit - exact) < 2.0 * (1.0 + rho) / d, (rho, exact, limit)
 
 
 def test_rf_risk_finite_d_error_shrinks_like_one_over_d():
@@ -458,6 +474,59 @@ def test_mixture_ordering_of_nn_and_nt_depends_on_the_spectrum():
         assert abs(nt - nt_exact) < 0.02
     # RF sees only Tr Delta: no better than 1 for the traceless flat Delta
     assert mf.theory.mixture_rf_risk(flat, N / d) == pytest.approx(1.0, abs=1e-12)
+
+
+# ---- concentration of the empirical tangent kernel --------------------------------------------
+def sphere(n, d, seed):
+    """n points uniform on the sphere of radius sqrt(d) (the setting of the concentration theorem)."""
+    X = np.random.default_rng(seed).standard_normal((n, d))
+    return X * np.sqrt(d) / np.linalg.norm(X, axis=1, keepdims=True)
+
+
+def relu_kernel(X, w_std, kind):
+    """Infinite-width relu kernels (arc-cosine, orders 1 and 0; a_std = 1), in numpy."""
+    norms = np.linalg.norm(X, axis=1)
+    G = X @ X.T
+    theta = np.arccos(np.clip(G / np.outer(norms, norms), -1.0, 1.0))
+    rf = w_std ** 2 * np.outer(norms, norms) * (np.sin(theta) + (np.pi - theta) * np.cos(theta)) / (2 * np.pi)
+    nt = G * (np.pi - theta) / (2 * np.pi)
+    return {"rf": rf, "nt": nt, "ntk": rf + nt}[kind]
+
+
+@pytest.mark.parametrize("kind", ["nt", "ntk"])
+def test_ntk_concentration_is_the_operator_norm_of_the_whitened_kernel(kind):
+    """Against numpy: the explicit empirical kernel (tests/reference.py), the arc-cosine kernels and the
+    symmetric inverse square root from scipy."""
+    d, n, N = 6, 15, 300
+    X = sphere(n, d, 50)
+    net = mf.TwoLayer(d, N, activation="relu", seed=51)
+    K_N = ref.ntk(ref.as_tuple(net), X, kind=kind)
+    root = np.linalg.inv(np.real(scipy.linalg.sqrtm(relu_kernel(X, net.w_std, kind))))
+    want = np.linalg.norm(root @ K_N @ root - np.eye(n), 2)
+    assert mf.theory.ntk_concentration(net, X, kind=kind) == pytest.approx(want, rel=1e-8)
+
+
+def test_ntk_concentration_follows_the_predicted_scale():
+    """|K^-1/2 K_N K^-1/2 - I|_op against sqrt((n + d) / (N d)) for relu networks (mean over 3 networks): the
+    ratio stays between fixed constants over N = 250 ... 16000 and several (n, d), and the measured
+    deviation decays like N^-1/2."""
+    widths = np.array([250, 1000, 4000, 16000])
+    for n, d in ((20, 10), (80, 10), (40, 20)):
+        X = sphere(n, d, 52)
+        measured = np.array([np.mean([mf.theory.ntk_concentration(mf.TwoLayer(d, N, activation="relu", seed=s), X)
+                                      for s in range(3)]) for N in widths])
+        ratio = measured / np.array([mf.theory.ntk_concentration_scale(n, d, N) for N in widths])
+        assert np.all((1.5 < ratio) & (ratio < 8.0)), (n, d, ratio)
+        slope = np.polyfit(np.log(widths), np.log(measured), 1)[0]
+        assert abs(slope + 0.5) < 0.1, (n, d, slope)
+
+
+def test_ntk_concentration_rejects_a_singular_kernel():
+    X = sphere(5, 3, 53)
+    with pytest.raises(ValueError, match="X: the analytic kernel K"):
+        mf.theory.ntk_concentration(mf.TwoLayer(3, 50, seed=0), np.vstack([X, X[:1]]))
+    with pytest.raises(ValueError, match="width: must be >= 1"):
+        mf.theory.ntk_concentration_scale(10, 3, 0)
 
 
 def test_theory_argument_errors():

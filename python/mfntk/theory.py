@@ -47,6 +47,13 @@ the correction of order 1 too.
 :func:`mixture_rf_risk_finite` and :func:`mixture_nt_risk_finite` are exact, Delta S Delta
 included, for a given first layer.
 
+Concentration of the empirical tangent kernel
+---------------------------------------------
+:func:`ntk_concentration_scale`, the predicted scale sqrt((n + d) / (N d)) of
+|K^{-1/2} K_N K^{-1/2} - I|_op (Montanari-Zhong, as stated in the lecture notes "Linearized
+networks"), and :func:`ntk_concentration`, that quantity measured with mfntk's empirical and
+analytic kernels.
+
 References
 ----------
 .. [GMMM19] B. Ghorbani, S. Mei, T. Misiakiewicz and A. Montanari, "Limitations of lazy training
@@ -55,6 +62,8 @@ References
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ._solvers import conjugate_gradient
@@ -62,7 +71,7 @@ from ._validation import as_matrix, check_bool, check_float, check_int
 
 __all__ = ["qf_norm2", "qf_rf_risk", "qf_rf_risk_finite", "qf_nt_risk", "qf_nt_risk_expected",
            "qf_nt_risk_finite", "qf_nn_risk", "mixture_rf_risk", "mixture_nt_risk", "mixture_nn_risk",
-           "mixture_rf_risk_finite", "mixture_nt_risk_finite"]
+           "mixture_rf_risk_finite", "mixture_nt_risk_finite", "ntk_concentration_scale", "ntk_concentration"]
 
 _SYM_RTOL = 1e-10  # relative asymmetry accepted in B (and Gamma)
 _TRACE_RTOL = 1e-8  # |Tr Gamma - 1| accepted
@@ -129,8 +138,9 @@ def qf_rf_risk(B, rho, Gamma=None):
     about 1 on the diagonal and |Gamma|_F^2 off it, and <B, W_i> about <B, Gamma>: least squares
     over a then captures the direction of the mean Gamma, with weight
     N <B, Gamma>^2 / (1 + N |Gamma|_F^2); the fluctuations W_i - Gamma and the constants
-    |w_i|^2 - 1 contribute O(rho / d). At finite d the exact risk (tests/test_theory.py) is
-    below the limit by about rho / d. It depends on sigma only through this quadratic part
+    |w_i|^2 - 1 contribute O(rho / d), so the limit is the same with a free constant. At finite d
+    the exact risk (:func:`qf_rf_risk_finite`, with or without the constant) is below the limit by
+    about rho / d. It depends on sigma only through this quadratic part
     (the limit rho -> infinity is 1 - <B, Gamma>^2 / (|B|_F^2 |Gamma|_F^2) for any activation, [GMMM19]_).
 
     Examples
@@ -674,3 +684,115 @@ def mixture_nt_risk_finite(Delta, W):
         return 1.0
     X, _ = conjugate_gradient(normal_operator, rhs, tol=_MIXTURE_CG_TOL, max_iter=10 * d * d)
     return 1.0 / (1.0 + 0.5 * max(float(rhs[:, 0] @ X[:, 0]), 0.0))
+
+
+# ---- concentration of the empirical tangent kernel ---------------------------------------------
+def ntk_concentration_scale(n, d, width):
+    """Predicted scale sqrt((n + d) / (N d)) of |K^{-1/2} K_N K^{-1/2} - I_n|_op ([MZ22]_, via [LN]_ Thm 2).
+
+    K_N is the empirical neural-tangent kernel of a width-N network on n points in R^d, K its
+    infinite-width limit. With high probability the deviation is at most this scale up to constants
+    and logarithmic factors: the empirical kernel is accurate once the number N d of first-layer
+    parameters is much larger than the number n of samples (and than d).
+
+    Parameters
+    ----------
+    n : int >= 1
+        Number of points.
+    d : int >= 1
+        Input dimension.
+    width : int >= 1
+        Number N of independent neurons (for ``symmetric=True`` networks, half the width: the pairs
+        (a, w), (-a, w) share their first layer).
+
+    Returns
+    -------
+    float
+
+    Notes
+    -----
+    Domain of [MZ22]_: the first-layer (NT) kernel, inputs uniform on the sphere of radius sqrt(d),
+    w_j ~ N(0, I_d / d), N and d large with n <= N d; the bound comes from the matrix Bernstein
+    inequality for K_N = (1/N) sum_j (a sum of N independent rank-d terms). :func:`ntk_concentration`
+    measures the quantity; the test suite checks that measured / predicted stays between fixed
+    constants and decays like N^{-1/2}. The second-layer (RF) part has rank at most N and
+    concentrates at the slower scale sqrt(n / N) (no better than 1 when n > N).
+
+    References
+    ----------
+    .. [MZ22] A. Montanari and Y. Zhong, "The interpolation phase transition in neural networks:
+       memorization and generalization under lazy training", Ann. Statist. 50(5), 2022.
+    .. [LN] Lecture notes "Linearized networks" (lecture 11), Theorem 2 (informal version of [MZ22]_).
+
+    Examples
+    --------
+    >>> import mfntk as mf
+    >>> mf.theory.ntk_concentration_scale(n=90, d=10, width=1000)   # sqrt(100 / 10^4)
+    0.1
+    """
+    n = check_int(n, "n")
+    d = check_int(d, "d")
+    width = check_int(width, "width")
+    return math.sqrt((n + d) / (width * d))
+
+
+def ntk_concentration(net, X, kind="nt", rcond=None, threads=None, **analytic_options):
+    """Measured |K^{-1/2} K_N K^{-1/2} - I_n|_op: the empirical tangent kernel of ``net`` on X against its
+    infinite-width limit.
+
+    K_N = ``mfntk.kernels.empirical(net, X, kind=kind)`` and
+    K = ``mfntk.kernels.Analytic.from_network(net, kind=kind)(X)``, the analytic kernel of the
+    network's own initialisation law (activation, c0, w_std, a_std, b_std, bias). The norm is the
+    largest |mu - 1| over the eigenvalues mu of K^{-1/2} K_N K^{-1/2} (a similarity transform of
+    K^{-1} K_N, so the result does not depend on the square root chosen).
+
+    Parameters
+    ----------
+    net : mfntk.TwoLayer
+        The network at initialisation (any trained state is compared with the initial law).
+    X : array_like (n, d)
+        Distinct points, with K(X, X) positive definite.
+    kind : {"nt", "ntk", "rf"}
+        The kernel part ("nt": the first layer, the kernel of [MZ22]_; see
+        :func:`ntk_concentration_scale`).
+    rcond : float or None
+        K is declared singular when its smallest eigenvalue is at most rcond times its largest;
+        None: n * machine epsilon.
+    threads : int or None
+        OpenMP threads of the kernel computations.
+    **analytic_options
+        Passed to :class:`mfntk.kernels.Analytic` (method, quad_order, quad_tol).
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    TypeError, ValueError
+        A bad network, points or kind (from :mod:`mfntk.kernels`); K singular to working precision
+        (repeated or parallel points, or n beyond the kernel's rank).
+
+    Examples
+    --------
+    >>> import numpy as np, mfntk as mf
+    >>> X = np.random.default_rng(0).standard_normal((20, 5))
+    >>> net = mf.TwoLayer(d=5, width=4000, activation="relu", seed=1)
+    >>> bool(mf.theory.ntk_concentration(net, X) < 5 * mf.theory.ntk_concentration_scale(20, 5, 4000))
+    True
+    """
+    from . import kernels
+
+    K_N = np.asarray(kernels.empirical(net, X, kind=kind, threads=threads), dtype=np.float64)
+    K = np.asarray(kernels.Analytic.from_network(net, kind=kind, threads=threads, **analytic_options)(X),
+                   dtype=np.float64)
+    n = K.shape[0]
+    rcond = n * np.finfo(float).eps if rcond is None else check_float(rcond, "rcond", minimum=0.0)
+    lam, V = np.linalg.eigh(K)
+    if not lam[-1] > 0.0 or lam[0] <= rcond * lam[-1]:
+        raise ValueError(f"X: the analytic kernel K(X, X) ({kind!r}) is singular to working precision (eigenvalues "
+                         f"from {lam[0]:.3g} to {lam[-1]:.3g}, cutoff rcond={rcond:.3g}): K^(-1/2) does not exist; "
+                         "use distinct, non-parallel points, or fewer than the kernel's rank")
+    root = V / np.sqrt(lam)  # K^{-1/2} up to the rotation V, which leaves the spectrum unchanged
+    M = root.T @ K_N @ root
+    return float(np.max(np.abs(np.linalg.eigvalsh(0.5 * (M + M.T)) - 1.0)))
