@@ -462,7 +462,8 @@ def _delta(Delta):
     Delta = _symmetric(Delta, "Delta")
     top = float(np.max(np.abs(np.linalg.eigvalsh(Delta))))
     if top >= 1.0:
-        raise ValueError(f"Delta: |Delta|_op must be < 1 so that I + Delta and I - Delta are covariances, got {top:.6g}")
+        raise ValueError(f"Delta: |Delta|_op must be < 1 so that I + Delta and I - Delta are covariances, "
+                         f"got {top:.6g}")
     return Delta
 
 
