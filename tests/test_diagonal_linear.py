@@ -331,6 +331,14 @@ def sparse_problem():
     return X, X @ teacher.beta, teacher.beta
 
 
+def increasing(values):
+    return all(a < b for a, b in zip(values, values[1:]))
+
+
+def decreasing(values):
+    return all(a > b for a, b in zip(values, values[1:]))
+
+
 def stable_dt(X, alpha, depth):
     curvature = 2 * depth ** 2 * alpha ** (2 * depth - 2) * np.linalg.eigvalsh(X @ X.T).max() / X.shape[0]
     return min(0.02, 0.5 / curvature)
@@ -357,15 +365,21 @@ def test_large_alpha_ends_at_the_minimum_l2_interpolant():
 
 
 def test_iterations_to_fit_grow_as_alpha_shrinks():
+    # Gradient descent at a fixed learning rate, stable for every alpha here. The escape from the
+    # saddle at w = 0 grows like log(1/alpha): the steps to a moderate risk grow down to tiny
+    # alpha; to a small risk they grow over the range where the last phase does not speed up.
     X, y, _ = sparse_problem()
-    eta, threshold = 0.02, 1e-4
-    iterations = []
-    for alpha in (1.0, 0.3, 0.1, 0.03, 0.01):
+    eta = 0.02
+    alphas = (1.0, 0.3, 0.1, 0.03, 0.01, 0.001)
+    steps = {1e-2: [], 1e-4: []}
+    for alpha in alphas:
         model = mf.DiagonalLinear(100, alpha=alpha).fit(X, y, t_max=3000 * eta, dt=eta, record_every=eta, threads=1)
-        below = np.flatnonzero(model.history_["train_risk"] < threshold)
-        assert below.size, alpha
-        iterations.append(int(model.history_["step"][below[0]]))
-    assert all(a < b for a, b in zip(iterations, iterations[1:])), iterations
+        for threshold, counts in steps.items():
+            below = np.flatnonzero(model.history_["train_risk"] < threshold)
+            assert below.size, (alpha, threshold)
+            counts.append(int(model.history_["step"][below[0]]))
+    assert increasing(steps[1e-2]), steps
+    assert increasing(steps[1e-4][:5]), steps
 
 
 @pytest.mark.parametrize("depth", [2, 3])
@@ -379,7 +393,7 @@ def test_kernel_change_and_distance_to_the_linearization_shrink_as_alpha_grows(d
         model.fit(X, y, t_max=1500 * dt, dt=dt, linearized=True, record_every=10 * dt, threads=1)
         kernel_change.append(np.linalg.norm(model.tangent_kernel(X) - K0) / np.linalg.norm(K0))
         distance.append(model.history_["linearized_distance"].max())
-    assert all(a > b for a, b in zip(kernel_change, kernel_change[1:])), kernel_change
-    assert all(a > b for a, b in zip(distance, distance[1:])), distance
+    assert decreasing(kernel_change), kernel_change
+    assert decreasing(distance), distance
     assert kernel_change[0] > 1 and distance[0] > 0.1          # rich: the kernel moves, f leaves fbar
     assert kernel_change[-1] < 1e-4 and distance[-1] < 1e-6    # lazy: kernel and linearization hold
