@@ -31,10 +31,10 @@ def np_jacobian(w, X, D):
     return np.hstack([X * (D * w[:d] ** (D - 1)), -X * (D * w[d:] ** (D - 1))])
 
 
-def np_field(w, X, y, D, loss, weight_decay=0.0):
-    """-grad of the risk (+ weight decay lambda/2 |w|^2): J^T r / n - lambda w."""
+def np_field(w, X, y, D, loss, weight_decay=0.0, offset=0.0):
+    """-grad of the risk of f - offset (+ weight decay lambda/2 |w|^2): J^T r / n - lambda w."""
     d = X.shape[1]
-    r = np_residual(X @ (w[:d] ** D - w[d:] ** D), y, loss)
+    r = np_residual(X @ (w[:d] ** D - w[d:] ** D) - offset, y, loss)
     return np_jacobian(w, X, D).T @ r / X.shape[0] - weight_decay * w
 
 
@@ -161,16 +161,40 @@ def test_stacked_minibatches_are_sgd():
     model = random_model(12, 2, seed=12)
     batches = np.random.default_rng(13).integers(0, 40, size=(5, 8))
     Xb, yb = np.ascontiguousarray(X[batches]), np.ascontiguousarray(y[batches][..., None])
+    offset = np.random.default_rng(14).standard_normal(40)
+    ob = np.ascontiguousarray(offset[batches][..., None])
     w = model.get_flat()
     for s in range(5):
-        w = w + 0.1 * np_field(w, Xb[s], yb[s, :, 0], 2, "squared")
+        w = w + 0.1 * np_field(w, Xb[s], yb[s, :, 0], 2, "squared", offset=ob[s, :, 0])
     eng = engine(model, X, y, linearized=True)
     eng.set_reference(model.get_flat())
+    eng.set_offset(offset[:, None])
     state = np.concatenate([model.get_flat(), model.get_flat()])
-    assert eng.advance(state, 5, 0.1, "euler", 0, Xb, yb) == (5, True)
+    with pytest.raises(ValueError, match="offset batches: the model has offsets"):
+        eng.advance(state.copy(), 5, 0.1, "euler", 0, Xb, yb)
+    assert eng.advance(state, 5, 0.1, "euler", 0, Xb, yb, ob) == (5, True)
     np.testing.assert_allclose(state[:24], w, rtol=0, atol=1e-12)
     with pytest.raises(ValueError, match="batch: residual_dynamics needs full-batch"):
         engine(model, X, y, residual_dynamics=True).advance(np.zeros(24 + 40), 5, 0.1, "euler", 0, Xb, yb)
+
+
+@pytest.mark.parametrize("loss", LOSSES)
+def test_offsets_are_subtracted_from_the_model_and_its_linearization(loss):
+    """The centred model f - o (o = f(w_0) in the centred runs): every point's offset enters r."""
+    X, y = problem(seed=24, loss=loss)
+    model = random_model(12, 2, seed=25)
+    w0 = model.get_flat()
+    o = np.random.default_rng(26).standard_normal(30)
+    wbar = w0 + 0.1 * np.random.default_rng(27).standard_normal(24)
+    eng = engine(model, X, y, loss=loss, linearized=True)
+    eng.set_reference(w0)
+    eng.set_offset(o[:, None])
+    w = 0.8 * w0
+    field = eng.field(np.concatenate([w, wbar]))
+    close(field[:24], np_field(w, X, y, 2, loss, offset=o), np.float64)
+    J0 = np_jacobian(w0, X, 2)
+    fbar = X @ (w0[:12] ** 2 - w0[12:] ** 2) + J0 @ (wbar - w0) - o
+    close(field[24:], J0.T @ np_residual(fbar, y, loss) / 30, np.float64)
 
 
 def test_temperature_adds_the_euler_maruyama_increment_to_the_particles_only():

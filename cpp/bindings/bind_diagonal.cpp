@@ -15,7 +15,9 @@ namespace {
 template <class T> struct PyDiagonal {
   std::unique_ptr<DiagonalLinearDynamics<T>> core;
   Array<T> X, Y;  // full-batch data, kept alive while the core reads it
+  OptArray<T> O;  // offsets of the full-batch points, or none
   Index n = 0;
+  const T* offsets() const { return O ? O->data() : nullptr; }
 
   void check_state(const Array<T>& y) const { expect_shape(y, "state", {core->layout(n).size}); }
   void check_data() const {
@@ -37,9 +39,16 @@ template <class T> void bind_for(py::module_& m, const char* name) {
              expect_shape(X, "X", {-1, self.core->options().d});
              expect_shape(Y, "Y", {X.shape(0), 1});
              if (X.shape(0) == 0) throw std::invalid_argument("X: needs at least one row");
-             self.X = X; self.Y = Y; self.n = X.shape(0);
+             self.X = X; self.Y = Y; self.n = X.shape(0); self.O.reset();
            },
            py::arg("X").noconvert(), py::arg("Y").noconvert())
+      .def("set_offset",
+           [](Self& self, const Array<T>& O) {
+             self.check_data();
+             expect_shape(O, "offset", {self.n, 1});
+             self.O = O;
+           },
+           py::arg("offset").noconvert(), "Offsets o_i subtracted from the model on the full-batch points.")
       .def("set_reference",
            [](Self& self, const Array<T>& w0) {
              expect_shape(w0, "w0", {2 * self.core->options().d});
@@ -62,24 +71,28 @@ template <class T> void bind_for(py::module_& m, const char* name) {
              T* out = dy.mutable_data();
              {
                py::gil_scoped_release release;
-               self.core->field(y.data(), out, self.X.data(), self.Y.data(), self.n);
+               self.core->field(y.data(), out, self.X.data(), self.Y.data(), self.n, self.offsets());
              }
              return dy;
            },
            py::arg("state").noconvert(), "The vector field at a state, on the full-batch data.")
       .def("advance",
            [](Self& self, Array<T>& y, Index steps, double dt, const std::string& method, std::int64_t step0,
-              const OptArray<T>& Xb, const OptArray<T>& Yb) {
+              const OptArray<T>& Xb, const OptArray<T>& Yb, const OptArray<T>& Ob) {
              self.check_data();
              self.check_state(y);
              if (steps < 0) throw std::invalid_argument("steps: must be >= 0");
-             Batches<T> data{self.X.data(), self.Y.data(), self.n, false};
+             Batches<T> data{self.X.data(), self.Y.data(), self.n, false, self.offsets()};
              if (Xb || Yb) {
                if (!Xb || !Yb) throw std::invalid_argument("batches: give both X and Y batches");
                expect_shape(*Xb, "X batches", {steps, -1, self.core->options().d});
                expect_shape(*Yb, "Y batches", {steps, Xb->shape(1), 1});
                if (Xb->shape(1) == 0) throw std::invalid_argument("X batches: a batch needs at least one row");
-               data = Batches<T>{Xb->data(), Yb->data(), Xb->shape(1), true};
+               if (self.O && !Ob) throw std::invalid_argument("offset batches: the model has offsets; give them per batch");
+               if (Ob) expect_shape(*Ob, "offset batches", {steps, Xb->shape(1), 1});
+               data = Batches<T>{Xb->data(), Yb->data(), Xb->shape(1), true, Ob ? Ob->data() : nullptr};
+             } else if (Ob) {
+               throw std::invalid_argument("offset batches: given without X and Y batches");
              }
              const Method m = parse_method(method);
              T* state = y.mutable_data();
@@ -92,6 +105,7 @@ template <class T> void bind_for(py::module_& m, const char* name) {
            },
            py::arg("state").noconvert(), py::arg("steps"), py::arg("dt"), py::arg("method"), py::arg("step0"),
            py::arg("X_batches").noconvert() = py::none(), py::arg("Y_batches").noconvert() = py::none(),
+           py::arg("offset_batches").noconvert() = py::none(),
            "Advance the state in place by `steps` steps; returns (steps done, all finite).");
 }
 

@@ -110,9 +110,11 @@ class CPUBackend(Backend):
         """The integrator of the gradient flow of a diagonal linear network (``model``: ``d``,
         ``depth``, ``dtype``), f(x) = <w_+^D - w_-^D, x>, in gradient-flow time of the empirical risk.
 
-        The returned engine has the methods of :meth:`dynamics`'s, on the state
-        [w_+ | w_- (| g) (| wbar_+ | wbar_-)], except that ``set_reference(w0)`` takes the
-        reference parameters only (the linearized model is linear in x).
+        The returned engine has the methods of :meth:`dynamics`'s (``set_data``, ``set_offset``,
+        ``layout()``, ``field(state)``, ``advance(state, steps, dt, method, step0, X_batches,
+        Y_batches, offset_batches)``) on the state [w_+ | w_- (| g) (| wbar_+ | wbar_-)], except
+        that ``set_reference(w0)`` takes the reference parameters only (the linearized model is
+        linear in x, so it also runs on minibatches).
         """
         options = _core_options(_core.DiagonalOptions, dict(
             d=model.d, depth=model.depth, loss=loss, weight_decay=weight_decay, temperature=temperature, seed=seed,

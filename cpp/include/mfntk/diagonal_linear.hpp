@@ -17,7 +17,8 @@
 //                      betabar = beta_0 + c0_+ (wbar_+ - w0_+) + c0_- (wbar_- - w0_-),
 //                      wbar' = c0 X^T r(X betabar) / n - lambda wbar (c0: the c at the reference w_0).
 // The linearized model is linear in x, so it needs only w_0 (not f_0 on the data) and works
-// with minibatches too.
+// with minibatches too. Offsets o_i (the centred model f - f_0, as in dynamics.hpp) are subtracted
+// from f and fbar on each point.
 //
 // State vector: [w_+ (d) | w_- (d) | g (n), with residual_dynamics | wbar_+ (d) | wbar_- (d), with linearized].
 #pragma once
@@ -155,8 +156,8 @@ template <class T> class DiagonalLinearDynamics {
     }
   }
 
-  // dy = field(y) on data (X (n, d), Y (n, 1)).
-  void field(const T* y, T* dy, const T* X, const T* Y, Index n) {
+  // dy = field(y) on data (X (n, d), Y (n, 1)) with offsets O (n values, or null for none).
+  void field(const T* y, T* dy, const T* X, const T* Y, Index n, const T* O = nullptr) {
     const auto& o = opt_;
     const int th = o.threads, D = o.depth;
     const Index d = o.d;
@@ -187,6 +188,11 @@ template <class T> class DiagonalLinearDynamics {
     const T* betas[2] = {beta_.data(), betabar_.data()};
     T* forwards[2] = {F_.data(), Fbar_.data()};
     diagonal::rows_dot(th, X, n, d, o.linearized ? 2 : 1, betas, forwards);
+    if (O != nullptr)
+      for (Index i = 0; i < n; ++i) {
+        F_[i] -= O[i];
+        if (o.linearized) Fbar_[i] -= O[i];
+      }
     const T* residuals[3];
     T* grads[3];
     int M = 0;
@@ -244,7 +250,8 @@ template <class T> class DiagonalLinearDynamics {
       for (Index s = 0; s < steps; ++s) {
         const T* X = data.x(s, opt_.d);
         const T* Yd = data.y(s, 1);
-        I::step([&](const T* state, T* slope) { field(state, slope, X, Yd, data.size); }, y, dt, buffers);
+        const T* O = data.o(s, 1);
+        I::step([&](const T* state, T* slope) { field(state, slope, X, Yd, data.size, O); }, y, dt, buffers);
         if (opt_.temperature > 0) add_noise(y, dt, step0 + s);
         res.steps = s + 1;
         if (!all_finite(size, y)) {
