@@ -13,6 +13,7 @@ import importlib
 
 from . import datasets, kernels, studies, theory
 from ._backend import BACKENDS, Backend, CPUBackend, get_backend
+from ._diagonal import DiagonalLinear
 from ._io import TrajectoryFileError, load
 from ._network import TwoLayer
 from ._ntk_limit import NTKLimit
@@ -33,7 +34,7 @@ from .regression import KernelClassifier, KernelRegressor, NeuralTangent, Random
 __version__ = "0.1.0"
 
 __all__ = [
-    "TwoLayer", "simulate", "Simulation", "Trajectory", "DivergenceError", "dd_field", "euler_dt",
+    "TwoLayer", "DiagonalLinear", "simulate", "Simulation", "Trajectory", "DivergenceError", "dd_field", "euler_dt",
     "learning_rate", "linearized_predict", "NTKLimit", "kernels", "KernelRegressor", "KernelClassifier",
     "RandomFeatures", "NeuralTangent", "ConvergenceWarning", "IndefiniteKernelWarning", "NumericalRidgeWarning",
     "SolverFallbackWarning",

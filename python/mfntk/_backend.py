@@ -98,17 +98,39 @@ class CPUBackend(Backend):
         (``field(state)``) and ``advance(state, steps, dt, method, step0, X_batches,
         Y_batches, offset_batches) -> (done, finite)``.
         """
-        options = _core.DynamicsOptions()
-        values = dict(N=net.width, d=net.d, k=net.outputs, bias=net.bias, output_bias=net.output_bias,
-                      alpha=net.alpha, loss=loss,
-                      weight_decay=weight_decay, temperature=temperature, seed=seed,
-                      residual_dynamics=residual_dynamics, linearized=linearized, threads=threads,
-                      cache_bytes=cache_bytes)
-        for field in _core.DynamicsOptions.fields:   # each field of the core's struct, by name
-            setattr(options, field, values.pop(field))
-        assert not values, f"options the core does not declare: {sorted(values)}"
+        options = _core_options(_core.DynamicsOptions, dict(
+            N=net.width, d=net.d, k=net.outputs, bias=net.bias, output_bias=net.output_bias, alpha=net.alpha,
+            loss=loss, weight_decay=weight_decay, temperature=temperature, seed=seed,
+            residual_dynamics=residual_dynamics, linearized=linearized, threads=threads, cache_bytes=cache_bytes))
         cls = _core.Dynamics64 if net.dtype == np.float64 else _core.Dynamics32
         return cls(options, net.activation, net.c0)
+
+    def diagonal_dynamics(self, model, *, loss, weight_decay, temperature, seed, residual_dynamics, linearized,
+                          threads):
+        """The integrator of the gradient flow of a diagonal linear network (``model``: ``d``,
+        ``depth``, ``dtype``), f(x) = <w_+^D - w_-^D, x>, in gradient-flow time of the empirical risk.
+
+        The returned engine has the methods of :meth:`dynamics`'s (``set_data``, ``set_offset``,
+        ``layout()``, ``field(state)``, ``advance(state, steps, dt, method, step0, X_batches,
+        Y_batches, offset_batches)``) on the state [w_+ | w_- (| g) (| wbar_+ | wbar_-)], except
+        that ``set_reference(w0)`` takes the reference parameters only (the linearized model is
+        linear in x, so it also runs on minibatches).
+        """
+        options = _core_options(_core.DiagonalOptions, dict(
+            d=model.d, depth=model.depth, loss=loss, weight_decay=weight_decay, temperature=temperature, seed=seed,
+            residual_dynamics=residual_dynamics, linearized=linearized, threads=threads))
+        cls = _core.DiagonalDynamics64 if model.dtype == np.float64 else _core.DiagonalDynamics32
+        return cls(options)
+
+
+def _core_options(cls, values):
+    """An options struct of the core, filled field by field from ``values`` by the names it declares."""
+    options = cls()
+    values = dict(values)
+    for field in cls.fields:
+        setattr(options, field, values.pop(field))
+    assert not values, f"options the core does not declare: {sorted(values)}"
+    return options
 
 
 #: Seconds of work per call into the core for the empirical kernels: a Ctrl-C waits at most
