@@ -340,6 +340,9 @@ class Analytic:
     ----------
     activation, kind, w_std, a_std, b_std, c0, bias, method, quad_order, quad_tol, threads
         See :func:`analytic`.
+    output_bias : bool
+        The kernel of a network with a trained output bias: + 1 in the "rf" and "ntk" kinds
+        (docs/MATH.md, section 4).
 
     Examples
     --------
@@ -356,7 +359,7 @@ class Analytic:
     """
 
     def __init__(self, activation="relu", kind="ntk", w_std=None, a_std=1.0, b_std=0.0, c0=0.0, bias=None,
-                 method="auto", quad_order=None, quad_tol=1e-12, threads=None):
+                 method="auto", quad_order=None, quad_tol=1e-12, threads=None, output_bias=False):
         _check_activation(activation)
         _check_kind(kind)
         if w_std is not None:
@@ -378,9 +381,10 @@ class Analytic:
         self.quad_order = quad_order
         self.quad_tol = quad_tol
         self.threads = threads
+        self.output_bias = check_bool(output_bias, "output_bias")
 
     _PARAMS = ("activation", "kind", "w_std", "a_std", "b_std", "c0", "bias", "method", "quad_order", "quad_tol",
-               "threads")
+               "threads", "output_bias")
 
     @classmethod
     def from_network(cls, net, kind="ntk", **kwargs):
@@ -395,14 +399,24 @@ class Analytic:
         _check_net(net)
         bias = bool(net.bias)
         return cls(activation=net.activation, kind=kind, w_std=float(net.w_std), a_std=float(net.a_std),
-                   b_std=float(net.b_std) if bias else 0.0, c0=float(net.c0), bias=bias, **kwargs)
+                   b_std=float(net.b_std) if bias else 0.0, c0=float(net.c0), bias=bias,
+                   output_bias=bool(getattr(net, "output_bias", False)), **kwargs)
 
     def _kwargs(self):
-        return {p: getattr(self, p) for p in self._PARAMS}
+        """The arguments of :func:`analytic` (all parameters but ``output_bias``)."""
+        return {p: getattr(self, p) for p in self._PARAMS if p != "output_bias"}
+
+    @property
+    def _constant(self):
+        """The output bias's constant kernel: 1 in "rf" and "ntk", else 0."""
+        return 1.0 if self.output_bias and self.kind != "nt" else 0.0
 
     def __call__(self, X, X2=None):
         """K(X, X2), shape (n1, n2); see :func:`analytic`."""
-        return analytic(X, X2, **self._kwargs())
+        K = analytic(X, X2, **self._kwargs())
+        if self._constant:
+            K += self._constant
+        return K
 
     def diag(self, X):
         """diag K(X, X), shape (n,), in O(n d) (used e.g. as a Jacobi preconditioner)."""
@@ -416,7 +430,7 @@ class Analytic:
                                               b_std, _resolve_bias(kw["bias"], b_std), kw["method"], order, tol,
                                               resolve_threads(kw["threads"]))
         _warn_quadrature(info, activation, tol, X, None, w_std, b_std, order > 0)
-        return D
+        return D + self._constant if self._constant else D
 
     def validate(self, X, name="X"):
         """X as the C-contiguous float array this kernel computes with (checked)."""
@@ -425,28 +439,30 @@ class Analytic:
     # scikit-learn style parameter access (KernelRegressor.get_params(deep=True), clone)
     def get_params(self, deep=True):
         """The constructor arguments, as a dict."""
-        return self._kwargs()
+        return {p: getattr(self, p) for p in self._PARAMS}
 
     def set_params(self, **params):
         """Set constructor arguments (checked again); returns self."""
         unknown = set(params) - set(self._PARAMS)
         if unknown:
             raise ValueError(f"set_params: unknown parameter(s) {sorted(unknown)}; expected {list(self._PARAMS)}")
-        kw = self._kwargs()
+        kw = self.get_params()
         kw.update(params)
         self.__init__(**kw)
         return self
 
     def __eq__(self, other):
-        return type(other) is type(self) and self._kwargs() == other._kwargs()
+        return type(other) is type(self) and self.get_params() == other.get_params()
 
     __hash__ = None
 
     def __repr__(self):
         kw = self._kwargs()
         shown = ["activation", "kind", "w_std", "a_std", "b_std", "c0", "bias"]
-        extra = [p for p in ("method", "quad_order", "quad_tol", "threads")
-                 if kw[p] != {"method": "auto", "quad_order": None, "quad_tol": 1e-12, "threads": None}[p]]
+        kw["output_bias"] = self.output_bias
+        extra = [p for p in ("method", "quad_order", "quad_tol", "threads", "output_bias")
+                 if kw[p] != {"method": "auto", "quad_order": None, "quad_tol": 1e-12, "threads": None,
+                              "output_bias": False}[p]]
         return "Analytic(" + ", ".join(f"{p}={kw[p]!r}" for p in shown + extra) + ")"
 
 
