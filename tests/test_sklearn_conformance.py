@@ -48,7 +48,11 @@ _KW = ({"expected_failed_checks": expected_failed_checks}
        if "expected_failed_checks" in inspect.signature(parametrize_with_checks).parameters else {})
 
 
-@parametrize_with_checks(ESTIMATORS, **_KW)
+# scikit-learn < 1.6 parametrizes with a generator, which newer pytest refuses: the same, as a list
+_CHECKS = parametrize_with_checks(ESTIMATORS, **_KW)
+
+
+@pytest.mark.parametrize(*_CHECKS.args[:1], list(_CHECKS.args[1]), **_CHECKS.kwargs)
 def test_sklearn_check(estimator, check):
     name = getattr(check, "func", check).__name__
     reason = expected_failed_checks(estimator).get(name)

@@ -297,7 +297,8 @@ class SpectralFactor:
         if self.n < 1:
             raise ValueError(f"n: must be >= 1, got {n}")
         self.rcond = size * eps if rcond is None else check_float(rcond, "rcond", minimum=0.0)
-        lam, V = scipy.linalg.eigh(K, lower=True, check_finite=False, driver="evd")
+        # scipy 1.11 sizes syevd's workspace wrongly for a 1 x 1 matrix: the default driver there
+        lam, V = scipy.linalg.eigh(K, lower=True, check_finite=False, driver="evd" if size > 1 else None)
         top = max(float(np.max(np.abs(lam))), 0.0)
         self.cutoff = self.rcond * top
         self.min_eigenvalue = float(lam[0])
