@@ -8,6 +8,7 @@ class on a centred quadratic target (GMMM).
 import numpy as np
 import pytest
 import scipy.linalg
+from sklearn.linear_model import Ridge
 
 import mfntk as mf
 import mfntk.kernels  # noqa: F401  (mf.kernels)
@@ -94,6 +95,9 @@ def test_feature_models_equal_least_squares_with_a_column_of_ones(model, formula
     else:
         assert est.intercept_.shape == (3,)
     assert rel(np.atleast_1d(est.intercept_), c) < tol
+    if ridge > 0:  # scikit-learn's Ridge, whose alpha penalises |theta|^2 only, on the same features
+        sk = Ridge(alpha=ridge, fit_intercept=True).fit(feature_matrix(est, Xr), Y2)
+        assert rel(pred.reshape(len(X2), -1), sk.predict(feature_matrix(est, X2r)).reshape(len(X2), -1)) < 1e-8
     # the training residuals have mean 0 with a free constant (the normal equation of c)
     resid = Y2 - est.predict(X32).reshape(n, -1)
     assert np.abs(resid.mean(axis=0)).max() < 1e-8 * np.abs(Y2).max()

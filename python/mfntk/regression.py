@@ -188,8 +188,6 @@ class _KernelModel(BaseEstimator):
             K = None
             kdtype = getattr(self.kernel, "dtype", None)
             kdtype = np.dtype(Xfit.dtype if kdtype is None else kdtype)
-        if Y2.shape[0] != n:
-            raise ValueError(f"Y: expected {n} rows (one per training point), got {Y2.shape[0]}")
         if solver == "auto":
             if t is not None:
                 solver = "eigh"
@@ -788,6 +786,13 @@ _FEATURE_DOC = """
         Use this network's first layer (and |a_j| for NT) instead; width, activation, w_std,
         bias, b_std, c0 and seed are then ignored.
     threads : int or None
+    fit_intercept : bool
+        Fit an unpenalised constant c as well, as scikit-learn's Ridge does: minimise
+        sum_i |y_i - Phi(x_i) theta - c|^2 + ridge |theta|^2 by centring the features and the
+        targets with their training means, solving for theta, and c = mean(Y) - mean(Phi) theta
+        (one constant per output column; ridge = 0: the least-squares solution of smallest
+        |theta|, the constant free). Adding a constant to Y then adds it to the predictions.
+        False (the default): no constant.
 
     Attributes
     ----------
@@ -799,10 +804,14 @@ _FEATURE_DOC = """
     coef_ : ndarray (p,) or (p, k) or None
         Weights of the features (primal formulation).
     dual_coef_ : ndarray (n,) or (n, k) or None
-        Kernel coefficients (kernel formulation).
+        Kernel coefficients (kernel formulation): fhat(x) = K(x, X) dual_coef_ + intercept_.
+    intercept_ : float or ndarray (k,)
+        The constant c (a float when Y was 1-D); 0.0 without ``fit_intercept``.
     X_fit_ : ndarray or None
         Training inputs (kernel formulation).
     solver_ : str
+    n_features_in_ : int
+        d.
 """
 
 
