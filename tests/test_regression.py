@@ -270,13 +270,13 @@ def test_argument_errors():
     with pytest.raises(ValueError, match="X: a precomputed kernel must be symmetric"):
         mf.KernelRegressor().fit(K + np.triu(np.ones_like(K), 1), y)
     reg = mf.KernelRegressor().fit(K, y)
-    with pytest.raises(ValueError, match="X: a precomputed kernel K"):
+    with pytest.raises(ValueError, match=r"X has 5 features, but KernelRegressor is expecting 40.*precomputed kernel K\(X2, X_train\) needs one column"):
         reg.predict(KERNEL(X2, X[:5]))
-    with pytest.raises(ValueError, match="Y: expected 40 rows"):
+    with pytest.raises(ValueError, match=r"inconsistent numbers of samples: \[40, 5\]"):
         mf.KernelRegressor(kernel=KERNEL).fit(X, y[:5])
-    with pytest.raises(ValueError, match="Y: contains NaN"):
+    with pytest.raises(ValueError, match="Input y contains NaN"):
         mf.KernelRegressor(kernel=KERNEL).fit(X, np.where(np.arange(40) == 3, np.nan, y))
-    with pytest.raises(ValueError, match="X: expected 4 columns"):
+    with pytest.raises(ValueError, match="X has 3 features, but KernelRegressor is expecting 4"):
         mf.KernelRegressor(kernel=KERNEL).fit(X, y).predict(X2[:, :3])
     with pytest.raises(ValueError, match="tol"):
         mf.KernelRegressor(kernel=KERNEL, tol=0.0, solver="cg").fit(X, y)

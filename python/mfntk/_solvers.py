@@ -17,6 +17,9 @@ Public API (used by :class:`mfntk.KernelRegressor`, :class:`mfntk.RandomFeatures
 - :func:`conjugate_gradient` -- block CG on (K + shift I) X = B over a matvec, optionally
   Jacobi-preconditioned; warns :class:`ConvergenceWarning` with the residual reached.
 - :func:`check_kernel_matrix` -- validation of a precomputed square kernel matrix.
+- :func:`centre_kernel`, :func:`centred_matvec` -- the kernel of the centred features,
+  C K C with C = I - 1 1^T / n, densely or as a product: kernel ridge with an unpenalised
+  constant (``fit_intercept``) solves (C K C + ridge I) c = C Y.
 - warnings :class:`ConvergenceWarning`, :class:`SolverFallbackWarning`,
   :class:`IndefiniteKernelWarning`, :class:`NumericalRidgeWarning`.
 
@@ -45,6 +48,8 @@ __all__ = [
     "NumericalRidgeWarning",
     "SolverFallbackWarning",
     "SpectralFactor",
+    "centre_kernel",
+    "centred_matvec",
     "check_kernel_matrix",
     "cholesky_solve",
     "conjugate_gradient",
@@ -106,6 +111,67 @@ def check_kernel_matrix(K, name="K", sym_rtol=1e-6):
             out[i:i + 512] = 0.5 * (K[i:i + 512] + K[:, i:i + 512].T)
         K = out
     return K
+
+
+def centre_kernel(K, block=512):
+    """C K C, C = I - 1 1^T / n, and the row means of K: the kernel of the centred features.
+
+    For features Phi with K = Phi Phi^T, C K C = (Phi - mean) (Phi - mean)^T. Kernel ridge with
+    an unpenalised constant, min over f in H and c of sum_i (y_i - f(x_i) - c)^2 + ridge |f|_H^2,
+    has f = K(., X) a with (C K C + ridge I) a = C Y, a summing to 0 (the pseudo-inverse at
+    ridge = 0), and c = mean(Y) - mean(K a) = mean(Y) - m^T a, m the row means returned here.
+    That is the bordered system [[K + ridge I, 1], [1^T, 0]] [a; c] = [Y; 0].
+
+    Parameters
+    ----------
+    K : ndarray (n, n), float64, symmetric
+        Not modified (the result is a new array, filled block by block).
+
+    Returns
+    -------
+    Kc : ndarray (n, n)
+    row_means : ndarray (n,)
+    """
+    m = K.mean(axis=1)
+    grand = float(m.mean())
+    Kc = np.empty_like(K, dtype=np.float64)
+    for i in range(0, K.shape[0], block):
+        Kc[i:i + block] = K[i:i + block] - m[i:i + block, None] - m[None, :] + grand
+    return Kc, m
+
+
+def centred_matvec(matvec, diag=None, n=None):
+    """The product V -> C K C V from V -> K V, C = I - 1 1^T / n (see :func:`centre_kernel`).
+
+    Parameters
+    ----------
+    matvec : callable
+        V (n, m) -> K V (n, m), K symmetric.
+    diag : ndarray (n,) or None
+        diag(K); when given, diag(C K C) is returned too (a Jacobi preconditioner for
+        :func:`conjugate_gradient`, and a lower bound of its largest eigenvalue).
+    n : int or None
+        Rows of K (required without ``diag``).
+
+    Returns
+    -------
+    centred : callable
+        V -> C K C V.
+    centred_diag : ndarray (n,) or None
+        diag(C K C) = diag(K) - 2 m + mean(m).
+    row_means : ndarray (n,)
+        m = K 1 / n (one product), for the constant mean(Y) - m^T a.
+    """
+    n = len(diag) if n is None else int(n)
+    m = np.asarray(matvec(np.full((n, 1), 1.0 / n)), dtype=np.float64)[:, 0]
+
+    def centred(V):
+        V = V - V.mean(axis=0)
+        out = np.asarray(matvec(V), dtype=np.float64)
+        return out - out.mean(axis=0)
+
+    cdiag = None if diag is None else np.asarray(diag, dtype=np.float64) - 2.0 * m + float(m.mean())
+    return centred, cdiag, m
 
 
 def _symmetry(K, block=512):
@@ -231,7 +297,8 @@ class SpectralFactor:
         if self.n < 1:
             raise ValueError(f"n: must be >= 1, got {n}")
         self.rcond = size * eps if rcond is None else check_float(rcond, "rcond", minimum=0.0)
-        lam, V = scipy.linalg.eigh(K, lower=True, check_finite=False, driver="evd")
+        # scipy 1.11 sizes syevd's workspace wrongly for a 1 x 1 matrix: the default driver there
+        lam, V = scipy.linalg.eigh(K, lower=True, check_finite=False, driver="evd" if size > 1 else None)
         top = max(float(np.max(np.abs(lam))), 0.0)
         self.cutoff = self.rcond * top
         self.min_eigenvalue = float(lam[0])
@@ -301,6 +368,52 @@ class SpectralFactor:
         if math.isinf(t):
             return self.ridge(Y, ridge, stacklevel=stacklevel + 1)
         return self.apply(flow_filter(self.eigenvalues, t, self.n, ridge), Y)
+
+    def flow_coef_intercept(self, Y, t, ridge=0.0):
+        """Coefficients and constant of the time-t flow of f + c, c an unpenalised constant.
+
+        The gradient flow started from f = 0, c = 0 on
+        (1/2n) sum_i (y_i - f(x_i) - c)^2 + (ridge/2n) |f|_H^2, f = K(., X) a:
+
+            da/dt = (1/n) (r - ridge a),   dc/dt = (1/n) sum_i r_i,   r = Y - K a - c 1,
+
+        the constant being the output bias of a network, trained with the same step. With
+        ridge = 0, c = 1^T a at all times and the training predictions flow with the kernel K + 1
+        (the tangent kernel of the network with its bias). In orthonormal coordinates of the
+        features, theta = V Lam^{1/2} s (eigenvalues above the cutoff), the parameters (s, c) flow
+        with the symmetric matrix H = B^T B + diag(ridge I, 0), B = [V Lam^{1/2}, 1], and
+        (s, c)_t = H^{-1} (I - exp(-t H / n)) B^T Y; then a = V Lam^{-1/2} s. t = inf: with
+        ridge > 0 the ridge solution with an unpenalised constant (as without t); with
+        ridge = 0 the minimum-norm interpolant of the kernel K + 1, where the norm counts c too.
+
+        Parameters
+        ----------
+        Y : array_like (n,) or (n, k)
+        t : float >= 0 or inf
+        ridge : float >= 0
+
+        Returns
+        -------
+        coef : ndarray (n,) or (n, k)
+        intercept : float or ndarray (k,)
+        """
+        t = _check_time(t)
+        ridge = check_float(ridge, "ridge", minimum=0.0)
+        Y2, vector = _as_rhs(Y, self.eigenvalues.shape[0])
+        keep = self.eigenvalues > self.cutoff
+        V, lam = self.eigenvectors[:, keep], self.eigenvalues[keep]
+        root = np.sqrt(lam)
+        r, size = lam.shape[0], V.shape[0]
+        g = root * V.sum(axis=0)                      # Lam^{1/2} V^T 1
+        H = np.zeros((r + 1, r + 1))
+        H[np.arange(r), np.arange(r)] = lam + ridge
+        H[:r, r] = H[r, :r] = g
+        H[r, r] = size
+        rhs = np.concatenate([root[:, None] * (V.T @ Y2), Y2.sum(axis=0, keepdims=True)])
+        Z = SpectralFactor(H, rcond=self.rcond, n=self.n).flow_coef(rhs, t)
+        coef = V @ (Z[:r] / root[:, None])
+        intercept = Z[r]
+        return (coef[:, 0], float(intercept[0])) if vector else (coef, intercept)
 
     def flow_residual(self, U0, t):
         """exp(-t K / n) U0: the training-set residual of the flow at time t (SPEC 4).

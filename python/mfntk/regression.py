@@ -36,13 +36,12 @@ References
 from __future__ import annotations
 
 import math
-import numbers
+import types
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
-
-import types
 
 from ._registry import check_activation
 from ._solvers import (
@@ -50,12 +49,20 @@ from ._solvers import (
     NumericalRidgeWarning,
     SolverFallbackWarning,
     SpectralFactor,
+    centre_kernel,
+    centred_matvec,
     check_kernel_matrix,
     conjugate_gradient,
     solve_psd,
 )
-from ._validation import (as_matrix, check_choice, check_eigh_memory, check_float, check_int, check_memory, format_bytes,
-                          resolve_threads)
+from ._validation import (as_matrix, check_bool, check_choice, check_eigh_memory, check_float, check_int, check_memory,
+                          format_bytes, resolve_threads)
+
+try:  # scikit-learn >= 1.6
+    from sklearn.utils.validation import validate_data as _validate_data
+except ImportError:  # scikit-learn < 1.6: the estimator's method of the same job
+    def _validate_data(estimator, /, *args, **kwargs):
+        return estimator._validate_data(*args, **kwargs)
 
 __all__ = [
     "ConvergenceWarning",
@@ -85,14 +92,38 @@ def _rows_like(Y, n, name="Y"):
     return Y2, arr.ndim == 1
 
 
+def _check_regression_data(estimator, X, Y, dtype):
+    """scikit-learn's checks of (X, Y) for a multi-output regressor (they set ``n_features_in_``):
+    X a dense 2-D numeric array of `dtype`, Y with one row per sample; Y as float64 (n, k), and
+    whether it was 1-D."""
+    X, Y = _validate_data(estimator, X, Y, dtype=dtype, multi_output=True, y_numeric=True)
+    Y2, vector = _rows_like(Y, X.shape[0])
+    return X, Y2, vector
+
+
+def _stored(values, vector):
+    """(n, k) coefficients or (k,) constants as stored: the single column of a 1-D target."""
+    if np.ndim(values) == 1:
+        return float(values[0]) if vector else values
+    return values[:, 0].copy() if vector else values
+
+
+def _column(values):
+    """Stored coefficients as (n, k)."""
+    return values[:, None] if values.ndim == 1 else values
+
+
 # =============================================================================================
 # kernel regression
 # =============================================================================================
 class _KernelModel(BaseEstimator):
     """Shared parameters, fitting on (n, k) targets, and decision values."""
 
+    #: Input dtypes kept as they are (others are converted to the first).
+    _DTYPES = (np.float64, np.float32)
+
     def __init__(self, kernel="precomputed", ridge=0.0, t=None, solver="auto", tol=None, max_iter=None, rcond=None,
-                 max_dense=16384):
+                 max_dense=16384, fit_intercept=False):
         self.kernel = kernel
         self.ridge = ridge
         self.t = t
@@ -101,6 +132,7 @@ class _KernelModel(BaseEstimator):
         self.max_iter = max_iter
         self.rcond = rcond
         self.max_dense = max_dense
+        self.fit_intercept = fit_intercept
 
     # -- parameters -----------------------------------------------------------------------------
     def _precomputed(self):
@@ -124,7 +156,8 @@ class _KernelModel(BaseEstimator):
         max_iter = None if self.max_iter is None else check_int(self.max_iter, "max_iter")
         rcond = None if self.rcond is None else check_float(self.rcond, "rcond", minimum=0.0)
         max_dense = check_int(self.max_dense, "max_dense")
-        return ridge, t, solver, tol, max_iter, rcond, max_dense
+        intercept = check_bool(self.fit_intercept, "fit_intercept")
+        return ridge, t, solver, tol, max_iter, rcond, max_dense, intercept
 
     def _validate_X(self, X, name="X"):
         validate = getattr(self.kernel, "validate", None)
@@ -141,8 +174,9 @@ class _KernelModel(BaseEstimator):
         return K
 
     # -- fitting --------------------------------------------------------------------------------
-    def _fit_targets(self, X, Y):
-        ridge, t, solver, tol, max_iter, rcond, max_dense = self._check_params()
+    def _fit_targets(self, X, Y2, vector):
+        """Fit on X (checked by scikit-learn: float64 or float32, 2-D) and float64 targets (n, k)."""
+        ridge, t, solver, tol, max_iter, rcond, max_dense, intercept = self._check_params()
         if self._precomputed():
             kdtype = _float_dtype_of(X)
             K = check_kernel_matrix(X, "X")
@@ -154,7 +188,6 @@ class _KernelModel(BaseEstimator):
             K = None
             kdtype = getattr(self.kernel, "dtype", None)
             kdtype = np.dtype(Xfit.dtype if kdtype is None else kdtype)
-        Y2, vector = _rows_like(Y, n)
         if solver == "auto":
             if t is not None:
                 solver = "eigh"
@@ -162,7 +195,11 @@ class _KernelModel(BaseEstimator):
                 solver = "cg"
             else:
                 solver = "cholesky" if ridge > 0.0 else "eigh"
-        self.n_iter_ = None
+        # without a flow, the constant is the mean residual: solve for the centred targets
+        centred = intercept and t is None
+        Ybar = Y2.mean(axis=0) if centred else None
+        Yfit = Y2 - Ybar if centred else Y2
+        const = np.zeros(Y2.shape[1])
         if solver == "cg":
             if K is not None:
                 matvec, diag = (lambda V: K @ V), np.diag(K).copy()
@@ -172,17 +209,23 @@ class _KernelModel(BaseEstimator):
             else:
                 Kd = check_kernel_matrix(self._kernel_matrix(Xfit), "kernel(X)")
                 matvec, diag = (lambda V: Kd @ V), np.diag(Kd).copy()
+            if centred:
+                matvec, diag, row_means = centred_matvec(matvec, diag, n)
             if tol is None:
                 tol = 1e-5 if kdtype.itemsize <= 4 else 1e-8
-            coef, info = conjugate_gradient(matvec, Y2, shift=ridge, tol=tol, max_iter=max_iter, diag=diag,
+            coef, info = conjugate_gradient(matvec, Yfit, shift=ridge, tol=tol, max_iter=max_iter, diag=diag,
                                             stacklevel=4,
                                             rcond=n * float(np.finfo(kdtype).eps) if rcond is None else rcond)
+            if centred:  # C K C ignores the coefficients' mean; K does not
+                coef -= coef.mean(axis=0)
+                const = Ybar - row_means @ coef
             self.n_iter_ = info["iterations"]
             self.residual_ = info["residual"]
             used = "cg"
         else:
             # the n x n kernel (unless precomputed) and its factorisation, before computing either
-            check_eigh_memory(n, "X", "the kernel matrix and its factorisation")
+            check_eigh_memory(n, "X", "the kernel matrix and its factorisation",
+                              matrices=8 if intercept and t is not None else 5)
             if K is None:
                 raw = self._kernel_matrix(Xfit)
                 kdtype = _float_dtype_of(raw)
@@ -190,36 +233,49 @@ class _KernelModel(BaseEstimator):
             if rcond is None:  # pseudo-inverse cutoff: n * eps of the precision K was computed in
                 rcond = n * float(np.finfo(kdtype).eps)
             if t is not None:
-                coef = SpectralFactor(K, rcond=rcond).flow_coef(Y2, t, ridge, stacklevel=4)
+                factor = SpectralFactor(K, rcond=rcond)
+                if intercept:
+                    coef, const = factor.flow_coef_intercept(Y2, t, ridge)
+                else:
+                    coef = factor.flow_coef(Y2, t, ridge, stacklevel=4)
                 used = "eigh"
+            elif centred:
+                Kc, row_means = centre_kernel(K)
+                coef, used, _ = solve_psd(Kc, Yfit, ridge, solver, rcond, stacklevel=4)
+                coef -= coef.mean(axis=0)
+                const = Ybar - row_means @ coef
             else:
-                coef, used, _ = solve_psd(K, Y2, ridge, solver, rcond, stacklevel=4)
+                coef, used, _ = solve_psd(K, Yfit, ridge, solver, rcond, stacklevel=4)
+            self.n_iter_ = 1
         self.X_fit_ = Xfit
-        self.dual_coef_ = coef[:, 0].copy() if vector else coef
+        self.dual_coef_ = _stored(coef, vector)
+        self.intercept_ = _stored(const, vector)
         self.solver_ = used
         self.n_fit_ = n
         self._vector = vector
-        self.n_features_in_ = n if Xfit is None else Xfit.shape[1]
         return self
 
     def _decision(self, X, chunk=4096):
-        check_is_fitted(self, "dual_coef_")
-        coef = self.dual_coef_[:, None] if self.dual_coef_.ndim == 1 else self.dual_coef_
+        check_is_fitted(self)
+        try:
+            X = _validate_data(self, X, reset=False, dtype=self._DTYPES)
+        except ValueError as exc:
+            shape = getattr(X, "shape", ())
+            if self._precomputed() and len(shape) == 2 and shape[1] != self.n_fit_:
+                raise ValueError(f"{exc} A precomputed kernel K(X2, X_train) needs one column per training "
+                                 "point.") from exc
+            raise
+        coef = _column(self.dual_coef_)
+        const = np.atleast_1d(self.intercept_)
         if self._precomputed():
-            K2 = as_matrix(X, "X", dtype=np.float64)
-            if K2.shape[1] != self.n_fit_:
-                raise ValueError(f"X: a precomputed kernel K(X2, X_train) needs {self.n_fit_} columns (one per "
-                                 f"training point), got shape {K2.shape}")
-            return K2 @ coef
+            return np.asarray(X, dtype=np.float64) @ coef + const
         X2 = self._validate_X(X, "X")
-        if X2.shape[1] != self.X_fit_.shape[1]:
-            raise ValueError(f"X: expected {self.X_fit_.shape[1]} columns (as in fit), got {X2.shape[1]}")
         if self.solver_ == "cg" and hasattr(self.kernel, "cross_matvec"):
-            return np.asarray(self.kernel.cross_matvec(X2, self.X_fit_, coef), dtype=np.float64)
+            return np.asarray(self.kernel.cross_matvec(X2, self.X_fit_, coef), dtype=np.float64) + const
         out = np.empty((X2.shape[0], coef.shape[1]))
         for i0 in range(0, X2.shape[0], chunk):
             K2 = np.asarray(self._kernel_matrix(X2[i0:i0 + chunk], self.X_fit_), dtype=np.float64)
-            out[i0:i0 + chunk] = K2 @ coef
+            out[i0:i0 + chunk] = K2 @ coef + const
         return out
 
     def _more_tags(self):  # scikit-learn < 1.6
@@ -231,8 +287,21 @@ class _KernelModel(BaseEstimator):
         return tags
 
 
+_INTERCEPT_DOC = """fit_intercept : bool
+        Fit an unpenalised constant c as well: fhat = f + c minimises
+        sum_i |y_i - f(x_i) - c|^2 + ridge |f|_H^2 (one constant per output column), solved as
+        (C K C + ridge I) a = C Y with C = I - 1 1^T / n the centring projector, c = mean(Y) -
+        mean(K a) -- the bordered system [[K + ridge I, 1], [1^T, 0]] [a; c] = [Y; 0]; ridge = 0
+        gives the minimum-norm interpolant with a free constant. At a flow time t the constant is
+        trained by the flow too, as the output bias of a network: dc/dt = (1/n) sum_i r_i with
+        r = Y - f - c (with ridge = 0 this is the kernel flow of K + 1); see
+        :meth:`mfntk._solvers.SpectralFactor.flow_coef_intercept`. So only at t = None (or
+        t = inf with ridge > 0) does adding a constant to Y add it to the predictions. False (the
+        default): no constant."""
+
+
 class KernelRegressor(RegressorMixin, _KernelModel):
-    """Kernel ridge(less) regression and time-t kernel gradient flow (SPEC 6).
+    __doc__ = """Kernel ridge(less) regression and time-t kernel gradient flow (SPEC 6).
 
     fhat(x) = K(x, X) (K + ridge I)^{-1} Y, or at a finite flow time t (early stopping),
     fhat_t(x) = K(x, X) (K + ridge I)^{-1} (I - exp(-t (K + ridge I) / n)) Y: the kernel gradient
@@ -274,20 +343,24 @@ class KernelRegressor(RegressorMixin, _KernelModel):
         ridge; None: n * eps of K's dtype.
     max_dense : int
         Largest n for which "auto" forms the n x n matrix of a matvec kernel.
+    {intercept}
 
     Attributes
     ----------
     dual_coef_ : ndarray (n,) or (n, k)
-        Coefficients c with fhat(x) = K(x, X) c (1-D when Y was 1-D).
+        Coefficients a with fhat(x) = K(x, X) a + intercept_ (1-D when Y was 1-D).
+    intercept_ : float or ndarray (k,)
+        The constant c (a float when Y was 1-D); 0.0 without ``fit_intercept``.
     X_fit_ : ndarray (n, d) or None
         The training inputs (a validated copy), None for a precomputed kernel.
     solver_ : str
         The solver actually used ("cholesky", "eigh" or "cg").
-    n_iter_ : int or None
-        CG iterations (None for direct solvers).
+    n_iter_ : int
+        CG iterations; 1 for the direct solvers (one factorisation).
     residual_ : ndarray (k,)
         CG relative residuals reached (only after a CG fit).
     n_features_in_ : int
+        Columns of X (n for a precomputed kernel).
 
     Examples
     --------
@@ -302,21 +375,43 @@ class KernelRegressor(RegressorMixin, _KernelModel):
     >>> early = mf.KernelRegressor(kernel=k, t=5.0).fit(X, y)  # early-stopped kernel flow
     >>> early.predict(X2).shape
     (5,)
-    """
+    >>> shifted = mf.KernelRegressor(kernel=k, ridge=0.1, fit_intercept=True)
+    >>> a, b = shifted.fit(X, y).predict(X2), shifted.fit(X, y + 10.0).predict(X2)
+    >>> bool(np.allclose(b - a, 10.0))
+    True
+    """.replace("{intercept}", _INTERCEPT_DOC)
 
     def fit(self, X, Y):
-        """Fit on inputs X (n, d) -- or K (n, n) when kernel="precomputed" -- and targets Y (n,) or (n, k).
+        """Fit on inputs X (n, d) -- or K (n, n) when kernel="precomputed" -- and targets Y.
+
+        Parameters
+        ----------
+        X : array_like (n, d), or (n, n) when precomputed
+        Y : array_like (n,) or (n, k)
 
         Returns
         -------
         self
+
+        Raises
+        ------
+        ValueError
+            Bad parameters, or inputs that are not finite numeric arrays of matching lengths.
         """
-        return self._fit_targets(X, Y)
+        X, Y2, vector = _check_regression_data(self, X, Y, self._DTYPES)
+        return self._fit_targets(X, Y2, vector)
 
     def predict(self, X):
         """Predictions at X (m, d) -- or from K(X2, X_train) (m, n) when precomputed.
 
-        Returns an (m,) array when Y was 1-D, (m, k) otherwise.
+        Returns
+        -------
+        ndarray (m,) when Y was 1-D, (m, k) otherwise.
+
+        Raises
+        ------
+        sklearn.exceptions.NotFittedError
+            Before ``fit``.
         """
         out = self._decision(X)
         return out[:, 0] if self._vector else out
@@ -328,6 +423,14 @@ class KernelRegressor(RegressorMixin, _KernelModel):
             raise ValueError("predict_class: needs a model fitted on one-hot targets with >= 2 columns")
         return np.argmax(out, axis=1)
 
+    def _more_tags(self):  # scikit-learn < 1.6
+        return {"multioutput": True}
+
+    def __sklearn_tags__(self):  # scikit-learn >= 1.6
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags
+
 
 class KernelClassifier(ClassifierMixin, _KernelModel):
     """Kernel classification by regression on one-hot targets and argmax (SPEC 6).
@@ -338,13 +441,15 @@ class KernelClassifier(ClassifierMixin, _KernelModel):
 
     Parameters
     ----------
-    kernel, ridge, t, solver, tol, max_iter, rcond, max_dense
-        As for :class:`KernelRegressor`.
+    kernel, ridge, t, solver, tol, max_iter, rcond, max_dense, fit_intercept
+        As for :class:`KernelRegressor` (with ``fit_intercept``, one constant per class).
 
     Attributes
     ----------
     classes_ : ndarray (C,)
     dual_coef_ : ndarray (n, C)
+    intercept_ : ndarray (C,)
+        One constant per class column (zeros without ``fit_intercept``).
     X_fit_, solver_, n_iter_, n_features_in_
         As for :class:`KernelRegressor`.
 
@@ -359,28 +464,51 @@ class KernelClassifier(ClassifierMixin, _KernelModel):
     """
 
     def fit(self, X, y):
-        """Fit on inputs X (or a precomputed K) and labels y (n,); returns self."""
-        y = np.asarray(y)
-        if y.ndim != 1:
-            raise ValueError(f"y: expected a 1-D array of class labels, got shape {y.shape}")
-        if y.dtype.kind == "f" and not np.all(np.isfinite(y)):
-            raise ValueError("y: contains NaN or inf")
+        """Fit on inputs X (or a precomputed K) and class labels y.
+
+        Parameters
+        ----------
+        X : array_like (n, d), or (n, n) when precomputed
+        y : array_like (n,)
+            Labels (any type numpy can sort); a column (n, 1) is accepted with scikit-learn's
+            DataConversionWarning.
+
+        Returns
+        -------
+        self
+
+        Raises
+        ------
+        ValueError
+            Continuous or multi-output targets, fewer than 2 classes, or bad inputs.
+        """
+        X, y = _validate_data(self, X, y, dtype=self._DTYPES)
+        check_classification_targets(y)
         classes, codes = np.unique(y, return_inverse=True)
         if classes.size < 2:
-            raise ValueError(f"y: needs at least 2 classes, got {classes.size}")
+            raise ValueError(f"y: needs at least 2 classes, got {classes.size} class")
         Y = np.zeros((y.shape[0], classes.size))
         Y[np.arange(y.shape[0]), codes] = 1.0
-        self._fit_targets(X, Y)
+        self._fit_targets(X, Y, False)
         self.classes_ = classes
         return self
 
     def decision_function(self, X):
-        """The regression outputs (m, C), one column per class."""
-        return self._decision(X)
+        """The regression outputs, one column per class: (m, C); for two classes the difference
+        of the second and the first column, (m,), positive for ``classes_[1]``.
+
+        Raises
+        ------
+        sklearn.exceptions.NotFittedError
+            Before ``fit``.
+        """
+        out = self._decision(X)
+        return out[:, 1] - out[:, 0] if out.shape[1] == 2 else out
 
     def predict(self, X):
         """The class of the largest output, (m,)."""
-        return self.classes_[np.argmax(self._decision(X), axis=1)]
+        out = self._decision(X)
+        return self.classes_[np.argmax(out, axis=1)]
 
 
 # =============================================================================================
@@ -390,7 +518,7 @@ class _FeatureModel(RegressorMixin, BaseEstimator):
     _kind = None  # "rf" | "nt"
 
     def __init__(self, width=100, activation="relu", ridge=0.0, w_std=None, bias=False, b_std=0.0, c0=0.0, seed=0,
-                 formulation="auto", net=None, threads=None):
+                 formulation="auto", net=None, threads=None, fit_intercept=False):
         self.width = width
         self.activation = activation
         self.ridge = ridge
@@ -402,6 +530,7 @@ class _FeatureModel(RegressorMixin, BaseEstimator):
         self.formulation = formulation
         self.net = net
         self.threads = threads
+        self.fit_intercept = fit_intercept
 
     # -- the fixed first layer ------------------------------------------------------------------
     def _network(self, d):
@@ -448,9 +577,10 @@ class _FeatureModel(RegressorMixin, BaseEstimator):
     def _chunk(self):
         return max(1, int(2 ** 22 // max(self.n_features_, 1)))
 
-    def _check_memory(self, n, d, ridge, formulation):
+    def _check_memory(self, n, d, ridge, formulation, intercept=False):
         """MemoryError before fitting when the network, the features' matrix (n x n kernel or p x p
-        Gram) and its factorisation cannot fit in the available memory."""
+        Gram) and its factorisation cannot fit in the available memory (with an intercept: the
+        centred kernel, or the outer product of a chunk's mean, one matrix more)."""
         if self.net is not None:
             from .kernels import _check_net
 
@@ -467,29 +597,43 @@ class _FeatureModel(RegressorMixin, BaseEstimator):
         else:  # G and the product Phi^T Phi of a chunk; chunks of 2^22 feature values
             matrices, chunks = 2, 3 * 8.0 * 2 ** 22
         matrices += 1 if ridge > 0 else 4  # Cholesky: a copy; eigendecomposition: a copy, V, workspace
+        matrices += 1 if intercept else 0
         nbytes = network + matrices * 8.0 * m * m + chunks
         check_memory(nbytes, "width", f"{type(self).__name__} of width {N} ({p} features) on {n} points, "
                                       f"{formulation} formulation ({m} x {m} matrix: {format_bytes(8.0 * m * m)})")
 
     # -- fit / predict --------------------------------------------------------------------------
     def fit(self, X, Y):
-        """Least squares (with ridge) over the model's free weights; returns self.
+        """Least squares (with ridge) over the model's free weights, and the constant with
+        ``fit_intercept``; returns self.
 
         Parameters
         ----------
         X : array_like (n, d)
         Y : array_like (n,) or (n, k)
+
+        Returns
+        -------
+        self
+
+        Raises
+        ------
+        ValueError
+            Bad parameters, or inputs that are not finite numeric arrays of matching lengths.
+        MemoryError
+            When the features' matrix and its factorisation cannot fit in memory.
         """
         ridge = check_float(self.ridge, "ridge", minimum=0.0)
         formulation = check_choice(self.formulation, "formulation", ("auto", "kernel", "primal"))
+        intercept = check_bool(self.fit_intercept, "fit_intercept")
         threads = resolve_threads(self.threads)
         if self.net is None:
             check_int(self.width, "width")
             check_activation(self.activation)
-        X = as_matrix(X, "X", dtype=np.float64)
+        X, Y2, vector = _check_regression_data(self, X, Y, np.float64)
+        X = np.ascontiguousarray(X)
         n, d = X.shape
-        Y2, vector = _rows_like(Y, n)
-        self._check_memory(n, d, ridge, formulation)
+        self._check_memory(n, d, ridge, formulation, intercept)
         net = self._network(d)
         self.network_ = net
         self._act, self._c0 = net.activation, float(net.c0)
@@ -498,49 +642,96 @@ class _FeatureModel(RegressorMixin, BaseEstimator):
         if formulation == "auto":
             formulation = "kernel" if n < self.n_features_ else "primal"
         p = self._particles_
+        const = np.zeros(Y2.shape[1])
         if formulation == "kernel":
             K = p.backend.gram(p, X, None, self._kind, threads)
-            coef, used, _ = solve_psd(K, Y2, ridge, "auto", stacklevel=3)
-            self.dual_coef_ = coef[:, 0].copy() if vector else coef
+            if intercept:  # the kernel of the centred features (see mfntk._solvers.centre_kernel)
+                Ybar = Y2.mean(axis=0)
+                K, row_means = centre_kernel(K)
+                coef, used, _ = solve_psd(K, Y2 - Ybar, ridge, "auto", stacklevel=3)
+                coef -= coef.mean(axis=0)
+                const = Ybar - row_means @ coef
+            else:
+                coef, used, _ = solve_psd(K, Y2, ridge, "auto", stacklevel=3)
+            self.dual_coef_ = _stored(coef, vector)
             self.X_fit_ = X.copy()
             self.coef_ = None
         else:
-            p = self.n_features_
-            G = np.zeros((p, p))
-            PY = np.zeros((p, Y2.shape[1]))
-            step = self._chunk()
-            for i0 in range(0, n, step):
-                Phi = self._features(X, i0, min(n, i0 + step))
-                G += Phi.T @ Phi
-                PY += Phi.T @ Y2[i0:i0 + step]
+            G, PY, mean_phi, mean_y = self._normal_equations(X, Y2, intercept)
             coef, used, _ = solve_psd(G, PY, ridge, "auto", stacklevel=3)
-            self.coef_ = coef[:, 0].copy() if vector else coef
+            if intercept:
+                const = mean_y - mean_phi @ coef
+            self.coef_ = _stored(coef, vector)
             self.dual_coef_ = None
             self.X_fit_ = None
+        self.intercept_ = _stored(const, vector)
         self.formulation_ = formulation
         self.solver_ = used
-        self.n_features_in_ = d
         self._vector = vector
         return self
 
+    def _normal_equations(self, X, Y2, centred):
+        """Phi^T Phi and Phi^T Y over chunks of rows; with ``centred``, those of the centred
+        features and targets, and the means.
+
+        The centred sums are merged chunk by chunk (Chan, Golub and LeVeque's pairwise update:
+        C = C_a + C_b + (n_a n_b / n) (m_b - m_a)(m_b - m_a)^T), which does not lose the digits
+        that Phi^T Phi - n m m^T would when the features' mean is large.
+        """
+        n = X.shape[0]
+        p = self.n_features_
+        G = np.zeros((p, p))
+        PY = np.zeros((p, Y2.shape[1]))
+        mean_phi, mean_y = np.zeros(p), np.zeros(Y2.shape[1])
+        step = self._chunk()
+        seen = 0
+        for i0 in range(0, n, step):
+            Phi = self._features(X, i0, min(n, i0 + step))
+            Yc = Y2[i0:i0 + step]
+            if not centred:
+                G += Phi.T @ Phi
+                PY += Phi.T @ Yc
+                continue
+            rows = Phi.shape[0]
+            m_phi, m_y = Phi.mean(axis=0), Yc.mean(axis=0)
+            Phi -= m_phi
+            G += Phi.T @ Phi
+            PY += Phi.T @ (Yc - m_y)
+            total = seen + rows
+            dphi, dy = m_phi - mean_phi, m_y - mean_y
+            weight = seen * rows / total
+            G += weight * np.outer(dphi, dphi)
+            PY += weight * np.outer(dphi, dy)
+            mean_phi += dphi * (rows / total)
+            mean_y += dy * (rows / total)
+            seen = total
+        return G, PY, mean_phi, mean_y
+
     def predict(self, X):
-        """Predictions (m,) or (m, k) at X (m, d)."""
-        check_is_fitted(self, "formulation_")
-        X = as_matrix(X, "X", dtype=np.float64, columns=self.n_features_in_)
+        """Predictions (m,) or (m, k) at X (m, d).
+
+        Raises
+        ------
+        sklearn.exceptions.NotFittedError
+            Before ``fit``.
+        """
+        check_is_fitted(self)
+        X = np.ascontiguousarray(_validate_data(self, X, reset=False, dtype=np.float64))
+        const = np.atleast_1d(self.intercept_)
         if self.formulation_ == "kernel":
             p = self._particles_
-            coef = self.dual_coef_[:, None] if self.dual_coef_.ndim == 1 else self.dual_coef_
+            coef = _column(self.dual_coef_)
             out = np.empty((X.shape[0], coef.shape[1]))
             threads = resolve_threads(self.threads)
             for i0 in range(0, X.shape[0], 4096):
                 K2 = p.backend.gram(p, X[i0:i0 + 4096], self.X_fit_, self._kind, threads)
-                out[i0:i0 + 4096] = K2 @ coef
+                out[i0:i0 + 4096] = K2 @ coef + const
         else:
-            coef = self.coef_[:, None] if self.coef_.ndim == 1 else self.coef_
+            coef = _column(self.coef_)
             out = np.empty((X.shape[0], coef.shape[1]))
             step = self._chunk()
             for i0 in range(0, X.shape[0], step):
-                out[i0:i0 + step] = self._features(X, i0, min(X.shape[0], i0 + step)) @ coef
+                out[i0:i0 + step] = self._features(X, i0, min(X.shape[0], i0 + step)) @ coef + const
         return out[:, 0] if self._vector else out
 
     def risk(self, X, Y, normalized=False):
@@ -550,15 +741,21 @@ class _FeatureModel(RegressorMixin, BaseEstimator):
         normalized=True: mean |y - f(x)|^2 / mean |y|^2, i.e. R / ||f*||^2 of [GMMM19]_
         Theorems 1-2 when Y = f*(X).
         """
-        check_is_fitted(self, "formulation_")
-        X = as_matrix(X, "X", dtype=np.float64, columns=self.n_features_in_)
-        Y2, _ = _rows_like(Y, X.shape[0])
         P = self.predict(X)
+        Y2, _ = _rows_like(Y, P.shape[0])
         P = P[:, None] if P.ndim == 1 else P
         err = np.sum((Y2 - P) ** 2, axis=1)
         if normalized:
             return float(np.mean(err) / np.mean(np.sum(Y2 ** 2, axis=1)))
         return float(0.5 * np.mean(err))
+
+    def _more_tags(self):  # scikit-learn < 1.6
+        return {"multioutput": True}
+
+    def __sklearn_tags__(self):  # scikit-learn >= 1.6
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags
 
 
 _FEATURE_DOC = """
@@ -589,6 +786,13 @@ _FEATURE_DOC = """
         Use this network's first layer (and |a_j| for NT) instead; width, activation, w_std,
         bias, b_std, c0 and seed are then ignored.
     threads : int or None
+    fit_intercept : bool
+        Fit an unpenalised constant c as well, as scikit-learn's Ridge does: minimise
+        sum_i |y_i - Phi(x_i) theta - c|^2 + ridge |theta|^2 by centring the features and the
+        targets with their training means, solving for theta, and c = mean(Y) - mean(Phi) theta
+        (one constant per output column; ridge = 0: the least-squares solution of smallest
+        |theta|, the constant free). Adding a constant to Y then adds it to the predictions.
+        False (the default): no constant.
 
     Attributes
     ----------
@@ -600,10 +804,14 @@ _FEATURE_DOC = """
     coef_ : ndarray (p,) or (p, k) or None
         Weights of the features (primal formulation).
     dual_coef_ : ndarray (n,) or (n, k) or None
-        Kernel coefficients (kernel formulation).
+        Kernel coefficients (kernel formulation): fhat(x) = K(x, X) dual_coef_ + intercept_.
+    intercept_ : float or ndarray (k,)
+        The constant c (a float when Y was 1-D); 0.0 without ``fit_intercept``.
     X_fit_ : ndarray or None
         Training inputs (kernel formulation).
     solver_ : str
+    n_features_in_ : int
+        d.
 """
 
 
