@@ -206,3 +206,19 @@ def test_a_backend_selected_by_one_argument_carries_every_call():
     assert {"forward", "jvp", "gram", "matvec", "dynamics"} <= set(backend.calls), backend.calls
     with pytest.raises(ValueError, match="backend: unknown value 'gpu'"):
         mf.TwoLayer(D, 4, backend="gpu")
+
+
+def test_build_requirements_file_repeats_the_build_system_requirements():
+    """build-requirements.txt (README's commands install it for builds without isolation) lists
+    every requirement of pyproject.toml's [build-system], the same, plus CMake and Ninja."""
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib
+    root = pathlib.Path(__file__).resolve().parents[1]
+    with open(root / "pyproject.toml", "rb") as f:
+        required = set(tomllib.load(f)["build-system"]["requires"])
+    lines = (root / "build-requirements.txt").read_text().splitlines()
+    listed = {line.strip() for line in lines if line.strip() and not line.startswith("#")}
+    assert required <= listed, sorted(required - listed)
+    assert {name.split(">")[0] for name in listed - required} == {"cmake", "ninja"}
