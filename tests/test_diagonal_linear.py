@@ -359,6 +359,8 @@ def test_the_linearized_engine_needs_its_reference():
 
 
 # ---- kernel and rich regimes (Woodworth et al. 2020) ------------------------------------------------------
+# (sparse recovery at small alpha and the minimum-l2 interpolant at large alpha, with the records
+# that show the regimes: test_diagonal_simulate.py)
 # Step sizes: the Hessian of the squared risk at w_+ = w_- = alpha 1 has largest eigenvalue
 # 2 D^2 alpha^{2D-2} lambda_max(X X^T) / n; dt = 0.5 / that (capped at 0.02, where the late-time
 # curvature, of order D^2 |beta|^{(2D-2)/D} lambda_max / n, takes over) keeps Euler stable.
@@ -381,26 +383,6 @@ def decreasing(values):
 def stable_dt(X, alpha, depth):
     curvature = 2 * depth ** 2 * alpha ** (2 * depth - 2) * np.linalg.eigvalsh(X @ X.T).max() / X.shape[0]
     return min(0.02, 0.5 / curvature)
-
-
-def test_small_alpha_recovers_the_sparse_teacher():
-    X, y, b_star = sparse_problem()
-    traj = train(mf.DiagonalLinear(100, alpha=0.01), X, y, 60.0, 0.02)
-    assert traj.train_risk[-1] < 1e-4
-    assert np.sum((traj.net.beta - b_star) ** 2) < 0.01
-
-
-def test_large_alpha_ends_at_the_minimum_l2_interpolant():
-    X, y, b_star = sparse_problem()
-    alpha = 10.0
-    dt = stable_dt(X, alpha, 2)
-    model = train(mf.DiagonalLinear(100, alpha=alpha), X, y, 2000 * dt, dt).net
-    min_l2 = np.linalg.pinv(X) @ y
-    assert np.linalg.norm(model.beta - min_l2) < 1e-5 * np.linalg.norm(min_l2)
-    n, d = X.shape
-    # Gaussian x: the test risk is |beta - b*|^2; the min-l2 interpolant keeps the part of b* off
-    # the n-dimensional row space of X, (1 - n/d) |b*|^2 on average (std about 0.07 here)
-    assert abs(np.sum((model.beta - b_star) ** 2) - (1 - n / d) * np.sum(b_star ** 2)) < 0.2
 
 
 def test_iterations_to_fit_grow_as_alpha_shrinks():

@@ -108,7 +108,7 @@ class Snapshots:
         The parameters at each snapshot, laid out as the model's ``get_flat()``.
     """
 
-    def __init__(self, t, step, theta, net_config, kind=None):
+    def __init__(self, t, step, theta, net_config, kind):
         self.t, self.step, self.theta = np.asarray(t, float), np.asarray(step, np.int64), np.asarray(theta)
         self._config = net_config
         self._kind = kind
@@ -118,7 +118,8 @@ class Snapshots:
 
     def net(self, i):
         """The model at snapshot ``i`` (a :class:`~mfntk.TwoLayer` or :class:`~mfntk.DiagonalLinear`)."""
-        net = _model_class(self._kind)(**self._config)
+        from ._models import model_class
+        net = model_class(self._kind)(**self._config)
         net.set_flat(self.theta[i])
         return net
 
@@ -165,12 +166,6 @@ def _machine():
         "processor": platform.processor(), "cpus": cpus, "python": sys.version.split()[0],
         "numpy": np.__version__, "h5py": h5py.__version__,
     }
-
-
-def _model_class(kind):
-    """The model class of a stored kind (None: a file written before kinds were stored)."""
-    from ._models import DEFAULT_KIND, model_class
-    return model_class(DEFAULT_KIND if kind is None else kind)
 
 
 _CHECKSUM = "crc32"   # attribute holding the checksum of the other attributes of a group
@@ -748,19 +743,20 @@ class _Header:
 
 
 def _read_header(f):
-    from ._models import MODELS
+    from ._models import DEFAULT_KIND, MODELS
     from ._options import RunOptions
     h = _Header()
     h.path = f.filename
     h.config = _json_attr(f, f, "config")
     h.net_config = _json_attr(f, f["net0"], "config")
-    h.kind = f["net0"].attrs.get("model")
-    if h.kind is not None and (not isinstance(h.kind, str) or h.kind not in MODELS):
+    # files written before the diagonal model name no kind: they hold two-layer runs
+    h.kind = f["net0"].attrs.get("model", DEFAULT_KIND)
+    if not isinstance(h.kind, str) or h.kind not in MODELS:
         _bad(f, f"the model kind {h.kind!r} of /net0 is not one of {', '.join(map(repr, MODELS))}")
-    stored_kind = h.config.get("model", h.kind)
-    if stored_kind != h.kind:
-        _bad(f, f"the run's configuration names the model {stored_kind!r} but /net0 holds {h.kind!r}")
-    h.model_class = _model_class(h.kind)
+    if h.config.get("model", DEFAULT_KIND) != h.kind:
+        _bad(f, f"the run's configuration names the model {h.config.get('model', DEFAULT_KIND)!r} but /net0 "
+                f"holds a {h.kind!r}")
+    h.model_class = MODELS[h.kind]
     try:
         layout, dtype = h.model_class.layout_of(h.net_config)
         run = RunOptions.from_dict(h.config, ignore_unknown=True)
