@@ -1,8 +1,30 @@
 """The models a run of :func:`mfntk.simulate` can train, by kind: the registry that trajectory
 files name (their ``/net0`` group's ``model`` attribute) and that the reader checks a stored
-kind against. A model class provides the protocol that :class:`~mfntk.Simulation` and its
-:class:`~mfntk._recorder.Recorder` call (see docs/MATH.md, "Adding another homogeneous
-particle model")."""
+kind against.
+
+The model protocol: what :class:`~mfntk.Simulation`, its :class:`~mfntk._recorder.Recorder`,
+:func:`~mfntk._validation.check_simulation_memory` and the file reader call, beside the model's
+parameters (``d``, ``outputs``, ``dtype``, ``layout``, ``n_params``, ``get_flat``/``set_flat``,
+``copy``, ``config``, ``check_inputs``, ``check_particles``, ``predict``):
+
+``kind``
+    Its name here and in files.
+``layout_of(config)`` (class method)
+    (layout, dtype) of ``cls(**config)`` without building it; the layout has ``size``, ``d``,
+    ``outputs`` and ``shapes()`` (the parameter blocks' shapes by name).
+``dynamics(loss=, weight_decay=, temperature=, seed=, residual_dynamics=, linearized=, threads=, cache_bytes=)``
+    The core's engine (``set_data``, ``set_offset``, ``layout``, ``field``, ``advance``).
+``set_reference(engine, theta0, f0)``
+    The linearized model's reference.
+``learning_rate(dt)``, ``euler_dt(eta)``
+    Between the run's time step and the learning rate of gradient descent.
+``step_flops(n, options)``, ``engine_memory(n, batch, options)``, ``description``
+    Chunk sizes, the memory estimate and its message.
+``linearized_predict(bar, X, threads)``, ``probe_kernel(X, threads)``
+    The linearized model's outputs and the diagnostics' kernel.
+``parameter_blocks()``, ``tangent_change(previous_blocks, X)``, ``displacement_layers``
+    The displacements (overall and of the named layers) and the change of the Jacobian.
+"""
 from __future__ import annotations
 
 from ._diagonal import DiagonalLinear
