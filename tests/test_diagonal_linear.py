@@ -1,5 +1,6 @@
 """The diagonal linear network f_w(x) = <w_+^D - w_-^D, x> (Woodworth et al. 2020): its field,
-integrators, blocks and kernel against NumPy references, and the kernel-versus-rich results."""
+integrators, blocks and kernel against NumPy references, and the kernel-versus-rich results
+(trained by mf.simulate; its records, files and resume: test_diagonal_simulate.py)."""
 import numpy as np
 import pytest
 
@@ -68,6 +69,11 @@ def random_model(d, depth=2, seed=1, dtype="float64"):
     return model
 
 
+def train(model, X, y, t_max, dt, method="euler", **options):
+    """mf.simulate on (X, y), Euler (gradient descent) unless told, one thread, quiet."""
+    return mf.simulate(model, (X, y), t_max, dt, method=method, threads=1, progress=False, **options)
+
+
 def engine(model, X, y, threads=1, **options):
     values = dict(loss="squared", weight_decay=0.0, temperature=0.0, seed=0, residual_dynamics=False,
                   linearized=False, threads=threads)
@@ -87,7 +93,7 @@ def test_field_is_minus_the_gradient_of_the_risk(loss, depth, dtype):
     model = random_model(12, depth, dtype=np.dtype(dtype).name)
     w = model.get_flat().astype(np.float64)
     want = np_field(w, X, y, depth, loss, weight_decay=0.3)
-    dw_plus, dw_minus = model.field(X.astype(dtype), y, loss=loss, weight_decay=0.3, threads=1)
+    dw_plus, dw_minus = mf.dd_field(model, X.astype(dtype), y, loss=loss, weight_decay=0.3, threads=1)
     assert dw_plus.dtype == dtype
     close(np.concatenate([dw_plus, dw_minus]), want, dtype)
 
@@ -98,7 +104,7 @@ def test_field_matches_finite_differences_of_the_risk(loss, depth):
     X, y = problem(seed=3, loss=loss)
     model = random_model(12, depth, seed=4)
     w = model.get_flat()
-    field = np.concatenate(model.field(X, y, loss=loss))
+    field = np.concatenate(mf.dd_field(model, X, y, loss=loss))
     h = 1e-5
     for v in np.random.default_rng(5).standard_normal((3, w.size)):
         slope = (np_risk(w + h * v, X, y, depth, loss) - np_risk(w - h * v, X, y, depth, loss)) / (2 * h)
@@ -114,9 +120,10 @@ def test_euler_with_dt_eta_is_gradient_descent():
     w = model.get_flat()
     for _ in range(steps):
         w = w - eta * (-np_field(w, X, y, 3, "squared", weight_decay=0.1))   # w <- w - eta grad (risk + decay)
-    model.fit(X, y, t_max=steps * eta, dt=eta, method="euler", weight_decay=0.1, threads=1)
-    assert model.history_["step"][-1] == steps
-    np.testing.assert_allclose(model.get_flat(), w, rtol=0, atol=1e-12 * np.abs(w).max())
+    assert mf.euler_dt(model, eta) == eta and mf.learning_rate(model, eta) == eta
+    traj = train(model, X, y, steps * eta, eta, weight_decay=0.1)
+    assert traj.step[-1] == steps and traj.config["learning_rate"] == eta
+    np.testing.assert_allclose(traj.net.get_flat(), w, rtol=0, atol=1e-12 * np.abs(w).max())
 
 
 @pytest.mark.parametrize("method", ["heun", "rk4"])
@@ -126,8 +133,8 @@ def test_every_integrator_steps_as_its_numpy_scheme(method):
     w = model.get_flat()
     for _ in range(4):
         w = np_step(lambda v: np_field(v, X, y, 2, "logistic"), w, 0.1, method)
-    model.fit(X, y, t_max=0.4, dt=0.1, method=method, loss="logistic", threads=1)
-    np.testing.assert_allclose(model.get_flat(), w, rtol=0, atol=1e-12 * np.abs(w).max())
+    traj = train(model, X, y, 0.4, 0.1, method=method, loss="logistic")
+    np.testing.assert_allclose(traj.net.get_flat(), w, rtol=0, atol=1e-12 * np.abs(w).max())
 
 
 def test_results_are_bit_identical_for_any_thread_count():
@@ -229,10 +236,10 @@ def test_linearized_block_is_gradient_descent_on_the_affine_model(loss):
     for _ in range(6):
         fbar = X @ beta0 + J0 @ (wbar - w0)
         wbar = wbar + eta * (J0.T @ np_residual(fbar, y, loss) / 30 - 0.05 * wbar)
-    model.fit(X, y, t_max=6 * eta, dt=eta, loss=loss, weight_decay=0.05, linearized=True, threads=1)
-    np.testing.assert_allclose(model.linearized_.get_flat(), wbar, rtol=0, atol=1e-12)
-    reference = random_model(12, depth, seed=16)
-    close(reference.linearized_predict(model.linearized_, X)[:, 0], X @ beta0 + J0 @ (wbar - w0), np.float64)
+    traj = train(model, X, y, 6 * eta, eta, loss=loss, weight_decay=0.05, linearized=True)
+    np.testing.assert_allclose(traj.linearized_net.get_flat(), wbar, rtol=0, atol=1e-12)
+    close(model.linearized_predict(traj.linearized_net, X)[:, 0], X @ beta0 + J0 @ (wbar - w0), np.float64)
+    close(traj.linearized_predict(X)[:, 0], X @ beta0 + J0 @ (wbar - w0), np.float64)
 
 
 def test_residual_dynamics_block_is_the_tangent_kernel_flow():
@@ -294,31 +301,39 @@ def test_bad_model_arguments_are_named(kwargs, error, match):
         mf.DiagonalLinear(**kwargs)
 
 
-def test_bad_fit_arguments_are_named():
+def test_bad_simulate_arguments_are_named():
     X, y = problem(d=3, n=5)
     model = mf.DiagonalLinear(3)
     cases = [
-        (dict(X=X[:, :2]), "X: expected 3 columns"),
-        (dict(y=y[:4]), "y: has 4 rows but X has 5"),
+        (dict(X=X[:, :2]), "data: inputs have d = 2 but the network has d = 3"),
+        (dict(y=y[:4]), "data: X has 5 rows but y has 4"),
+        (dict(y=np.stack([y, y], axis=1)), r"data.y: expected 1 output column\(s\)"),
         (dict(method="leapfrog"), "method: unknown value 'leapfrog'"),
         (dict(loss="hinge"), "loss: unknown value 'hinge'"),
-        (dict(loss="logistic"), "y: the logistic loss needs labels"),
-        (dict(temperature=0.1, method="rk4"), "method: 'rk4' cannot integrate temperature"),
+        (dict(loss="logistic"), "data.y: the logistic loss needs labels"),
+        (dict(temperature=0.1, method="rk4"), "method: temperature > 0 is integrated by Euler-Maruyama"),
         (dict(dt=0.0), "dt: must be > 0"),
         (dict(t_max=-1.0), "t_max: must be >= 0"),
         (dict(weight_decay=-1.0), "weight_decay: must be >= 0"),
+        (dict(batch=4, linearized=True), "linearized: needs full-batch"),
     ]
     for change, match in cases:
         args = dict(X=X, y=y, t_max=1.0, dt=0.1)
         args.update(change)
         with pytest.raises(ValueError, match=match):
-            model.fit(args.pop("X"), args.pop("y"), **args)
+            train(model, args.pop("X"), args.pop("y"), **args)
     with pytest.raises(ValueError, match="w: contains NaN"):
         model.set_flat(np.array([0.0, 1.0, np.nan, 0, 0, 0]))
     with pytest.raises(ValueError, match=r"w: expected shape \(6,\)"):
         model.set_flat(np.zeros(5))
+    bad = model.copy()
+    bad.w_minus[1] = np.inf
+    with pytest.raises(ValueError, match="net.w_minus: contains inf"):
+        train(bad, X, y, 1.0, 0.1)
+    with pytest.raises(TypeError, match="net: expected an mfntk.TwoLayer or mfntk.DiagonalLinear, got dict"):
+        mf.simulate(model.config(), (X, y), 1.0, 0.1)
     with pytest.raises(mf.DivergenceError, match="reduce dt"):
-        mf.DiagonalLinear(3, alpha=3.0).fit(X, 10 * y, t_max=10.0, dt=1.0)
+        train(mf.DiagonalLinear(3, alpha=3.0), X, 10 * y, 10.0, 1.0)
 
 
 @pytest.mark.parametrize("field,value,match", [
@@ -344,6 +359,8 @@ def test_the_linearized_engine_needs_its_reference():
 
 
 # ---- kernel and rich regimes (Woodworth et al. 2020) ------------------------------------------------------
+# (sparse recovery at small alpha and the minimum-l2 interpolant at large alpha, with the records
+# that show the regimes: test_diagonal_simulate.py)
 # Step sizes: the Hessian of the squared risk at w_+ = w_- = alpha 1 has largest eigenvalue
 # 2 D^2 alpha^{2D-2} lambda_max(X X^T) / n; dt = 0.5 / that (capped at 0.02, where the late-time
 # curvature, of order D^2 |beta|^{(2D-2)/D} lambda_max / n, takes over) keeps Euler stable.
@@ -368,26 +385,6 @@ def stable_dt(X, alpha, depth):
     return min(0.02, 0.5 / curvature)
 
 
-def test_small_alpha_recovers_the_sparse_teacher():
-    X, y, b_star = sparse_problem()
-    model = mf.DiagonalLinear(100, alpha=0.01).fit(X, y, t_max=60.0, dt=0.02, threads=1)
-    assert model.history_["train_risk"][-1] < 1e-4
-    assert np.sum((model.beta - b_star) ** 2) < 0.01
-
-
-def test_large_alpha_ends_at_the_minimum_l2_interpolant():
-    X, y, b_star = sparse_problem()
-    alpha = 10.0
-    dt = stable_dt(X, alpha, 2)
-    model = mf.DiagonalLinear(100, alpha=alpha).fit(X, y, t_max=2000 * dt, dt=dt, threads=1)
-    min_l2 = np.linalg.pinv(X) @ y
-    assert np.linalg.norm(model.beta - min_l2) < 1e-5 * np.linalg.norm(min_l2)
-    n, d = X.shape
-    # Gaussian x: the test risk is |beta - b*|^2; the min-l2 interpolant keeps the part of b* off
-    # the n-dimensional row space of X, (1 - n/d) |b*|^2 on average (std about 0.07 here)
-    assert abs(np.sum((model.beta - b_star) ** 2) - (1 - n / d) * np.sum(b_star ** 2)) < 0.2
-
-
 def test_iterations_to_fit_grow_as_alpha_shrinks():
     # Gradient descent at a fixed learning rate, stable for every alpha here. The escape from the
     # saddle at w = 0 grows like log(1/alpha): the steps to a moderate risk grow down to tiny
@@ -397,11 +394,11 @@ def test_iterations_to_fit_grow_as_alpha_shrinks():
     alphas = (1.0, 0.3, 0.1, 0.03, 0.01, 0.001)
     steps = {1e-2: [], 1e-4: []}
     for alpha in alphas:
-        model = mf.DiagonalLinear(100, alpha=alpha).fit(X, y, t_max=3000 * eta, dt=eta, record_every=eta, threads=1)
+        traj = train(mf.DiagonalLinear(100, alpha=alpha), X, y, 3000 * eta, eta, record_every=eta)
         for threshold, counts in steps.items():
-            below = np.flatnonzero(model.history_["train_risk"] < threshold)
+            below = np.flatnonzero(traj.train_risk < threshold)
             assert below.size, (alpha, threshold)
-            counts.append(int(model.history_["step"][below[0]]))
+            counts.append(int(traj.step[below[0]]))
     assert increasing(steps[1e-2]), steps
     assert increasing(steps[1e-4][:5]), steps
 
@@ -414,9 +411,9 @@ def test_kernel_change_and_distance_to_the_linearization_shrink_as_alpha_grows(d
         dt = stable_dt(X, alpha, depth)
         model = mf.DiagonalLinear(100, alpha=alpha, depth=depth)
         K0 = model.tangent_kernel(X)
-        model.fit(X, y, t_max=1500 * dt, dt=dt, linearized=True, record_every=10 * dt, threads=1)
-        kernel_change.append(np.linalg.norm(model.tangent_kernel(X) - K0) / np.linalg.norm(K0))
-        distance.append(model.history_["linearized_distance"].max())
+        traj = train(model, X, y, 1500 * dt, dt, linearized=True, record_every=10 * dt)
+        kernel_change.append(np.linalg.norm(traj.net.tangent_kernel(X) - K0) / np.linalg.norm(K0))
+        distance.append(traj.linearized_distance.max())
     assert decreasing(kernel_change), kernel_change
     assert decreasing(distance), distance
     assert kernel_change[0] > 1 and distance[0] > 0.1          # rich: the kernel moves, f leaves fbar

@@ -43,6 +43,38 @@ def tangent_change(net, theta_prev, theta_now, X):
     return float(np.sqrt(num / den)) if den > 0 else float("nan")
 
 
+def _power_difference(u, v, m):
+    """u^m - v^m as (u - v) sum_{j < m} u^j v^(m-1-j): no digits lost when u and v nearly agree."""
+    total = np.zeros_like(u)
+    for j in range(m):
+        total += u ** j * v ** (m - 1 - j)
+    return (u - v) * total
+
+
+def diagonal_tangent_change(depth, w_prev, w_now, X):
+    """|J(w_now) - J(w_prev)|_F / |J(w_prev)|_F on the inputs X for the diagonal linear network
+    f(x) = <w_+^D - w_-^D, x> (``w_prev``, ``w_now``: (w_plus, w_minus) pairs).
+
+    The Jacobian row of x is [D w_+^{D-1} x, -D w_-^{D-1} x] (elementwise), so with
+    s_i = sum over the inputs of x_i^2 and the factor D^2 cancelling,
+
+        num = sum_i s_i [(w_+i^{D-1} - v_+i^{D-1})^2 + (w_-i^{D-1} - v_-i^{D-1})^2],
+        den = sum_i s_i (v_+i^{2D-2} + v_-i^{2D-2})      (v = w_prev, w = w_now),
+
+    with the differences of powers factored so that nearly equal Jacobians (the lazy regime)
+    keep their digits.
+    """
+    X = np.asarray(X, np.float64)
+    s = np.sum(X * X, axis=0)
+    m = depth - 1
+    num = den = 0.0
+    for prev, now in zip(w_prev, w_now):
+        prev, now = np.asarray(prev, np.float64), np.asarray(now, np.float64)
+        num += float(np.sum(s * _power_difference(now, prev, m) ** 2))
+        den += float(np.sum(s * prev ** (2 * m)))
+    return float(np.sqrt(num / den)) if den > 0 else float("nan")
+
+
 def kernel_distance(K, K0):
     """|K - K0|_F / |K0|_F."""
     return float(np.linalg.norm(K - K0) / np.linalg.norm(K0))
@@ -63,15 +95,18 @@ def alignment(K, Y):
 
 
 def displacement(theta0, theta):
-    """Relative displacements |theta - theta0| / |theta0|: all parameters, and per layer."""
+    """Relative displacements |theta - theta0| / |theta0|: per block and over all of them (``"all"``).
+
+    ``theta0`` and ``theta`` map block names to arrays (a model's ``parameter_blocks()``); a
+    block that is None (a two-layer network without bias has no ``b``) is left out.
+    """
     out = {}
-    parts = {"a": 0, "W": 1, "b": 2}
     num_all = den_all = 0.0
-    for name, i in parts.items():
-        if theta0[i] is None:
+    for name, block0 in theta0.items():
+        if block0 is None:
             continue
-        num = float(np.sum((np.asarray(theta[i], np.float64) - theta0[i]) ** 2))
-        den = float(np.sum(np.asarray(theta0[i], np.float64) ** 2))
+        num = float(np.sum((np.asarray(theta[name], np.float64) - block0) ** 2))
+        den = float(np.sum(np.asarray(block0, np.float64) ** 2))
         out[name] = np.sqrt(num / den) if den > 0 else float("nan")
         num_all += num
         den_all += den

@@ -1,8 +1,9 @@
 """The diagonal linear network f_w(x) = <w_+^D - w_-^D, x> (Woodworth et al. 2020), the second
 particle model of the package: coordinate i is the particle (w_+i, w_-i), and the particles
 interact through the residual. Its dynamics run in the compiled core (the backend's
-``diagonal_dynamics``); this module holds the model, its tangent kernel and its linearization,
-and a small driver, :meth:`DiagonalLinear.fit`."""
+``diagonal_dynamics``) and it is trained by :func:`mfntk.simulate`, with the records of a
+two-layer run; this module holds the model, its tangent kernel, its linearization and the
+methods a simulation calls."""
 from __future__ import annotations
 
 import copy as _copy
@@ -10,14 +11,10 @@ import math
 
 import numpy as np
 
+from . import _diagnostics
 from ._backend import get_backend
-from ._losses import risk
-from ._options import RunOptions
-from ._recorder import DivergenceError
-from ._registry import check_loss, integrator_info
-from ._simulate import MAX_STEPS, _check_labels, _targets
-from ._validation import (MAX_SEED, as_matrix, check_bool, check_finite, check_float, check_gram_memory, check_int,
-                          check_memory, resolve_dtype, resolve_threads)
+from ._validation import (as_matrix, check_finite, check_float, check_gram_memory, check_int, check_memory,
+                          resolve_dtype)
 
 __all__ = ["DiagonalLinear", "DiagonalLayout"]
 
@@ -27,9 +24,15 @@ class DiagonalLayout:
     ``DiagonalLinear.get_flat`` and of the particle block of the engine's state. The only place
     that decodes it."""
 
+    outputs = 1
+
     def __init__(self, d):
         self.d = d
         self.size = 2 * d
+
+    def shapes(self):
+        """The shape of each block, by name."""
+        return {"w_plus": (self.d,), "w_minus": (self.d,)}
 
     def split(self, flat):
         """(w_plus (d,), w_minus (d,)): views of the first ``size`` entries of ``flat``."""
@@ -46,9 +49,13 @@ class DiagonalLinear:
     Initialised at w_+ = w_- = alpha 1, so that f = 0 at t = 0. The scale alpha moves the
     gradient flow between the kernel regime (alpha large: the model stays close to its
     linearization and ends near the minimum-l2 interpolant) and the rich regime (alpha small:
-    towards the minimum-l1 interpolant for D = 2). Time is gradient-flow time of the empirical
-    risk (1/n) sum_i l(f(x_i), y_i), so that the Euler step with dt = eta is gradient descent
-    with learning rate eta.
+    towards the minimum-l1 interpolant for D = 2). Train it with :func:`mfntk.simulate` (full
+    batch or minibatches, squared or logistic loss, the records of a two-layer run). Time is
+    gradient-flow time of the empirical risk (1/n) sum_i l(f(x_i), y_i), so that the Euler step
+    with dt = eta is gradient descent with learning rate eta (:func:`mfntk.euler_dt` is the
+    identity). A stable step needs about dt < 2 / lambda_max, with lambda_max the largest
+    eigenvalue of the risk's Hessian: 2 D^2 alpha^{2D-2} |X|_2^2 / n at t = 0 for the squared
+    loss, and of order D^2 |beta|^{(2D-2)/D} |X|_2^2 / n later.
 
     Parameters
     ----------
@@ -71,8 +78,6 @@ class DiagonalLinear:
         The linear predictor w_+^D - w_-^D.
     outputs : int
         1.
-    history_, linearized_
-        Set by :meth:`fit`.
 
     Raises
     ------
@@ -90,24 +95,54 @@ class DiagonalLinear:
     >>> model = mf.DiagonalLinear(d=3, alpha=0.5)
     >>> model.predict(np.ones((2, 3))).ravel().tolist()
     [0.0, 0.0]
+    >>> X = np.random.default_rng(0).standard_normal((20, 3))
+    >>> traj = mf.simulate(model, (X, X[:, 0]), t_max=1.0, dt=0.1, method="euler", progress=False)
+    >>> traj.net.beta.shape
+    (3,)
     """
 
+    #: The model's kind in the registry of :mod:`mfntk._models` (and in trajectory files).
+    kind = "diagonal_linear"
     outputs = 1
+    #: Blocks with a displacement series of their own: none (a run records the overall
+    #: displacement only; ``displacement_a``, ``_W``, ``_b`` are the two-layer network's).
+    displacement_layers = ()
 
     def __init__(self, d, alpha=1.0, depth=2, dtype="float64", *, backend=None):
-        self.d = check_int(d, "d")
-        self.alpha = check_float(alpha, "alpha", minimum=0.0, strict=True)
-        self.depth = check_int(depth, "depth", minimum=2)
-        self.dtype = resolve_dtype(dtype)
-        largest = np.finfo(self.dtype).max
-        if math.log(self.alpha) * (2 * self.depth - 2) >= math.log(float(largest)):
-            raise ValueError(f"alpha: alpha^(2 depth - 2) = {self.alpha:g}^{2 * self.depth - 2} overflows "
-                             f"{self.dtype.name}; choose a smaller alpha or depth")
-        check_memory(2 * self.d * self.dtype.itemsize, "d", f"a diagonal linear network with d = {self.d}")
+        self.d, self.alpha, self.depth, self.dtype = self._arguments(d, alpha, depth, dtype)
+        check_memory(2 * self.d * self.dtype.itemsize, "d", self.description)
         self.layout = DiagonalLayout(self.d)
         self.backend = get_backend(backend)
         self.w_plus = np.full(self.d, self.alpha, dtype=self.dtype)
         self.w_minus = np.full(self.d, self.alpha, dtype=self.dtype)
+
+    @staticmethod
+    def _arguments(d, alpha, depth, dtype):
+        """The constructor's arguments checked: (d, alpha, depth, dtype)."""
+        d = check_int(d, "d")
+        alpha = check_float(alpha, "alpha", minimum=0.0, strict=True)
+        depth = check_int(depth, "depth", minimum=2)
+        dtype = resolve_dtype(dtype)
+        if math.log(alpha) * (2 * depth - 2) >= math.log(float(np.finfo(dtype).max)):
+            raise ValueError(f"alpha: alpha^(2 depth - 2) = {alpha:g}^{2 * depth - 2} overflows "
+                             f"{dtype.name}; choose a smaller alpha or depth")
+        return d, alpha, depth, dtype
+
+    @classmethod
+    def layout_of(cls, config):
+        """(layout, dtype) of the model ``cls(**config)`` would build, without building it (the
+        arguments are checked, nothing is allocated): how a file reader sizes what it reads."""
+        unknown = sorted(set(config) - {"d", "alpha", "depth", "dtype"})
+        if unknown:
+            raise TypeError(f"DiagonalLinear: unknown argument {unknown[0]!r}")
+        d, _, _, dtype = cls._arguments(config["d"], config.get("alpha", 1.0), config.get("depth", 2),
+                                        config.get("dtype", "float64"))
+        return DiagonalLayout(d), dtype
+
+    @property
+    def description(self):
+        """The model in a few words, for messages."""
+        return f"a diagonal linear network with d = {self.d}"
 
     # ---- parameters as one flat vector [w_+ | w_-] ----------------------------------------
     @property
@@ -198,162 +233,70 @@ class DiagonalLinear:
         return (self.beta + D * self.w_plus ** (D - 1) * (bar.w_plus - self.w_plus)
                 - D * self.w_minus ** (D - 1) * (bar.w_minus - self.w_minus))
 
-    def linearized_predict(self, bar, X):
-        """fbar(X) = f_0(X) + J_0 (wbar - w_0) of the linearization at this model, shape (n, 1)."""
+    def linearized_predict(self, bar, X, threads=None):
+        """fbar(X) = f_0(X) + J_0 (wbar - w_0) of the linearization at this model, shape (n, 1)
+        (``threads``: as for :meth:`predict`)."""
         X = self.check_inputs(X)
         return (X @ self.linearized_beta(bar).astype(self.dtype))[:, None]
 
-    # ---- dynamics ---------------------------------------------------------------------------
-    def _data(self, X, y):
-        X = self.check_inputs(X, note_copy=False)
-        Y = _targets(self, y, "y")
-        if Y.shape[0] != X.shape[0]:
-            raise ValueError(f"y: has {Y.shape[0]} rows but X has {X.shape[0]}")
-        check_finite(Y, "y")
-        return X, Y
+    # ---- what a simulation calls (the model protocol of mfntk._models) --------------------
+    def dynamics(self, *, loss, weight_decay, temperature, seed, residual_dynamics, linearized, threads,
+                 cache_bytes=0):
+        """The core's integrator of the gradient flow for this model (the backend's
+        ``diagonal_dynamics``). ``cache_bytes`` is accepted for the interface of
+        :meth:`mfntk.TwoLayer.dynamics` and unused: the passes over X keep no cache."""
+        return self.backend.diagonal_dynamics(
+            self, loss=loss, weight_decay=weight_decay, temperature=temperature, seed=seed,
+            residual_dynamics=residual_dynamics, linearized=linearized, threads=threads)
 
-    def _engine(self, X, Y, loss, weight_decay=0.0, temperature=0.0, seed=0, linearized=False, threads=None):
-        check_loss(loss)
-        _check_labels(Y, loss, "y")
-        engine = self.backend.diagonal_dynamics(
-            self, loss=loss, weight_decay=check_float(weight_decay, "weight_decay", minimum=0.0),
-            temperature=temperature, seed=seed, residual_dynamics=False, linearized=linearized,
-            threads=resolve_threads(threads))
-        engine.set_data(X, Y)
-        return engine
+    @staticmethod
+    def set_reference(engine, theta0, f0):
+        """Give ``engine`` the linearized model's reference point w_0 (fbar is linear in x: the
+        engine computes f_0 itself, ``f0`` is not needed)."""
+        engine.set_reference(theta0)
 
-    def field(self, X, y, loss="squared", weight_decay=0.0, threads=None):
-        """The gradient flow's field at the current parameters on data (X, y):
-        d w_+-/dt = +-D w_+-^{D-1} X^T r / n - lambda w_+-, r = -dl/df at f = X beta.
+    def learning_rate(self, dt):
+        """The gradient-descent learning rate of an Euler step dt: dt itself (gradient-flow time)."""
+        return dt
 
-        Returns
-        -------
-        dw_plus, dw_minus : ndarray (d,)
-        """
-        self.check_particles()
-        X, Y = self._data(X, y)
-        engine = self._engine(X, Y, loss, weight_decay, threads=threads)
-        return self.layout.split(engine.field(self.get_flat()))
+    def euler_dt(self, eta):
+        """The Euler step of gradient descent with learning rate eta: eta itself."""
+        return eta
 
-    def fit(self, X, y, t_max, dt, *, method="euler", loss="squared", weight_decay=0.0, temperature=0.0, seed=0,
-            linearized=False, record_every=None, threads=None):
-        """Train the parameters in place by the gradient flow on (X, y) from t = 0 to t_max.
+    def step_flops(self, n, options):
+        """Floating-point operations of one evaluation of the field on n points: 2 n d per pass
+        over X; the forward pass (f, and fbar with the same pass) and the gradient pass
+        X^T r (with the residual-dynamics and linearized residuals) count one each per vector,
+        and the residual dynamics add the pass X u."""
+        vectors = 2 + (2 if options.residual_dynamics else 0) + (2 if options.linearized else 0)
+        return 2.0 * n * self.d * vectors
 
-        The flow starts from the current parameters (w_+ = w_- = alpha 1 for a new model) and
-        runs in the compiled core; ``method="euler"`` with ``dt = eta`` is gradient descent with
-        learning rate eta. A stable step needs about dt < 2 / lambda_max, with lambda_max the
-        largest eigenvalue of the risk's Hessian: 2 D^2 alpha^{2D-2} |X|_2^2 / n at t = 0 for the
-        squared loss, and of order D^2 |beta|^{(2D-2)/D} |X|_2^2 / n later.
+    def engine_memory(self, n, batch, options):
+        """(values, cache bytes) of the engine beyond its state and stage buffers for n training
+        points and ``batch`` points per step: the d-vectors beta, c_+-, G (and the reference and
+        gradients of the optional blocks), the per-block partial sums of X^T r (at most 64
+        row blocks), and the n-vectors f, r of a step's points; no cache."""
+        rd, lin = options.residual_dynamics, options.linearized
+        vectors = 1 + int(rd) + int(lin)
+        block = max(512, -(-batch // 64))
+        blocks = -(-batch // block)
+        values = (4 + vectors * blocks + (2 if rd else 0) + (7 if lin else 0)) * self.d
+        values += 2 * batch + (n if rd else 0) + (2 * batch if lin else 0)
+        return values, 0.0
 
-        Parameters
-        ----------
-        X : array (n, d)
-        y : array (n,) or (n, 1)
-            Targets; labels in {-1, +1} for the logistic loss.
-        t_max : float
-            Final time, >= 0.
-        dt : float
-            Time step, > 0; ceil(t_max / dt) steps are taken.
-        method : str
-            An integrator of the core (``mfntk._registry.INTEGRATORS``: euler, heun, rk4).
-        loss : str
-            A loss of the core (``mfntk._registry.LOSSES``: squared, logistic).
-        weight_decay : float
-            lambda >= 0: the field gains -lambda w.
-        temperature : float
-            tau >= 0: Langevin noise sqrt(2 tau) dB on (w_+, w_-) (needs ``method="euler"``).
-        seed : int
-            Seed of the noise.
-        linearized : bool
-            Train the linearization at the initial parameters alongside; it ends in ``linearized_``.
-        record_every : float or None
-            Time between records of ``history_`` (rounded to whole steps; None: about 100 records).
-        threads : int or None
-            OpenMP threads (results do not depend on it). None: all available.
+    def probe_kernel(self, X, threads=None):
+        """The tangent kernel on X (:meth:`tangent_kernel`), the kernel of a run's diagnostics."""
+        return self.tangent_kernel(X)
 
-        Returns
-        -------
-        self
-            With ``history_``: a dict of float64 arrays ``t``, ``step``, ``train_risk`` and, with
-            ``linearized``, ``linearized_distance`` = |f(w_t) - fbar_t| / |f(w_0) - y| on the
-            training set (Chizat, Oyallon, Bach); and ``linearized_``: the linearized model's
-            parameters as a DiagonalLinear (None without ``linearized``), see
-            :meth:`linearized_predict`.
+    def parameter_blocks(self):
+        """The parameters by block name, copies: ``w_plus``, ``w_minus``."""
+        return {"w_plus": self.w_plus.copy(), "w_minus": self.w_minus.copy()}
 
-        Raises
-        ------
-        ValueError, TypeError
-            For invalid arguments (the message names the argument).
-        DivergenceError
-            When the parameters become non-finite or the training risk exceeds
-            ``divergence_factor`` (the default of :func:`mfntk.simulate`) times max(initial risk, 1);
-            the message says at which step and time.
-        """
-        self.check_particles()
-        X, Y = self._data(X, y)
-        t_max = check_float(t_max, "t_max", minimum=0.0)
-        dt = check_float(dt, "dt", minimum=0.0, strict=True)
-        info = integrator_info(method)
-        temperature = check_float(temperature, "temperature", minimum=0.0)
-        if temperature > 0 and not info.supports_temperature:
-            raise ValueError(f"method: {method!r} cannot integrate temperature > 0; use 'euler' (Euler-Maruyama)")
-        seed = check_int(seed, "seed", minimum=0, maximum=MAX_SEED)
-        linearized = check_bool(linearized, "linearized")
-        if not t_max / dt <= MAX_STEPS:
-            raise ValueError(f"t_max, dt: t_max / dt = {t_max / dt:.3g} steps is too many (at most 2**53)")
-        steps_total = int(math.ceil(t_max / dt - 1e-9)) if t_max > 0 else 0
-        if record_every is None:
-            record_steps = max(1, steps_total // 100)
-        else:
-            record_steps = max(1, int(round(check_float(record_every, "record_every", minimum=0.0, strict=True) / dt)))
-        # the engine's buffers are O(n + d) values beside the data: nothing large to check here
-        engine = self._engine(X, Y, loss, weight_decay, temperature, seed, linearized, threads)
-        layout = engine.layout()
-        state = np.zeros(layout["size"], dtype=self.dtype)
-        state[: self.n_params] = self.get_flat()
-        reference = self.copy()
-        if linearized:
-            engine.set_reference(self.get_flat())
-            state[layout["linearized"]:] = self.get_flat()
-        bar = reference.copy()
-        f0 = self.predict(X).astype(np.float64)
-        scale = np.linalg.norm(f0 - Y)
-        history = {"t": [], "step": [], "train_risk": []}
-        if linearized:
-            history["linearized_distance"] = []
-
-        def record(step):
-            self.set_flat(state[: self.n_params])
-            F = self.predict(X)
-            history["t"].append(step * dt)
-            history["step"].append(step)
-            with np.errstate(over="ignore", invalid="ignore"):
-                train = risk(loss, F, Y)
-            history["train_risk"].append(train)
-            first = history["train_risk"][0]
-            if not math.isfinite(train) or train > divergence_factor * max(first, 1.0):
-                raise DivergenceError(f"fit: the training risk exploded to {train:.4g} (from {first:.4g}) at step "
-                                      f"{step} (t = {step * dt:.6g}); the flow diverged: reduce dt (now {dt:g})")
-            if linearized:
-                bar.set_flat(state[layout["linearized"]:])
-                fbar = reference.linearized_predict(bar, X).astype(np.float64)
-                distance = np.linalg.norm(F.astype(np.float64) - fbar)
-                history["linearized_distance"].append(distance / scale if scale > 0 else distance)
-
-        divergence_factor = RunOptions.defaults()["divergence_factor"]
-        step = 0
-        record(step)
-        while step < steps_total:
-            count = min(record_steps - step % record_steps, steps_total - step)
-            done, finite = engine.advance(state, count, dt, method, step)
-            step += done
-            if not finite:
-                raise DivergenceError(f"fit: the parameters became non-finite (NaN or inf) at step {step} "
-                                      f"(t = {step * dt:.6g}); the flow diverged: reduce dt (now {dt:g})")
-            record(step)
-        self.history_ = {key: np.asarray(values, dtype=np.float64) for key, values in history.items()}
-        self.linearized_ = bar if linearized else None
-        return self
+    def tangent_change(self, previous, X):
+        """|J(w) - J(w_prev)|_F / |J(w_prev)|_F on X, J the Jacobian of f in w = (w_+, w_-), from
+        the blocks ``previous`` (see :func:`mfntk._diagnostics.diagonal_tangent_change`)."""
+        return _diagnostics.diagonal_tangent_change(
+            self.depth, (previous["w_plus"], previous["w_minus"]), (self.w_plus, self.w_minus), X)
 
     def __repr__(self):
         return f"DiagonalLinear(d={self.d}, alpha={self.alpha:g}, depth={self.depth}, dtype={self.dtype.name!r})"

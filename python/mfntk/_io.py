@@ -16,15 +16,21 @@ root attributes
     The recorded time series (``t``, ``step``, ``train_risk``, ... as in
     :class:`~mfntk.Trajectory`), float64 / int64, one entry per record.
 ``/snapshots``
-    ``t`` (m,), ``step`` (m,), ``theta`` (m, P): the particles [a | W | b] (layout of
-    ``TwoLayer.get_flat``) at the snapshot times; ``theta`` is chunked one snapshot per
-    chunk (files of 0.1.0 compressed it with gzip; particles hardly compress).
+    ``t`` (m,), ``step`` (m,), ``theta`` (m, P): the parameters (the layout of the model's
+    ``get_flat``: [a | W | b (| c)] for a TwoLayer, [w_+ | w_-] for a DiagonalLinear) at the
+    snapshot times; ``theta`` is chunked one snapshot per chunk (files of 0.1.0 compressed
+    it with gzip; particles hardly compress).
 ``/net0``
-    ``theta`` (P,) the initial particles, attribute ``config`` (JSON of ``TwoLayer.config``).
+    ``theta`` (P,) the initial parameters; attributes ``config`` (JSON of the model's
+    ``config()``, its constructor arguments) and ``model`` (its kind in
+    :data:`mfntk._models.MODELS`: ``two_layer`` or ``diagonal_linear``; a file without it,
+    written before the diagonal model, holds a two-layer run). The reader rebuilds the model
+    as ``MODELS[kind](**config)`` for a kind of the registry only.
 ``/checkpoint``
     Everything :meth:`Simulation.state_dict` returns, stored losslessly: ``state`` (the
-    engine's state vector in the network's dtype), ``K0``, ``prev_a`` / ``prev_W`` /
-    ``prev_b``; attributes ``step``, ``record_steps``, ``rng`` (JSON of the numpy
+    engine's state vector in the model's dtype), ``K0``, ``prev_<block>`` for each of the
+    model's parameter blocks (``prev_a`` / ``prev_W`` / ``prev_b``, or ``prev_w_plus`` /
+    ``prev_w_minus``); attributes ``step``, ``record_steps``, ``rng`` (JSON of the numpy
     bit-generator state), ``prev_risk``, ``wall_time``.
 ``/data``
     ``X``, ``y`` (training set, float64) and ``X_test``, ``y_test`` (the test set the run
@@ -95,28 +101,30 @@ class Snapshots:
     Attributes
     ----------
     t : ndarray (m,)
-        Times (mean-field units).
+        Times (the run's units).
     step : ndarray (m,)
         Step indices.
     theta : ndarray (m, P)
-        The particles at each snapshot, laid out as ``TwoLayer.get_flat()``.
+        The parameters at each snapshot, laid out as the model's ``get_flat()``.
     """
 
-    def __init__(self, t, step, theta, net_config):
+    def __init__(self, t, step, theta, net_config, kind):
         self.t, self.step, self.theta = np.asarray(t, float), np.asarray(step, np.int64), np.asarray(theta)
         self._config = net_config
+        self._kind = kind
 
     def __len__(self):
         return len(self.t)
 
     def net(self, i):
-        """The network at snapshot ``i`` (a :class:`~mfntk.TwoLayer`)."""
-        net = _net_from_config(self._config)
+        """The model at snapshot ``i`` (a :class:`~mfntk.TwoLayer` or :class:`~mfntk.DiagonalLinear`)."""
+        from ._models import model_class
+        net = model_class(self._kind)(**self._config)
         net.set_flat(self.theta[i])
         return net
 
     def nets(self):
-        """Pairs (t, TwoLayer) for every snapshot."""
+        """Pairs (t, model) for every snapshot."""
         return [(float(self.t[i]), self.net(i)) for i in range(len(self))]
 
     def __repr__(self):
@@ -158,11 +166,6 @@ def _machine():
         "processor": platform.processor(), "cpus": cpus, "python": sys.version.split()[0],
         "numpy": np.__version__, "h5py": h5py.__version__,
     }
-
-
-def _net_from_config(cfg):
-    from ._network import TwoLayer
-    return TwoLayer(**cfg)
 
 
 _CHECKSUM = "crc32"   # attribute holding the checksum of the other attributes of a group
@@ -524,12 +527,14 @@ class TrajectoryWriter:
         f.attrs["mfntk_version"] = __version__
         f.attrs["created"] = time.strftime("%Y-%m-%dT%H:%M:%S")
         f.attrs["machine"] = _json(_machine())
-        f.attrs["seeds"] = _json({"net": sim.net0.seed, "run": sim.seed, "data": sim.data.info.get("seed")})
+        f.attrs["seeds"] = _json({"net": sim.net0.config().get("seed"), "run": sim.seed,
+                                  "data": sim.data.info.get("seed")})
         f.attrs["checkpoint_steps"] = int(self.checkpoint_steps or 0)
         f.attrs["snapshot_steps"] = int(self.snapshot_steps or 0)
         g = f.create_group("net0")
         _create(g, "theta", sim.net0.get_flat())
         g.attrs["config"] = _json(sim.net0.config())
+        g.attrs["model"] = sim.net0.kind
         _seal(g)
         _write_data(f.create_group("data"), sim)
         self._empty_snapshots(f)
@@ -551,9 +556,9 @@ class TrajectoryWriter:
         if sd["K0"] is not None:
             _create(g, "K0", sd["K0"])
         if sd["prev"] is not None:
-            for key in ("a", "W", "b"):
-                if sd["prev"][key] is not None:
-                    _create(g, f"prev_{key}", sd["prev"][key])
+            for key, block in sd["prev"].items():
+                if key != "risk" and block is not None:
+                    _create(g, f"prev_{key}", block)
             g.attrs["prev_risk"] = sd["prev"]["risk"]
         g.attrs["step"] = sd["step"]
         g.attrs["record_steps"] = sd["record_steps"]
@@ -738,21 +743,28 @@ class _Header:
 
 
 def _read_header(f):
-    from ._network import ParticleLayout
-    from ._options import NetOptions, RunOptions
+    from ._models import DEFAULT_KIND, MODELS
+    from ._options import RunOptions
     h = _Header()
     h.path = f.filename
     h.config = _json_attr(f, f, "config")
     h.net_config = _json_attr(f, f["net0"], "config")
+    # files written before the diagonal model name no kind: they hold two-layer runs
+    h.kind = f["net0"].attrs.get("model", DEFAULT_KIND)
+    if not isinstance(h.kind, str) or h.kind not in MODELS:
+        _bad(f, f"the model kind {h.kind!r} of /net0 is not one of {', '.join(map(repr, MODELS))}")
+    if h.config.get("model", DEFAULT_KIND) != h.kind:
+        _bad(f, f"the run's configuration names the model {h.config.get('model', DEFAULT_KIND)!r} but /net0 "
+                f"holds a {h.kind!r}")
+    h.model_class = MODELS[h.kind]
     try:
-        net = NetOptions.from_dict(h.net_config)
+        layout, dtype = h.model_class.layout_of(h.net_config)
         run = RunOptions.from_dict(h.config, ignore_unknown=True)
-    except (TypeError, ValueError) as exc:
-        _bad(f, f"the stored configuration is invalid: {exc}")
+    except (TypeError, ValueError, KeyError) as exc:
+        _bad(f, f"the stored configuration is invalid: {type(exc).__name__}: {exc}")
     h.run_options = run
-    P = ParticleLayout(net.width, net.outputs, net.d, net.bias, net.output_bias).size
-    h.P, h.net_options = P, net
-    dtype = np.dtype(net.dtype)
+    P = layout.size
+    h.P = P
     h.theta0 = _dataset(f, "net0/theta", (P,), dtype=dtype)
     g = f["checkpoint"]
     h.layout = _json_attr(f, g, "layout")
@@ -787,11 +799,9 @@ def _read_header(f):
     h.K0 = _dataset(f, "checkpoint/K0", (-1, -1), kinds="f") if "K0" in g else None
     h.prev = None
     if "prev_risk" in g.attrs:
-        N, k, d = net.width, net.outputs, net.d
-        h.prev = {"a": _dataset(f, "checkpoint/prev_a", (N, k), dtype=dtype),
-                  "W": _dataset(f, "checkpoint/prev_W", (N, d), dtype=dtype),
-                  "b": _dataset(f, "checkpoint/prev_b", (N,), dtype=dtype) if net.bias else None,
-                  "risk": _float_attr(f, g, "prev_risk")}
+        h.prev = {name: None if shape is None else _dataset(f, f"checkpoint/prev_{name}", shape, dtype=dtype)
+                  for name, shape in layout.shapes().items()}
+        h.prev["risk"] = _float_attr(f, g, "prev_risk")
     h.snap_t = _dataset(f, "snapshots/t", (-1,))
     m = h.snap_t.shape[0]
     h.snap_step = _dataset(f, "snapshots/step", (m,), kinds="i")
@@ -800,8 +810,8 @@ def _read_header(f):
     for name in h.snapshot_parts:
         if not isinstance(name, str) or not _PART_NAME.match(name):
             _bad(f, f"the snapshot part name {name!r} is not one mfntk writes")
-    X = _dataset(f, "data/X", (-1, net.d))
-    _dataset(f, "data/y", (X.shape[0], net.outputs))
+    X = _dataset(f, "data/X", (-1, layout.d))
+    _dataset(f, "data/y", (X.shape[0], layout.outputs))
     h.complete = bool(f.attrs.get("complete", False))
     h.interrupted = bool(f.attrs.get("interrupted", False))
     return h
@@ -862,8 +872,7 @@ def _read_state_dict(f, h):
 
 
 def _net0(f, h):
-    from ._network import TwoLayer
-    net0 = TwoLayer(**h.net_options.to_dict())
+    net0 = h.model_class(**h.net_config)
     net0.set_flat(h.theta0[()])
     return net0
 
@@ -900,7 +909,7 @@ def load(path):
     with _open(path) as f:
         h = _read(f, "the header", lambda: _read_header(f))
         sd = _read(f, "the checkpoint", lambda: _read_state_dict(f, h))
-        snaps = _read(f, "the snapshots", lambda: Snapshots(*_read_snapshots(f, h), h.net_config))
+        snaps = _read(f, "the snapshots", lambda: Snapshots(*_read_snapshots(f, h), h.net_config, h.kind))
         meta = _read(f, "the metadata", lambda: {
             **{k: str(f.attrs[k]) for k in ("mfntk_version", "created", "updated") if k in f.attrs},
             **{k: _json_attr(f, f, k) for k in ("machine", "seeds") if k in f.attrs}})
@@ -952,7 +961,7 @@ def read_run(path, data=None):
     Returns
     -------
     StoredRun
-        ``path``, ``config`` (the run's options), ``net0`` (the network at t = 0),
+        ``path``, ``config`` (the run's options), ``net0`` (the model at t = 0),
         ``state`` (the checkpoint, as ``Simulation.state_dict`` gives it), ``data`` (a
         Dataset), ``checkpoint_steps``, ``snapshot_steps``.
 

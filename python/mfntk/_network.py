@@ -7,6 +7,7 @@ import numbers
 
 import numpy as np
 
+from . import _diagnostics
 from ._backend import get_backend
 from ._options import NetOptions
 from ._validation import (as_matrix, check_choice, check_finite, check_float, check_network_memory,
@@ -36,6 +37,11 @@ class ParticleLayout:
         self.output_bias = bool(output_bias)
         self.particles_size = width * (outputs + d + (1 if bias else 0))
         self.size = self.particles_size + (outputs if self.output_bias else 0)
+
+    def shapes(self):
+        """The shape of each particle block, by name (None for ``b`` without bias)."""
+        N = self.width
+        return {"a": (N, self.outputs), "W": (N, self.d), "b": (N,) if self.bias else None}
 
     def split(self, flat):
         """(a (N, k), W (N, d), b (N,) or None): views of the particles in ``flat``."""
@@ -114,6 +120,11 @@ class TwoLayer:
     >>> float(np.abs(net.predict(np.ones((2, 3)))).max())
     0.0
     """
+
+    #: The model's kind in the registry of :mod:`mfntk._models` (and in trajectory files).
+    kind = "two_layer"
+    #: The blocks recorded as ``displacement_a``, ``displacement_W``, ``displacement_b``.
+    displacement_layers = ("a", "W", "b")
 
     def __init__(self, d, width, activation="relu", scaling="mf", bias=False, outputs=1, w_std=None, a_std=1.0,
                  b_std=0.0, symmetric=False, seed=0, dtype="float64", a_init="gaussian", c0=0.0, output_bias=False, *,
@@ -217,6 +228,95 @@ class TwoLayer:
     def config(self):
         """The constructor arguments, as a JSON-able dict (``TwoLayer(**config)`` rebuilds the network)."""
         return self.options.to_dict()
+
+    @staticmethod
+    def layout_of(config):
+        """(layout, dtype) of the network ``TwoLayer(**config)`` would build, without building it
+        (the options are checked, nothing is allocated): how a file reader sizes what it reads."""
+        o = NetOptions.from_dict(config)
+        return ParticleLayout(o.width, o.outputs, o.d, o.bias, o.output_bias), np.dtype(o.dtype)
+
+    @property
+    def description(self):
+        """The model in a few words, for messages."""
+        return f"a network of width {self.width}"
+
+    # ---- what a simulation calls (the model protocol of mfntk._models) --------------------
+    def dynamics(self, *, loss, weight_decay, temperature, seed, residual_dynamics, linearized, threads,
+                 cache_bytes):
+        """The core's integrator of the distributional dynamics for this network (the backend's
+        ``dynamics``)."""
+        return self.backend.dynamics(self, loss=loss, weight_decay=weight_decay, temperature=temperature, seed=seed,
+                                     residual_dynamics=residual_dynamics, linearized=linearized, threads=threads,
+                                     cache_bytes=cache_bytes)
+
+    @staticmethod
+    def set_reference(engine, theta0, f0):
+        """Give ``engine`` the linearized model's reference: theta_0 and f(X; theta_0) on the data."""
+        engine.set_reference(theta0, f0)
+
+    def learning_rate(self, dt):
+        """The gradient-descent learning rate eta = dt N / alpha^2 of an Euler step dt (SPEC 3)."""
+        return dt * self.width / self.alpha ** 2
+
+    def euler_dt(self, eta):
+        """The mean-field time step dt = eta alpha^2 / N of gradient descent with learning rate eta."""
+        return eta * self.alpha ** 2 / self.width
+
+    def step_flops(self, n, options):
+        """Floating-point operations of one evaluation of the field on n points: 2 n N (d + k)
+        per pass, two passes (forward, gradient), three more with the residual dynamics and
+        two with the linearized model."""
+        passes = 2 + (3 if options.residual_dynamics else 0) + (2 if options.linearized else 0)
+        return passes * 2.0 * n * self.width * (self.d + self.outputs)
+
+    def engine_memory(self, n, batch, options):
+        """(values, cache bytes) of the engine beyond its state and stage buffers for n training
+        points and ``batch`` points per step: F and R of a step's points, the scratch vector of
+        the optional blocks, the linearized model's reference theta_0 and f_0; and the
+        pre-activation cache (``batch`` N values) when it fits in ``options.cache_mb``."""
+        P, k = self.layout.particles_size, self.outputs
+        values = 2 * batch * k
+        if options.residual_dynamics or options.linearized:
+            values += P
+        if options.linearized:
+            values += P + n * k
+        cache = float(batch) * self.width * self.dtype.itemsize
+        return values, (cache if cache <= options.cache_mb * 2 ** 20 else 0.0)
+
+    def linearized_predict(self, bar, X, threads=None):
+        """fbar(X) = f(X; theta0) + (alpha/N) J(theta0) (thetabar - theta0) (+ cbar - c0 with an
+        output bias): the tangent model at this network's parameters theta0 (SPEC 4), evaluated
+        with the parameters of ``bar`` (a TwoLayer of the same shape), shape (n, k)."""
+        X = self.check_inputs(X)
+        th = resolve_threads(threads)
+        delta = bar.get_flat() - self.get_flat()
+        ta, tW, tb = self.layout.split(delta)
+        Jt = self.backend.jvp(self, X, np.ascontiguousarray(ta), np.ascontiguousarray(tW),
+                              None if tb is None else np.ascontiguousarray(tb), th)
+        F = self.predict(X, threads=th) + self.dtype.type(self.alpha / self.width) * Jt
+        dc = self.layout.output_bias_of(delta)
+        if dc is not None:
+            F += dc
+        return F
+
+    def probe_kernel(self, X, threads=None):
+        """The tangent kernel of one output on X, (1/k) sum_p K_pp (``kernels.empirical(...,
+        output="mean")``, SPEC 4): for k > 1 it, not the (n k)^2 matrix kernel, is what the
+        alignment with Y Y^T compares, and its infinite-width limit is the analytic kernel."""
+        from . import kernels
+        return kernels.empirical(self, X, threads=threads, output="mean")
+
+    def parameter_blocks(self):
+        """The particles by block name, copies: ``a``, ``W``, ``b`` (None without bias); the
+        output bias, not a particle, is left out."""
+        return {"a": self.a.copy(), "W": self.W.copy(), "b": None if self.b is None else self.b.copy()}
+
+    def tangent_change(self, previous, X):
+        """|D f(theta) - D f(theta_prev)|_F / |D f(theta_prev)|_F on X from the blocks ``previous``
+        (see :func:`mfntk._diagnostics.tangent_change`)."""
+        return _diagnostics.tangent_change(self, (previous["a"], previous["W"], previous["b"]),
+                                           (self.a, self.W, self.b), X)
 
     def __repr__(self):
         extra = ", bias=True" if self.bias else ""

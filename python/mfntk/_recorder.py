@@ -8,7 +8,7 @@ import numpy as np
 
 from . import _diagnostics
 from ._losses import residual, risk
-from ._trajectory import Trajectory, linearized_predict
+from ._trajectory import Trajectory
 
 __all__ = ["Recorder", "DivergenceError", "classification_error"]
 
@@ -34,8 +34,9 @@ class Recorder:
     Parameters
     ----------
     options : RunOptions
-    net0 : TwoLayer
-        The network at t = 0.
+    net0 : TwoLayer or DiagonalLinear
+        The model at t = 0; the records call its methods (``predict``, ``linearized_predict``,
+        ``probe_kernel``, ``parameter_blocks``, ``tangent_change``, ``displacement_layers``).
     sets : dict
         ``X``, ``Y`` (training set), ``X_test``, ``Y_test`` (or None), ``X_probe``,
         ``Y_probe``, ``f0`` (the model on X at theta_0), ``offset`` and ``offset_test`` (the
@@ -49,8 +50,9 @@ class Recorder:
         for key, value in sets.items():
             setattr(self, key, value)
         self.series = {name: [] for name in Trajectory._SERIES}
+        self._theta0 = net0.parameter_blocks()
         self._K0 = None
-        self._prev = None  # (theta, train risk) at the previous record, for the per-interval changes
+        self._prev = None  # (parameter blocks, train risk) at the previous record, for the per-interval changes
 
     def record(self, step, net, state, layout):
         """Append one record at ``step`` for the particles of ``net`` and the engine ``state``."""
@@ -76,7 +78,7 @@ class Recorder:
             off, P = layout["linearized"], layout["particles"]
             bar = self.net0.copy()
             bar.set_flat(state[off:off + P])
-            fbar = linearized_predict(self.net0, bar, self.X, self.threads)
+            fbar = self.net0.linearized_predict(bar, self.X, self.threads)
             if self.offset is not None:
                 fbar -= self.offset
             fbar = fbar.astype(np.float64)
@@ -98,18 +100,13 @@ class Recorder:
         return F
 
     def _diagnostics(self, net, train):
-        from . import kernels
-        s, net0 = self.series, self.net0
-        theta = (net.a.copy(), net.W.copy(), None if net.b is None else net.b.copy())
-        disp = _diagnostics.displacement((net0.a, net0.W, net0.b), theta)
+        s = self.series
+        theta = net.parameter_blocks()
+        disp = _diagnostics.displacement(self._theta0, theta)
         s["displacement"].append(disp["all"])
-        s["displacement_a"].append(disp["a"])
-        s["displacement_W"].append(disp["W"])
-        s["displacement_b"].append(disp.get("b", float("nan")))
-        # The (probe, probe) kernel of one output, (1/k) sum_p K_pp (SPEC 4): for k > 1 it, not
-        # the (probe k)^2 matrix kernel, is what the alignment with Y Y^T compares, and its
-        # infinite-width limit is the analytic kernel. For k = 1 it is the tangent kernel.
-        K = kernels.empirical(net, self.X_probe, threads=self.threads, output="mean").astype(np.float64)
+        for layer in net.displacement_layers:
+            s[f"displacement_{layer}"].append(disp.get(layer, float("nan")))
+        K = net.probe_kernel(self.X_probe, threads=self.threads).astype(np.float64)
         if self._K0 is None:
             self._K0 = K
         s["kernel_distance"].append(_diagnostics.kernel_distance(K, self._K0))
@@ -120,7 +117,7 @@ class Recorder:
         else:
             prev_theta, prev_risk = self._prev
             s["objective_change"].append((prev_risk - train) / prev_risk if prev_risk > 0 else 0.0)
-            s["tangent_change"].append(_diagnostics.tangent_change(net, prev_theta, theta, self.X_probe))
+            s["tangent_change"].append(net.tangent_change(prev_theta, self.X_probe))
         self._prev = (theta, train)
 
     @property
@@ -130,8 +127,8 @@ class Recorder:
     def state_dict(self):
         prev = None
         if self._prev is not None:
-            (a, W, b), prev_risk = self._prev
-            prev = {"a": a.copy(), "W": W.copy(), "b": None if b is None else b.copy(), "risk": float(prev_risk)}
+            blocks, prev_risk = self._prev
+            prev = {**{k: None if v is None else v.copy() for k, v in blocks.items()}, "risk": float(prev_risk)}
         return {
             "series": {k: [np.array(x, copy=True) if isinstance(x, np.ndarray) else x for x in v]
                        for k, v in self.series.items() if v},
@@ -142,4 +139,6 @@ class Recorder:
         self.series = {name: list(sd["series"].get(name, [])) for name in Trajectory._SERIES}
         self._K0 = None if sd.get("K0") is None else np.asarray(sd["K0"], np.float64)
         prev = sd.get("prev")
-        self._prev = None if prev is None else ((prev["a"], prev["W"], prev["b"]), float(prev["risk"]))
+        self._prev = None
+        if prev is not None:
+            self._prev = ({k: v for k, v in prev.items() if k != "risk"}, float(prev["risk"]))

@@ -18,7 +18,7 @@ import time
 import numpy as np
 
 from . import _io
-from ._network import TwoLayer
+from ._models import model_kind
 from ._options import OutputOptions, RunOptions
 from ._recorder import DivergenceError, Recorder
 from ._registry import check_loss, integrator_info, loss_info
@@ -35,13 +35,18 @@ _LOG_SECONDS = 30.0        # interval of the progress lines written off a termin
 
 
 def euler_dt(net, eta):
-    """The mean-field time step dt = eta alpha^2 / N of gradient descent with learning rate eta (SPEC 3)."""
-    return check_float(eta, "eta", minimum=0.0, strict=True) * net.alpha ** 2 / net.width
+    """The time step dt of :func:`simulate` whose Euler scheme is gradient descent with learning
+    rate eta: the mean-field step dt = eta alpha^2 / N for a TwoLayer (SPEC 3), eta itself for a
+    DiagonalLinear (gradient-flow time)."""
+    model_kind(net)
+    return net.euler_dt(check_float(eta, "eta", minimum=0.0, strict=True))
 
 
 def learning_rate(net, dt):
-    """The gradient-descent learning rate eta = dt N / alpha^2 equivalent to an Euler step dt."""
-    return check_float(dt, "dt", minimum=0.0, strict=True) * net.width / net.alpha ** 2
+    """The gradient-descent learning rate eta equivalent to an Euler step dt: dt N / alpha^2 for
+    a TwoLayer, dt for a DiagonalLinear."""
+    model_kind(net)
+    return net.learning_rate(check_float(dt, "dt", minimum=0.0, strict=True))
 
 
 def _targets(net, y, name):
@@ -73,14 +78,37 @@ MAX_STEPS = 2 ** 53
 
 
 def dd_field(net, X, Y, loss="squared", weight_decay=0.0, threads=None):
-    """The distributional-dynamics field at the network's particles on data (X, Y) (SPEC 3).
+    """The field of the dynamics at the model's parameters on data (X, Y), computed by the core.
 
-    d theta_j / dt = (1/alpha) (1/n) sum_i r_i grad_theta sigma_*(x_i; theta_j) - lambda theta_j.
+    For a TwoLayer the distributional-dynamics field (SPEC 3),
+    d theta_j / dt = (1/alpha) (1/n) sum_i r_i grad_theta sigma_*(x_i; theta_j) - lambda theta_j;
+    for a DiagonalLinear the gradient flow of the empirical risk,
+    d w_+- / dt = +-D w_+-^{D-1} X^T r / n - lambda w_+- (r = -dl/df at f = X beta).
+
+    Parameters
+    ----------
+    net : TwoLayer or DiagonalLinear
+    X : array (n, d)
+    Y : array (n, k) or (n,)
+        Targets; labels in {-1, +1} for the logistic loss.
+    loss : str
+        A loss of the core (``mfntk._registry.LOSSES``).
+    weight_decay : float
+        lambda >= 0.
+    threads : int or None
 
     Returns
     -------
-    dA : ndarray (N, k), dW : ndarray (N, d), db : ndarray (N,) or None
+    tuple of ndarray
+        The field split by the model's layout: (dA (N, k), dW (N, d), db (N,) or None) for a
+        TwoLayer, (dw_plus (d,), dw_minus (d,)) for a DiagonalLinear.
+
+    Raises
+    ------
+    ValueError, TypeError
+        For invalid arguments (the message names the argument).
     """
+    model_kind(net)
     X = net.check_inputs(X, note_copy=False)
     Y = as_matrix(Y, "Y", allow_vector=True)
     if Y.shape[0] != X.shape[0]:
@@ -90,9 +118,9 @@ def dd_field(net, X, Y, loss="squared", weight_decay=0.0, threads=None):
     _check_labels(Y, loss, "Y")
     # one evaluation: no pre-activation cache (allocating it would cost more than it saves);
     # for repeated evaluations use Simulation.field, whose buffers persist
-    eng = net.backend.dynamics(net, loss=loss, weight_decay=check_float(weight_decay, "weight_decay", minimum=0.0),
-                               temperature=0.0, seed=0, residual_dynamics=False, linearized=False,
-                               threads=resolve_threads(threads), cache_bytes=0)
+    eng = net.dynamics(loss=loss, weight_decay=check_float(weight_decay, "weight_decay", minimum=0.0),
+                       temperature=0.0, seed=0, residual_dynamics=False, linearized=False,
+                       threads=resolve_threads(threads), cache_bytes=0)
     eng.set_data(X, Y)
     return net.layout.split(eng.field(net.get_flat()))
 
@@ -195,12 +223,14 @@ class Simulation:
     """A run of the distributional dynamics, set up once and advanced with :meth:`run`.
 
     ``Simulation(net, data, t_max, dt, **options)`` takes the options of :func:`simulate`
-    (:class:`~mfntk._options.RunOptions`); :func:`simulate` is the one-call form.
+    (:class:`~mfntk._options.RunOptions`); :func:`simulate` is the one-call form. ``net`` is
+    any model of :data:`mfntk._models.MODELS` (a TwoLayer or a DiagonalLinear): the
+    simulation reaches it only through the model protocol (``dynamics``, ``set_reference``,
+    ``learning_rate``, ``step_flops``, ``engine_memory`` and the methods the recorder calls).
     """
 
     def __init__(self, net, data, t_max, dt, **options):
-        if not isinstance(net, TwoLayer):
-            raise TypeError(f"net: expected an mfntk.TwoLayer, got {type(net).__name__}")
+        model_kind(net)
         opts = RunOptions.build("Simulation", t_max=t_max, dt=dt, **options)
         self.data = as_dataset(data)
         if self.data.d != net.d:
@@ -247,8 +277,8 @@ class Simulation:
         self.batches = _Batches(self.data, self.X, self.Y, self.batch, self.online, self.seed, net.dtype, self.loss,
                                 offset=offset, net0=self.net0, threads=self.threads)
 
-        self.engine = net.backend.dynamics(
-            net, loss=self.loss, weight_decay=self.weight_decay, temperature=self.temperature, seed=self.seed,
+        self.engine = net.dynamics(
+            loss=self.loss, weight_decay=self.weight_decay, temperature=self.temperature, seed=self.seed,
             residual_dynamics=self.residual_dynamics, linearized=self.linearized, threads=self.threads,
             cache_bytes=int(self.cache_mb * 2 ** 20))
         self.engine.set_data(self.X, self.Y)
@@ -257,7 +287,7 @@ class Simulation:
             f0 = np.zeros_like(f0)   # the model at theta_0
         self.layout = self.engine.layout()
         if self.linearized:
-            self.engine.set_reference(self.net0.get_flat(), f0)
+            self.net0.set_reference(self.engine, self.net0.get_flat(), f0)
         self.state = np.zeros(self.layout["size"], dtype=net.dtype)
         P = self.layout["particles"]
         self.state[:P] = net.get_flat()
@@ -290,11 +320,12 @@ class Simulation:
     # ---- configuration -------------------------------------------------------------------
     def config(self):
         """Every option of the run (as run: ``online`` and ``threads`` resolved, ``record_every``
-        rounded to whole steps), the network's options under ``net``, and derived values."""
+        rounded to whole steps), the model's options under ``net`` and its kind under ``model``,
+        and derived values."""
         return {
-            "net": self.net0.config(),
+            "net": self.net0.config(), "model": self.net0.kind,
             **self.options.replace(record_every=self.record_steps * self.dt, threads=self.threads).to_dict(),
-            "steps": self.steps_total, "learning_rate": learning_rate(self.net0, self.dt), "data": self.data.name,
+            "steps": self.steps_total, "learning_rate": self.net0.learning_rate(self.dt), "data": self.data.name,
         }
 
     @property
@@ -303,8 +334,10 @@ class Simulation:
 
     # ---- the state -------------------------------------------------------------------------
     def particles(self):
-        """(a, W, b) at the current step: views of the state (read them, copy to keep them); the
-        output bias, when the network has one, is ``self.net0.layout.output_bias_of(self.state)``."""
+        """The parameters at the current step split by the model's layout: (a, W, b) for a
+        TwoLayer, (w_plus, w_minus) for a DiagonalLinear; views of the state (read them, copy to
+        keep them). A TwoLayer's output bias, when it has one, is
+        ``self.net0.layout.output_bias_of(self.state)``."""
         return self.net0.layout.split(self.state)
 
     def _current_net(self):
@@ -317,16 +350,15 @@ class Simulation:
     # ---- stepping --------------------------------------------------------------------------
     def _chunk_steps(self):
         n = self.batch if self.batch is not None else self.data.n
-        passes = 2 + (3 if self.residual_dynamics else 0) + (2 if self.linearized else 0)
-        stages = integrator_info(self.method).stages
-        flops = stages * passes * 2.0 * n * self.net0.width * (self.net0.d + self.net0.outputs)
+        flops = integrator_info(self.method).stages * self.net0.step_flops(n, self.options)
         steps = max(1, int(_CHUNK_FLOPS / flops))
         if self.batch is not None:
             steps = max(1, min(steps, int(_CHUNK_BATCH_VALUES / (self.batch * (self.net0.d + 1)))))
         return steps
 
     def field(self):
-        """The field (dA, dW, db) of the particles at the current state on the full training set.
+        """The field of the parameters at the current state on the full training set, split as
+        :meth:`particles`.
 
         The same as :func:`dd_field`, with the simulation's persistent buffers (and its
         pre-activation cache): the way to evaluate the field repeatedly.
@@ -435,7 +467,8 @@ class Simulation:
         dict
             ``state`` (ndarray), ``step``, ``record_steps`` (ints), ``series`` (dict of
             lists), ``rng`` (the JSON-able ``bit_generator.state``), ``K0`` (ndarray or None),
-            ``prev`` (None or a dict with ``a``, ``W``, ``b``, ``risk``), ``wall_time``.
+            ``prev`` (None or a dict of the model's parameter blocks, ``a``, ``W``, ``b`` or
+            ``w_plus``, ``w_minus``, and ``risk``), ``wall_time``.
         """
         return {"state": self.state.copy(), "step": int(self.step), "record_steps": int(self.record_steps),
                 "rng": self.batches.rng.bit_generator.state, "wall_time": float(self.wall_time),
@@ -469,18 +502,23 @@ def simulate(net, data, t_max, dt, *, progress=None, **options):
     return sim.run(progress=progress, **output)
 
 
-simulate.__doc__ = """Train a two-layer network by the distributional dynamics (SPEC 3) and record the run.
+simulate.__doc__ = """Train a two-layer network by the distributional dynamics (SPEC 3), or a diagonal linear
+    network by its gradient flow (docs/MATH.md section 9), and record the run.
 
     d theta_j / dt = (1/alpha) E_x[r(x) grad_theta sigma_*(x; theta_j)] - lambda theta_j
                      (+ sqrt(2 tau) dB_j when tau > 0).
 
     Time is mean-field time: gradient descent with learning rate eta is the Euler scheme
-    with dt = eta alpha^2 / N (see :func:`euler_dt` and :func:`learning_rate`).
+    with dt = eta alpha^2 / N (see :func:`euler_dt` and :func:`learning_rate`). For a
+    DiagonalLinear time is gradient-flow time of the empirical risk: dt = eta. Its runs have
+    the same options and records (risks, errors, residual dynamics, linearized model, the
+    diagnostics with its tangent kernel and the displacement of (w_+, w_-) as a whole: the
+    per-layer ``displacement_a``, ``_W``, ``_b`` are not recorded), files and resume.
 
     Parameters
     ----------
-    net : TwoLayer
-        The initial network; it is left unchanged (the trained one is ``traj.net``).
+    net : TwoLayer or DiagonalLinear
+        The initial model; it is left unchanged (the trained one is ``traj.net``).
     data : Dataset or (X, y)
         Training data (optional test split and sampler, see :mod:`mfntk.datasets`).
     progress : bool or None

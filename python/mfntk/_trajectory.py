@@ -3,13 +3,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._validation import resolve_threads
-
 __all__ = ["Trajectory", "linearized_predict", "SERIES"]
 
 #: Every series a run can record: name -> (dimensions after the record axis, description with unit).
 SERIES = {
-    "t": ((), "time (mean-field units, SPEC 3)"),
+    "t": ((), "time (mean-field units, SPEC 3; gradient-flow time for a DiagonalLinear)"),
     "step": ((), "integrator steps since t = 0"),
     "train_risk": ((), "mean loss on the training set"),
     "test_risk": ((), "mean loss on the test split, or on a held-out sample of the sampler"),
@@ -20,9 +18,9 @@ SERIES = {
     "linearized_distance": ((), "|f(theta_t) - fbar_t| / |f(theta_0) - y| on the training set "
                                 "(Chizat-Oyallon-Bach)"),
     "displacement": ((), "|theta_t - theta_0| / |theta_0|, all parameters"),
-    "displacement_a": ((), "|a_t - a_0| / |a_0|"),
-    "displacement_W": ((), "|W_t - W_0| / |W_0|"),
-    "displacement_b": ((), "|b_t - b_0| / |b_0| (NaN without bias)"),
+    "displacement_a": ((), "|a_t - a_0| / |a_0| (a two-layer network's)"),
+    "displacement_W": ((), "|W_t - W_0| / |W_0| (a two-layer network's)"),
+    "displacement_b": ((), "|b_t - b_0| / |b_0| (a two-layer network's; NaN without bias)"),
     "kernel_distance": ((), "|K_t - K_0|_F / |K_0|_F of the tangent kernel on the probe set"),
     "alignment": ((), "kernel-target alignment of K_t on the probe set (Cristianini et al.)"),
     "objective_change": ((), "relative decrease of the training risk over the last record interval"),
@@ -37,25 +35,28 @@ class Trajectory:
     Attributes
     ----------
     t, step : ndarray (records,)
-        Times (mean-field units, SPEC 3) and step indices of the records.
+        Times (mean-field units, SPEC 3; for a DiagonalLinear gradient-flow time) and step
+        indices of the records.
     train_risk, test_risk : ndarray (records,)
         Mean loss on the training set and on the test split (or a held-out sample from the
         data's sampler); ``test_risk`` is None when the data has neither.
     train_error, test_error : ndarray (records,) or None
         For classification data: the fraction of misclassified points (argmax of the outputs
         for one-hot targets, the sign for one output).
-    net, net0 : TwoLayer
-        The network at the last record and at t = 0 (copies; the input is left unchanged).
+    net, net0 : TwoLayer or DiagonalLinear
+        The model at the last record and at t = 0 (copies; the input is left unchanged).
     rd_residual : ndarray (records, n, k) or None
         With ``residual_dynamics=True``: the residual of the residual dynamics, y - g for the
         squared loss (r(g) = -dl/df for the logistic loss).
     linearized_distance : ndarray or None
         With ``linearized=True``: |f(theta_t) - fbar_t| / |f(theta_0) - y| on the training set.
-    linearized_net : TwoLayer or None
+    linearized_net : TwoLayer, DiagonalLinear or None
         The parameters of the linearized model at the last record.
     displacement, displacement_a, displacement_W, displacement_b, kernel_distance,
     alignment, objective_change, tangent_change : ndarray or None
-        With ``diagnostics=True`` (see :func:`simulate`).
+        With ``diagnostics=True`` (see :func:`simulate`). A DiagonalLinear has no layers:
+        its runs record ``displacement`` (of (w_+, w_-)) only, the per-layer series are None;
+        its kernel is :meth:`~mfntk.DiagonalLinear.tangent_kernel`.
     config : dict
         The options of the run. ``wall_time`` (s), ``interrupted`` (bool).
 
@@ -89,8 +90,9 @@ class Trajectory:
 
     def linearized_predict(self, X, threads=None):
         """The linearized model fbar(x) = f(x; theta_0) + (alpha/N) sum_j <grad sigma_*(x; theta_j^0), thetabar_j - theta_j^0>
-        (+ cbar - c_0 with an output bias) at the last record (needs ``linearized=True``); for a
-        centred run without the f(x; theta_0) term, as :meth:`predict`."""
+        (+ cbar - c_0 with an output bias; for a DiagonalLinear <betabar, x>, see
+        :meth:`~mfntk.DiagonalLinear.linearized_beta`) at the last record (needs
+        ``linearized=True``); for a centred run without the f(x; theta_0) term, as :meth:`predict`."""
         if self.linearized_net is None:
             raise ValueError("linearized_predict: the run was not made with linearized=True")
         F = linearized_predict(self.net0, self.linearized_net, X, threads)
@@ -162,16 +164,8 @@ class Trajectory:
 
 
 def linearized_predict(net0, net_bar, X, threads=None):
-    """fbar(X) = f(X; theta0) + (alpha/N) J(theta0) (thetabar - theta0) (+ cbar - c0 with an output
-    bias): the tangent model at theta0 (SPEC 4) evaluated with the parameters of ``net_bar``."""
-    X = net0.check_inputs(X)
-    th = resolve_threads(threads)
-    delta = net_bar.get_flat() - net0.get_flat()
-    ta, tW, tb = net0.layout.split(delta)
-    Jt = net0.backend.jvp(net0, X, np.ascontiguousarray(ta), np.ascontiguousarray(tW),
-                          None if tb is None else np.ascontiguousarray(tb), th)
-    F = net0.predict(X, threads=th) + net0.dtype.type(net0.alpha / net0.width) * Jt
-    dc = net0.layout.output_bias_of(delta)
-    if dc is not None:
-        F += dc
-    return F
+    """The tangent model at ``net0``'s parameters evaluated with the parameters of ``net_bar``
+    (SPEC 4): for a TwoLayer fbar(X) = f(X; theta0) + (alpha/N) J(theta0) (thetabar - theta0)
+    (+ cbar - c0 with an output bias), for a DiagonalLinear <betabar, x>; the model's
+    ``linearized_predict``."""
+    return net0.linearized_predict(net_bar, X, threads=threads)

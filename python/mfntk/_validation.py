@@ -310,35 +310,29 @@ def check_eigh_memory(n, name, what, matrices=5):
 
 
 def check_simulation_memory(net, data, options, stages):
-    """A run of the dynamics: the network's copies, the state vector and the integrator's ``stages``
-    stage buffers (plus one for multi-stage methods), the engine's buffers, the pre-activation cache
-    (when the n N pre-activations fit in ``options.cache_mb``), the data in the network's dtype and
-    the recorder's probe kernels (the name is net)."""
+    """A run of the dynamics: the model's copies, the state vector and the integrator's ``stages``
+    stage buffers (plus one for multi-stage methods), the engine's own buffers and cache (the
+    model's ``engine_memory``: for a TwoLayer the pre-activation cache when the n N
+    pre-activations fit in ``options.cache_mb``), the data in the model's dtype and the
+    recorder's probe kernels (the name is net)."""
     s = np.dtype(net.dtype).itemsize
-    N, d, k = int(net.width), int(net.d), int(net.outputs)
-    P = N * (k + d + (1 if net.bias else 0))
+    P, d, k = int(net.n_params), int(net.d), int(net.outputs)
     n = int(data.n)
     nb = n if options.batch is None else int(options.batch)
     size = P + (n * k if options.residual_dynamics else 0) + (P if options.linearized else 0)
     values = 2 * P + size                                        # net0, net, the state
     values += (stages + (1 if stages > 1 else 0)) * size         # stage buffers and the combination buffer
-    values += 2 * nb * k + n * k                                 # F, R of the engine; f0
-    if options.residual_dynamics or options.linearized:
-        values += P                                              # the engine's scratch vector
-    if options.linearized:
-        values += P + n * k                                      # the reference theta0, f0
+    engine, cache = net.engine_memory(n, nb, options)
+    values += engine + n * k                                     # the engine's buffers; f0
     if np.dtype(data.X.dtype) != np.dtype(net.dtype):
-        values += (n + int(data.n_test or 0)) * (d + k)          # the data converted to the network's dtype
+        values += (n + int(data.n_test or 0)) * (d + k)          # the data converted to the model's dtype
     nbytes = float(values) * s
     if not data.has_test and data.has_sampler:
         nbytes += float(options.test_size) * (d + k) * (8 + s)   # the test sample drawn from the sampler
     if options.diagnostics:
         m = min(int(options.probe_size), n)
         nbytes += 2.0 * m * m * 8                                # the probe kernels K and K0
-    cache = float(nb) * N * s
-    if cache > options.cache_mb * 2 ** 20:
-        cache = 0.0
-    what = f"a run of a network of width {N} on {n} points"
+    what = f"a run of {net.description} on {n} points"
     if cache > (nbytes + cache) / 4:
         what += f" (of which {format_bytes(cache)} for the pre-activation cache; a smaller cache_mb drops it)"
     return check_memory(nbytes + cache, "net", what)
