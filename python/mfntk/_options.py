@@ -330,7 +330,8 @@ class RunOptions(Options):
     t_max: float = option(REQUIRED, "float", "Final time; the run takes ceil(t_max / dt) steps.", minimum=0.0,
                           unit="mean-field time")
     dt: float = option(REQUIRED, "float", "Time step; gradient descent with learning rate eta is the Euler "
-                       "scheme with dt = eta alpha^2 / N.", minimum=0.0, strict=True, unit="mean-field time")
+                       "scheme with dt = eta alpha^2 / N for a two-layer network, dt = eta for the diagonal "
+                       "linear network (mf.euler_dt).", minimum=0.0, strict=True, unit="mean-field time")
     method: str = option("rk4", "choice", "Fixed-step integrator: euler, heun, rk4 (orders 1, 2, 4); with "
                          "temperature > 0 only euler (Euler-Maruyama).", choices=_integrators)
     loss: str = option("squared", "choice", "squared: l = 1/2 |y - f|^2; logistic: log(1 + exp(-y f)) for "
