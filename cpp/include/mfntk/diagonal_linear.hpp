@@ -33,7 +33,7 @@
 #include "dynamics.hpp"
 #include "integrators.hpp"
 #include "losses.hpp"
-#include "random.hpp"
+#include "time_stepper.hpp"
 #include "types.hpp"
 
 namespace mfntk {
@@ -131,6 +131,8 @@ template <class T> class DiagonalLinearDynamics {
   }
 
   const DiagonalOptions& options() const { return opt_; }
+  Index inputs() const { return opt_.d; }
+  Index outputs() const { return 1; }
 
   // n: number of training points (the residual-dynamics block lives on them).
   StateLayout layout(Index n) const {
@@ -233,58 +235,23 @@ template <class T> class DiagonalLinearDynamics {
   // one stacked batch per step). Stops after the first step that leaves a non-finite value.
   AdvanceResult advance(T* y, Index n_train, Index steps, T dt, Method method, std::int64_t step0,
                         const Batches<T>& data) {
-    const Index size = layout(n_train).size;
     if (opt_.residual_dynamics && data.stacked)
       throw std::invalid_argument("batch: residual_dynamics needs full-batch dynamics");
-    return with_integrator(method, [&](auto integrator) {
-      using I = decltype(integrator);
-      static_assert(I::stages >= 1 && I::stages <= 4, "at most four stage buffers");
-      if (opt_.temperature > 0 && !I::supports_temperature)
-        throw std::invalid_argument(std::string("method: '") + I::name +
-                                    "' cannot integrate temperature > 0 (Euler-Maruyama needs a one-stage step)");
-      for (int i = 0; i < 4; ++i) stage_[i].resize(i < I::stages ? size : 0);
-      tmp_.resize(I::stages > 1 ? size : 0);
-      const StepBuffers<T> buffers{{stage_[0].data(), stage_[1].data(), stage_[2].data(), stage_[3].data()},
-                                   tmp_.data(), size, opt_.threads};
-      AdvanceResult res;
-      for (Index s = 0; s < steps; ++s) {
-        const T* X = data.x(s, opt_.d);
-        const T* Yd = data.y(s, 1);
-        const T* O = data.o(s, 1);
-        I::step([&](const T* state, T* slope) { field(state, slope, X, Yd, data.size, O); }, y, dt, buffers);
-        if (opt_.temperature > 0) add_noise(y, dt, step0 + s);
-        res.steps = s + 1;
-        if (!all_finite(size, y)) {
-          res.status = Status::nonfinite;
-          return res;
-        }
-      }
-      return res;
-    });
+    return stepper_.advance(
+        method, y, layout(n_train).size, steps, dt, opt_.threads, opt_.temperature > 0,
+        [&](Index s, const T* state, T* slope) {
+          field(state, slope, data.x(s, opt_.d), data.y(s, 1), data.size, data.o(s, 1));
+        },
+        [&](Index s) {  // on the particles (w_+, w_-) only
+          add_langevin_noise(y, 2 * opt_.d, opt_.temperature, dt, opt_.seed, step0 + s, opt_.threads);
+        });
   }
 
  private:
   DiagonalOptions opt_;
   std::vector<T> w0_, beta0_, c0p_, c0m_;
   std::vector<T> beta_, betabar_, cp_, cm_, F_, Fbar_, R_, Rg_, Rbar_, G_, Gg_, Gbar_, u_, partial_;
-  Vec<T> stage_[4], tmp_;
-
-  bool all_finite(Index size, const T* y) const {
-    bool ok = true;
-#pragma omp parallel for schedule(static) num_threads(opt_.threads) if (size > kParallelMin) reduction(&& : ok)
-    for (Index i = 0; i < size; ++i) ok = ok && std::isfinite(y[i]);
-    return ok;
-  }
-
-  // Euler-Maruyama increment sqrt(2 tau dt) xi on the particles (w_+, w_-) only, keyed by
-  // (seed, step, index) as in the two-layer engine.
-  void add_noise(T* y, T dt, std::int64_t step) const {
-    const Index P = 2 * opt_.d;
-    const T scale = static_cast<T>(std::sqrt(2.0 * opt_.temperature * static_cast<double>(dt)));
-    const std::uint64_t key = noise_key(opt_.seed, static_cast<std::uint64_t>(step));
-#pragma omp parallel for schedule(static) num_threads(opt_.threads) if (P > kParallelMin / 8)
-    for (Index i = 0; i < P; ++i) y[i] += scale * static_cast<T>(standard_normal(key, static_cast<std::uint64_t>(i)));
-  }
+  TimeStepper<T> stepper_;
 };
 
 }  // namespace mfntk

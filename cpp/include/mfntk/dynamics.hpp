@@ -28,7 +28,7 @@
 #include "integrators.hpp"
 #include "losses.hpp"
 #include "network.hpp"
-#include "random.hpp"
+#include "time_stepper.hpp"
 
 namespace mfntk {
 
@@ -56,26 +56,6 @@ struct StateLayout {
   Index size = 0;
 };
 
-enum class Status { ok = 0, nonfinite = 1 };
-
-struct AdvanceResult {
-  Index steps = 0;  // steps completed (the last one included when it went non-finite)
-  Status status = Status::ok;
-};
-
-// Full-batch data, or one batch per step stacked as (steps, B, d) and (steps, B, k); O: the
-// offsets of the points (as Y), or null for none.
-template <class T> struct Batches {
-  const T* X = nullptr;
-  const T* Y = nullptr;
-  Index size = 0;
-  bool stacked = false;
-  const T* O = nullptr;
-  const T* x(Index s, Index d) const { return stacked ? X + s * size * d : X; }
-  const T* y(Index s, Index k) const { return stacked ? Y + s * size * k : Y; }
-  const T* o(Index s, Index k) const { return O == nullptr ? nullptr : stacked ? O + s * size * k : O; }
-};
-
 // Number of trained scalars: the particles and, with an output bias, its k values.
 inline Index parameter_size(const DynamicsOptions& o) {
   return particle_size(o.N, o.d, o.k, o.bias) + (o.output_bias ? o.k : 0);
@@ -93,6 +73,8 @@ template <class T> class Dynamics {
   virtual ~Dynamics() = default;
 
   const DynamicsOptions& options() const { return opt_; }
+  Index inputs() const { return opt_.d; }
+  Index outputs() const { return opt_.k; }
 
   // n: number of training points (the residual-dynamics block lives on them).
   StateLayout layout(Index n) const {
@@ -117,58 +99,24 @@ template <class T> class Dynamics {
 
   AdvanceResult advance(T* y, Index n_train, Index steps, T dt, Method method, std::int64_t step0,
                         const Batches<T>& data) {
-    const Index size = layout(n_train).size;
     if ((opt_.residual_dynamics || opt_.linearized) && data.stacked)
       throw std::invalid_argument("batch: residual_dynamics and linearized need full-batch dynamics");
-    return with_integrator(method, [&](auto integrator) {
-      using I = decltype(integrator);
-      static_assert(I::stages >= 1 && I::stages <= 4, "at most four stage buffers");
-      if (opt_.temperature > 0 && !I::supports_temperature)
-        throw std::invalid_argument(std::string("method: '") + I::name +
-                                    "' cannot integrate temperature > 0 (Euler-Maruyama needs a one-stage step)");
-      // Only the stage buffers the method uses: at N = 2^20 each holds hundreds of MB.
-      for (int i = 0; i < 4; ++i) stage_[i].resize(i < I::stages ? size : 0);
-      tmp_.resize(I::stages > 1 ? size : 0);
-      const StepBuffers<T> buffers{{stage_[0].data(), stage_[1].data(), stage_[2].data(), stage_[3].data()},
-                                   tmp_.data(), size, opt_.threads};
-      MapVec<T> Y(y, size);
-      AdvanceResult res;
-      for (Index s = 0; s < steps; ++s) {
-        const T* X = data.x(s, opt_.d);
-        const T* Yd = data.y(s, opt_.k);
-        const T* O = data.o(s, opt_.k);
-        const Index n = data.size;
-        I::step([&](const T* state, T* slope) { field(state, slope, X, Yd, n, O); }, y, dt, buffers);
-        if (opt_.temperature > 0) add_noise(y, dt, step0 + s);
-        res.steps = s + 1;
-        if (!all_finite(opt_.threads, size, Y.data())) {
-          res.status = Status::nonfinite;
-          return res;
-        }
-      }
-      return res;
-    });
+    const Index k = opt_.k;
+    return stepper_.advance(
+        method, y, layout(n_train).size, steps, dt, opt_.threads, opt_.temperature > 0,
+        [&](Index s, const T* state, T* slope) {
+          field(state, slope, data.x(s, opt_.d), data.y(s, k), data.size, data.o(s, k));
+        },
+        [&](Index s) {  // on the particles only, not on the output bias
+          add_langevin_noise(y, particle_size(opt_.N, opt_.d, k, opt_.bias), opt_.temperature, dt, opt_.seed,
+                             step0 + s, opt_.threads);
+        });
   }
 
  protected:
   DynamicsOptions opt_;
   std::vector<T> theta0_, f0_;
-  Vec<T> stage_[4], tmp_;
-
-  static bool all_finite(int th, Index size, const T* y) {
-    bool ok = true;
-#pragma omp parallel for schedule(static) num_threads(th) if (size > kParallelMin) reduction(&& : ok)
-    for (Index i = 0; i < size; ++i) ok = ok && std::isfinite(y[i]);
-    return ok;
-  }
-  // Euler-Maruyama increment sqrt(2 tau dt) xi on the particles only (not on the output bias).
-  void add_noise(T* y, T dt, std::int64_t step) const {
-    const Index P = particle_size(opt_.N, opt_.d, opt_.k, opt_.bias);
-    const T scale = static_cast<T>(std::sqrt(2.0 * opt_.temperature * static_cast<double>(dt)));
-    const std::uint64_t key = noise_key(opt_.seed, static_cast<std::uint64_t>(step));
-#pragma omp parallel for schedule(static) num_threads(opt_.threads) if (P > kParallelMin / 8)
-    for (Index i = 0; i < P; ++i) y[i] += scale * static_cast<T>(standard_normal(key, static_cast<std::uint64_t>(i)));
-  }
+  TimeStepper<T> stepper_;
 };
 
 template <class T, class Act> class DynamicsOf final : public Dynamics<T> {
