@@ -174,40 +174,55 @@ def alpha_sweep(data=None, net=None, *, executor=None, workers=None, threads=Non
                      progress=progress, desc="alpha sweep")
 
 
+#: The quantities of the alpha figure's panels and their axis labels.
+_PANELS = (("displacement", r"displacement $\|\theta_t-\theta_0\|/\|\theta_0\|$"),
+           ("kernel_distance", r"kernel distance $\|K_t-K_0\|_F/\|K_0\|_F$"),
+           ("max_linearized_distance", r"max over t of $\|f_t-\bar f_t\|/\|f_0-y\|$"))
+
+
+def _fit_label(fit):
+    if fit is None:
+        return ""
+    return f", slope {fit.slope:+.2f} " + (f"(theory {fit.theory:+.3g})" if fit.theory is not None else "(no theory)")
+
+
 def figure(result):
-    """Displacement, kernel distance and final risks against alpha, one curve per width."""
+    """Displacement, kernel distance, linearized distance and final risks against alpha, one
+    curve per width; the lazy-regime fits dashed, their slopes (and the theory's, where one
+    applies to the run's activation and initialisation) in the legends."""
     from .. import plot
     t = result.table
     widths = list(dict.fromkeys(t["width"].tolist())) if len(t) else []
-    fig, axes = plot._figure(1, 3, width=3.6, height=3.2)
+    panels = [(q, yl) for q, yl in _PANELS if q in t.columns] if len(t) else list(_PANELS)
+    fig, axes = plot._figure(1, len(panels) + 1, width=3.5, height=3.3)
+    alphas = np.unique(t["alpha"].astype(float)) if len(t) else None
     with plot._style():
         for i, n in enumerate(widths):
             sel = t["width"] == n
             a = t["alpha"][sel].astype(float)
-            for ax, q in zip(axes[0, :2], ("displacement", "kernel_distance")):
-                ax.plot(a, t[q][sel].astype(float), marker="o", color=f"C{i}", label=f"N = {n}")
+            for ax, (q, _) in zip(axes[0], panels):
                 fit = next((f for f in result.fits if f.quantity == q and f.group == f"N={n}"), None)
+                ax.plot(a, t[q][sel].astype(float), marker="o", color=f"C{i}", label=f"N = {n}{_fit_label(fit)}")
                 if fit is not None:
                     xs = np.geomspace(fit.x.min(), fit.x.max(), 20)
-                    th = f", theory {fit.theory:+.3g}" if fit.theory is not None else ""
-                    ax.plot(xs, fit.predict(xs), ls="--", color=f"C{i}", lw=1.0,
-                            label=f"slope {fit.slope:+.2f}{th}")
-            axes[0, 2].plot(a, t["test_risk"][sel].astype(float), marker="o", color=f"C{i}", label=f"N = {n}, test")
-            axes[0, 2].plot(a, t["train_risk"][sel].astype(float), marker=".", ls=":", color=f"C{i}",
-                            label=f"N = {n}, train")
+                    ax.plot(xs, fit.predict(xs), ls="--", color=f"C{i}", lw=1.0)
+            axes[0, -1].plot(a, t["test_risk"][sel].astype(float), marker="o", color=f"C{i}", label=f"N = {n}, test")
+            axes[0, -1].plot(a, t["train_risk"][sel].astype(float), marker=".", ls=":", color=f"C{i}",
+                             label=f"N = {n}, train")
             for ax in axes[0]:
                 ax.axvline(math.sqrt(n), color=f"C{i}", lw=0.6, ls="-.")
-        ylabels = (r"displacement $\|\theta_t-\theta_0\|/\|\theta_0\|$", r"kernel distance $\|K_t-K_0\|_F/\|K_0\|_F$",
-                   "final risk")
-        for ax, yl in zip(axes[0], ylabels):
+        for ax, yl in zip(axes[0], [yl for _, yl in panels] + ["final risk"]):
             ax.set_xscale("log")
             ax.set_yscale("log")
-            ax.set_xlabel(r"$\alpha$, log scale (dash-dot: $\alpha=\sqrt{N}$, NTK)")
+            ax.set_xlabel(r"$\alpha$, log scale (dash-dot: $\alpha=\sqrt{N}$)")
             ax.set_ylabel(yl + ", log scale")
+            plot.tidy_log_axes(ax, xvalues=alphas)
             if widths:
-                ax.legend()
+                ax.legend(fontsize=7)
         t_max = result.settings.get("t_max")
-        fig.suptitle("lazy-to-rich sweep" + (f" at t = {t_max:g}" if t_max is not None else ""))
+        act = (result.settings.get("net") or {}).get("activation")
+        fig.suptitle("lazy-to-rich sweep" + (f", {act} student" if act else "")
+                     + (f", at t = {t_max:g}" if t_max is not None else ""))
     return fig
 
 
