@@ -401,3 +401,21 @@ def test_study_axes_are_labelled_at_the_swept_values(data, trajs):
             labels, overlap = tick_labels(axis, renderer)
             assert 2 <= len(labels) <= plot.MAX_LOG_LABELS and not overlap
 
+
+def test_alpha_theory_follows_the_activation(data):
+    from mfntk.studies._alpha import lazy_theory
+    assert lazy_theory("tanh", True)[0] == {"displacement": -1.0, "kernel_distance": -2.0,
+                                            "max_linearized_distance": -2.0}
+    for activation, symmetric in (("relu", True), ("tanh", False)):
+        theory, notes = lazy_theory(activation, symmetric)
+        assert theory["kernel_distance"] is None and theory["max_linearized_distance"] is None
+    relu = mf.datasets.teacher_dataset(mf.datasets.SingleNeuron(D, "relu", seed=0), D, 30, 0, seed=1)
+    res = studies.alpha_sweep(relu, net={"activation": "relu"}, alphas=[1.0, 16.0, 32.0], widths=[8], t_max=0.3,
+                              dt=0.1, lazy_from=10, workers=1, threads=1)
+    assert res.fit("displacement").theory == -1.0 and res.fit("kernel_distance").theory is None
+    summary = res.summary()
+    assert "theory -2" not in summary and "relu is not smooth" in summary
+    fig = res.figure()
+    texts = [t.get_text() for ax in fig.axes if ax.get_legend() for t in ax.get_legend().get_texts()]
+    assert any("slope" in t and "(no theory)" in t for t in texts)
+    assert not any("theory -2" in t for t in texts) and any("theory -1" in t for t in texts)
