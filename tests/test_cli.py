@@ -143,7 +143,8 @@ def test_run_resume_plot(tmp_path, capsys):
     assert "t = 1.4" in capsys.readouterr().out
     figs = tmp_path / "figs"
     assert cli.main(["plot", str(path), "--out", str(figs)]) == 0
-    assert {p.name for p in figs.iterdir()} == {"risk.png", "lazy_rich.png", "particles.png", "kernel.png"}
+    assert {p.name for p in figs.iterdir()} == {"risk.png", "lazy_rich.png", "diagnostics.png", "particles.png",
+                                                "kernel.png"}
     assert cli.main(["plot", str(config)]) == 2          # not a trajectory: a clean error
     assert "not a readable HDF5 file" in capsys.readouterr().err
 

@@ -281,8 +281,10 @@ def build_parser():
         help="figures of a trajectory file",
         description="Write the figures of the trajectory in FILE into --out: risk.png (train/test risk, log-log), "
                     "lazy_rich.png (kernel distance, displacement, linearized distance; when recorded), "
-                    "particles.png (a_j vs |w_j| at the snapshots) and kernel.png (tangent-kernel Gram matrices "
-                    "and spectra at t = 0 and at the end).")
+                    "diagnostics.png (kernel-target alignment, change of the objective and of the tangent "
+                    "features; when recorded), particles.png (paths of a_j vs |w_j| through the snapshots) and "
+                    "kernel.png (tangent-kernel Gram matrices at the start and the end, sorted by label or by the "
+                    "leading eigenvector, and the spectrum at every snapshot).")
     plo.add_argument("file", metavar="FILE", help="trajectory file (.h5)")
     plo.set_defaults(handler=_cmd_plot)
 

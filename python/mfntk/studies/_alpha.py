@@ -75,6 +75,61 @@ def _alpha_task(spec):
     }
 
 
+def lazy_theory(activation, symmetric):
+    """The lazy-regime slopes (log-log against alpha) that theory predicts for a run, and
+    why.
+
+    In mean-field time the particles move by O(1/alpha) (SPEC 3), so the displacement
+    scales like 1/alpha whatever the activation. The tangent kernel K_mu changes at first
+    order in that displacement, and f - fbar (the Taylor remainder) at second order: both
+    O(1/alpha) ([COB19]_). With the symmetric initialisation the particles come in pairs
+    (a, w), (-a, w) that move as (a + da, w + dw), (-a + da, w - dw) up to O(1/alpha^2):
+    their first-order kernel changes and their second-order Taylor terms cancel, which
+    leaves O(1/alpha^2) for both, provided sigma is twice differentiable. With relu, the
+    particles whose pre-activation changes sign on the data change the kernel by O(1)
+    each, and no clean rate is known: no slope is given rather than a wrong one.
+
+    Parameters
+    ----------
+    activation : str
+        The student's activation (its smoothness is read from the registry).
+    symmetric : bool
+        Whether the initialisation is symmetric (f(x; theta_0) = 0).
+
+    Returns
+    -------
+    theory : dict
+        Quantity -> slope, or None where no slope is predicted (displacement,
+        kernel_distance, max_linearized_distance).
+    notes : list of str
+        The reasoning, for the study's printed summary.
+    """
+    from .._registry import activation_info
+    smooth = activation_info(activation).smooth
+    second_order = -2.0 if (symmetric and smooth) else None
+    theory = {"displacement": -1.0, "kernel_distance": second_order, "max_linearized_distance": second_order}
+    notes = []
+    if symmetric:
+        notes.append("theory slope of the displacement: -1 (the particles move O(1/alpha) to move f by O(1), "
+                     "whatever the activation)")
+    if symmetric and smooth:
+        notes.append(f"theory slopes of the kernel distance and the linearized distance: -2, not the generic -1 of "
+                     f"Chizat-Oyallon-Bach (a centred model): with the symmetric initialisation the particles come "
+                     f"in pairs (a, w), (-a, w) whose first-order kernel changes and second-order Taylor terms "
+                     f"cancel, and {activation} is smooth")
+    elif symmetric:
+        notes.append(f"no theory slope for the kernel distance and the linearized distance: {activation} is not "
+                     "smooth, so the cancellation within the pairs (a, w), (-a, w) that gives -2 for a smooth "
+                     "activation does not hold (particles whose pre-activation changes sign change the kernel at "
+                     "first order), and no other rate is established; use a smooth activation (tanh, erf) to "
+                     "compare with -2")
+    else:
+        notes.append("symmetric=False: f(x; theta_0) = O(alpha / sqrt(N)) grows with alpha, so large alpha is "
+                     "not the lazy limit of Chizat-Oyallon-Bach (which needs f(theta_0) bounded); only the "
+                     "displacement slope is compared with theory, and it need not match")
+    return theory, notes
+
+
 @document(AlphaOptions)
 def alpha_sweep(data=None, net=None, *, executor=None, workers=None, threads=None, progress=None, **options):
     """Lazy-to-rich sweep: the same student trained with alpha from 1 (mean-field) to >> sqrt(N) (lazy).
@@ -84,12 +139,17 @@ def alpha_sweep(data=None, net=None, *, executor=None, workers=None, threads=Non
     same mean-field time; recorded: final test risk, relative kernel distance
     |K_t - K_0|_F / |K_0|_F, relative displacement |theta_t - theta_0| / |theta_0|, the
     distance to the linearized model |f - fbar| / |f_0 - y| (final and maximum over the
-    run), and the time (and number of steps) to reach training risk ``kappa``. In the lazy
-    regime the displacement, the kernel distance and the linearized distance all scale
-    like 1/alpha ([COB19]_): slopes fitted over alpha >= ``lazy_from`` (default
-    2 sqrt(max(widths))) are compared with -1. With several widths the table is the
-    (alpha, N) phase diagram (:func:`mfntk.plot.phase_diagram`, written as
-    ``alpha_phase.png`` by :meth:`StudyResult.save`).
+    run), and the time (and number of steps) to reach training risk ``kappa``. Slopes are
+    fitted over alpha >= ``lazy_from`` (default 2 sqrt(max(widths))) and compared with the
+    theory that applies to the run (:func:`lazy_theory`): the displacement scales like
+    1/alpha; with the symmetric initialisation and a smooth activation the kernel distance
+    and the linearized distance scale like 1/alpha^2 (the pairs (a, w), (-a, w) cancel the
+    first-order kernel change and the second-order Taylor term; the generic rate of
+    [COB19]_, for a centred model without pairs, is 1/alpha); with a non-smooth activation
+    (relu) or without the symmetric initialisation no slope is predicted for them. With
+    several widths the table is the (alpha, N) phase diagram
+    (:func:`mfntk.plot.phase_diagram`, written as ``alpha_phase.png`` by
+    :meth:`StudyResult.save`).
 
     Parameters
     ----------
@@ -122,6 +182,7 @@ def alpha_sweep(data=None, net=None, *, executor=None, workers=None, threads=Non
     net = net_options(net, NET_DEFAULTS)
     check_even(widths, net)
     symmetric = bool(net.get("symmetric", False))
+    activation = net["activation"]
     t_max = opts.t_max
     kappa = opts.kappa
     if kappa is None:
@@ -137,8 +198,7 @@ def alpha_sweep(data=None, net=None, *, executor=None, workers=None, threads=Non
     settings = {"alphas": alphas, "widths": widths, "net": net, "t_max": t_max, "dt": opts.dt,
                 "method": opts.method, "kappa": kappa, "record_every": record_every, "seed": opts.seed,
                 "lazy_from": lazy_from, "data": data.description or data.name, "d": data.d, "n_train": data.n}
-    theory = {"displacement": -1.0, "kernel_distance": -2.0 if symmetric else None,
-              "max_linearized_distance": -2.0 if symmetric else None}
+    theory, theory_notes = lazy_theory(activation, symmetric)
 
     def assemble(results):
         rows = [dict({"width": t["width"], "alpha": t["alpha"],
@@ -153,16 +213,7 @@ def alpha_sweep(data=None, net=None, *, executor=None, workers=None, threads=Non
                                            group=f"N={n}", note=f"lazy regime alpha >= {lazy_from:.3g}"))
             if len(sel) < 2:
                 notes.append(f"N={n}: fewer than two alphas >= lazy_from = {lazy_from:.3g}; no lazy-regime fit")
-        if symmetric:
-            notes.append("theory slopes in the lazy regime: displacement ~ 1/alpha (the particles move O(1/alpha) "
-                         "to move f by O(1)); kernel distance and linearized distance ~ 1/alpha^2, not the generic "
-                         "1/alpha of Chizat-Oyallon-Bach: with the symmetric initialisation the particles come in "
-                         "pairs (a, w), (-a, w) whose first-order kernel changes and second-order Taylor terms "
-                         "cancel")
-        else:
-            notes.append("symmetric=False: f(x; theta_0) = O(alpha / sqrt(N)) grows with alpha, so large alpha is "
-                         "not the lazy limit of Chizat-Oyallon-Bach (which needs f(theta_0) bounded); only the "
-                         "displacement slope is compared with theory, and it need not match")
+        notes += theory_notes
         notes.append(f"kappa = {kappa:.4g} (training risk); time_to_kappa is in mean-field units, nan when not "
                      f"reached by t_max = {t_max:g}")
         notes.append("in mean-field time units the tangent kernel does not depend on alpha, so the early function "
@@ -174,40 +225,55 @@ def alpha_sweep(data=None, net=None, *, executor=None, workers=None, threads=Non
                      progress=progress, desc="alpha sweep")
 
 
+#: The quantities of the alpha figure's panels and their axis labels.
+_PANELS = (("displacement", r"displacement $\|\theta_t-\theta_0\|/\|\theta_0\|$"),
+           ("kernel_distance", r"kernel distance $\|K_t-K_0\|_F/\|K_0\|_F$"),
+           ("max_linearized_distance", r"max over t of $\|f_t-\bar f_t\|/\|f_0-y\|$"))
+
+
+def _fit_label(fit):
+    if fit is None:
+        return ""
+    return f", slope {fit.slope:+.2f} " + (f"(theory {fit.theory:+.3g})" if fit.theory is not None else "(no theory)")
+
+
 def figure(result):
-    """Displacement, kernel distance and final risks against alpha, one curve per width."""
+    """Displacement, kernel distance, linearized distance and final risks against alpha, one
+    curve per width; the lazy-regime fits dashed, their slopes (and the theory's, where one
+    applies to the run's activation and initialisation) in the legends."""
     from .. import plot
     t = result.table
     widths = list(dict.fromkeys(t["width"].tolist())) if len(t) else []
-    fig, axes = plot._figure(1, 3, width=3.6, height=3.2)
+    panels = [(q, yl) for q, yl in _PANELS if q in t.columns] if len(t) else list(_PANELS)
+    fig, axes = plot._figure(1, len(panels) + 1, width=3.5, height=3.3)
+    alphas = np.unique(t["alpha"].astype(float)) if len(t) else None
     with plot._style():
         for i, n in enumerate(widths):
             sel = t["width"] == n
             a = t["alpha"][sel].astype(float)
-            for ax, q in zip(axes[0, :2], ("displacement", "kernel_distance")):
-                ax.plot(a, t[q][sel].astype(float), marker="o", color=f"C{i}", label=f"N = {n}")
+            for ax, (q, _) in zip(axes[0], panels):
                 fit = next((f for f in result.fits if f.quantity == q and f.group == f"N={n}"), None)
+                ax.plot(a, t[q][sel].astype(float), marker="o", color=f"C{i}", label=f"N = {n}{_fit_label(fit)}")
                 if fit is not None:
                     xs = np.geomspace(fit.x.min(), fit.x.max(), 20)
-                    th = f", theory {fit.theory:+.3g}" if fit.theory is not None else ""
-                    ax.plot(xs, fit.predict(xs), ls="--", color=f"C{i}", lw=1.0,
-                            label=f"slope {fit.slope:+.2f}{th}")
-            axes[0, 2].plot(a, t["test_risk"][sel].astype(float), marker="o", color=f"C{i}", label=f"N = {n}, test")
-            axes[0, 2].plot(a, t["train_risk"][sel].astype(float), marker=".", ls=":", color=f"C{i}",
-                            label=f"N = {n}, train")
+                    ax.plot(xs, fit.predict(xs), ls="--", color=f"C{i}", lw=1.0)
+            axes[0, -1].plot(a, t["test_risk"][sel].astype(float), marker="o", color=f"C{i}", label=f"N = {n}, test")
+            axes[0, -1].plot(a, t["train_risk"][sel].astype(float), marker=".", ls=":", color=f"C{i}",
+                             label=f"N = {n}, train")
             for ax in axes[0]:
                 ax.axvline(math.sqrt(n), color=f"C{i}", lw=0.6, ls="-.")
-        ylabels = (r"displacement $\|\theta_t-\theta_0\|/\|\theta_0\|$", r"kernel distance $\|K_t-K_0\|_F/\|K_0\|_F$",
-                   "final risk")
-        for ax, yl in zip(axes[0], ylabels):
+        for ax, yl in zip(axes[0], [yl for _, yl in panels] + ["final risk"]):
             ax.set_xscale("log")
             ax.set_yscale("log")
-            ax.set_xlabel(r"$\alpha$, log scale (dash-dot: $\alpha=\sqrt{N}$, NTK)")
+            ax.set_xlabel(r"$\alpha$, log scale (dash-dot: $\alpha=\sqrt{N}$)")
             ax.set_ylabel(yl + ", log scale")
+            plot.tidy_log_axes(ax, xvalues=alphas)
             if widths:
-                ax.legend()
+                ax.legend(fontsize=7)
         t_max = result.settings.get("t_max")
-        fig.suptitle("lazy-to-rich sweep" + (f" at t = {t_max:g}" if t_max is not None else ""))
+        act = (result.settings.get("net") or {}).get("activation")
+        fig.suptitle("lazy-to-rich sweep" + (f", {act} student" if act else "")
+                     + (f", at t = {t_max:g}" if t_max is not None else ""))
     return fig
 
 

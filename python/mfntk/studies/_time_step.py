@@ -147,7 +147,8 @@ def time_step(data=None, net=None, *, executor=None, workers=None, threads=None,
 
 
 def figure(result):
-    """Relative particle error at t_max against dt, one curve and fitted order per integrator."""
+    """Relative particle error at t_max against dt, one curve and fitted order per integrator
+    (the time steps of the study label the horizontal axis)."""
     from .. import plot
     t = result.table
     fig, axes = plot._figure(1, 1, width=4.6, height=3.6)
@@ -168,6 +169,7 @@ def figure(result):
         ax.set_yscale("log")
         ax.set_xlabel("time step dt (mean-field units), log scale")
         ax.set_ylabel("relative particle error at t_max, log scale")
+        plot.tidy_log_axes(ax, xvalues=t["dt"].astype(float) if len(t) else None)
         dt_ref = result.settings.get("dt_ref")
         ax.set_title("observed order of the integrators" + (f" (reference rk4, dt = {dt_ref:.3g})"
                                                              if dt_ref is not None else ""))
