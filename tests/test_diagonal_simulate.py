@@ -2,6 +2,8 @@
 gradient descent written in NumPy (full batch and minibatch, squared and logistic loss), every
 record against its NumPy definition, the centred model, files and resume, and the kernel and
 rich regimes seen in the records."""
+import pathlib
+
 import h5py
 import numpy as np
 import pytest
@@ -351,3 +353,16 @@ def test_large_alpha_ends_at_the_minimum_l2_interpolant_and_stays_lazy():
     # the n-dimensional row space of X, (1 - n/d) |b*|^2 on average (std about 0.07 here)
     assert abs(np.sum((traj.net.beta - b_star) ** 2) - (1 - n / d) * np.sum(b_star ** 2)) < 0.2
     assert traj.kernel_distance.max() < 1e-4 and traj.linearized_distance.max() < 1e-6   # lazy
+
+
+def test_figures_of_a_diagonal_run(tmp_path):
+    """The run's figures are those of its records; the two-layer particle and kernel figures refuse
+    a diagonal run with a TypeError naming the model (no AttributeError deep inside)."""
+    X, y = problem()
+    traj = mf.simulate(mf.DiagonalLinear(X.shape[1], alpha=0.5), (X, y), t_max=0.5, dt=0.05, diagnostics=True,
+                       linearized=True, progress=False, out=str(tmp_path / "run.h5"))
+    written = {pathlib.Path(p).name for p in mf.plot.trajectory_figures(traj, tmp_path / "figs")}
+    assert written == {"risk.png", "lazy_rich.png", "diagnostics.png"}
+    for draw in (lambda: mf.plot.particles(traj), lambda: mf.plot.kernel(traj)):
+        with pytest.raises(TypeError, match="DiagonalLinear"):
+            draw()

@@ -42,6 +42,7 @@ import numpy as np
 from matplotlib import ticker
 from matplotlib.figure import Figure
 
+from . import kernels
 from ._validation import check_choice, check_int
 
 __all__ = ["STYLE", "risk", "classification_error", "lazy_rich", "diagnostics", "particles", "animate", "kernel",
@@ -711,10 +712,18 @@ def _time_colorbar(fig, axes, times, cmap, label):
 def _trajectory_nets(tr):
     """(t, TwoLayer) pairs of a trajectory: its particle snapshots (a trajectory read from a
     file) when there are at least two, else t = 0 and the last record."""
+    if not _is_two_layer(tr):
+        raise TypeError(f"trajectory: the particle and kernel figures draw a two-layer network's particles; this "
+                        f"run trained a {type(tr.net0).__name__} (its records: risk, lazy_rich, diagnostics)")
     snaps = getattr(tr, "snapshots", None)
     if snaps is not None and len(snaps) >= 2:
         return snaps.nets()
     return [(float(tr.t[0]), tr.net0), (float(tr.t[-1]), tr.net)]
+
+
+def _is_two_layer(tr):
+    from ._network import TwoLayer
+    return isinstance(tr.net0, TwoLayer)
 
 
 def _is_trajectory(obj):
@@ -987,8 +996,8 @@ def kernel(source, X=None, kind="ntk", max_points=200, threads=None, title=None,
     grams = {}
     for i in shown:
         net = pairs[i][1]
-        grams[i] = np.asarray(net.backend.gram(net, np.ascontiguousarray(X, dtype=net.dtype), None, kind, th),
-                              np.float64)
+        grams[i] = np.asarray(kernels.empirical(net, np.ascontiguousarray(X, dtype=net.dtype), kind=kind,
+                                                threads=th), np.float64)
     heat = list(dict.fromkeys([0, len(pairs) - 1]))
     perm, how = _kernel_order(grams[heat[-1]], labels, order)
     fig, axes = _figure(1, len(heat) + 1, width=3.3, height=3.0)
@@ -1178,9 +1187,9 @@ def trajectory_figures(traj, out, direction=None, threads=None):
     risk.png always; error.png for classification runs; lazy_rich.png when the kernel
     distance, displacement or linearized distance were recorded; diagnostics.png when the
     alignment or the objective and tangent changes were (``diagnostics=True``);
-    particles.png (paths through the snapshots, or from t = 0 to the end); kernel.png when
-    the training inputs are available (a trajectory read from a file). Returns the list of
-    paths written.
+    for a two-layer network, particles.png (paths through the snapshots, or from t = 0 to the
+    end) and kernel.png when the training inputs are available (a trajectory read from a
+    file). Returns the list of paths written.
     """
     out = os.fspath(out)
     os.makedirs(out, exist_ok=True)
@@ -1191,6 +1200,8 @@ def trajectory_figures(traj, out, direction=None, threads=None):
         paths.append(save(lazy_rich(traj), os.path.join(out, "lazy_rich.png")))
     if _recorded([traj], DIAGNOSTIC_SERIES):
         paths.append(save(diagnostics(traj), os.path.join(out, "diagnostics.png")))
+    if not _is_two_layer(traj):
+        return paths
     paths.append(save(particles(traj, direction=direction), os.path.join(out, "particles.png")))
     if getattr(traj, "path", None) is not None:
         paths.append(save(kernel(traj, threads=threads), os.path.join(out, "kernel.png")))
