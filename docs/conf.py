@@ -38,7 +38,7 @@ exclude_patterns = ["_build", "_generated", "gallery/*.ipynb", "gallery/*.py", "
 templates_path = ["_templates"]
 
 # ---- Markdown pages (MyST): $...$ and $$...$$ are MathJax maths -------------------------
-myst_enable_extensions = ["dollarmath", "colon_fence", "deflist"]
+myst_enable_extensions = ["dollarmath"]
 myst_heading_anchors = 3
 
 # ---- API reference: autosummary pages rendered by numpydoc -------------------------------
