@@ -57,7 +57,7 @@ sphinx_gallery_conf = {
     "gallery_dirs": "gallery",
     "filename_pattern": r"/plot_",
     "ignore_pattern": r"^(?!plot_)",     # a file name that does not start with plot_
-    "within_subsection_order": "FileNameSortKey",
+    "within_subsection_order": "sphinx_gallery.sorting.FileNameSortKey",
     # mfntk.plot builds Figure objects without pyplot: the first scraper collects them (it runs
     # before the matplotlib scraper, which closes the pyplot figures once it has saved them)
     "image_scrapers": ("mfntk_docs.figure_scraper", "matplotlib"),
