@@ -9,11 +9,12 @@
 - A check that the API page lists every public name of ``mfntk.__all__`` (a warning, hence an
   error under ``-W``, names a missing one).
 - References: mfntk lists the works a module cites once, in the module's (or its package's)
-  docstring, and its functions cite them (``[CS09]_``); numpydoc makes citations local to
-  one docstring, so :func:`add_cited_references` copies each cited definition into the
-  References section of the docstring that cites it.
-- Docstrings as reStructuredText: mfntk writes norms in plain text, ``|x - y|``, which
-  reStructuredText would read as substitutions; :func:`escape_bars` escapes them in prose.
+  docstring or in one function's, and other functions cite them (``[CS09]_``); numpydoc makes
+  citations local to one docstring, so :func:`add_cited_references` copies each cited
+  definition into the References section of the docstring that cites it.
+- Docstrings as reStructuredText: mfntk writes maths in plain text, norms ``|x - y|`` and
+  names such as ``w_-`` or scikit-learn's ``intercept_``, which reStructuredText would read as
+  substitutions and hyperlink references; :func:`escape_plain_text` escapes them in prose.
   Members that classes inherit from outside mfntk (scikit-learn's ``set_fit_request``, the
   methods of ``Exception``) are left out of the API pages.
 """
@@ -72,6 +73,9 @@ def figure_scraper(block, block_vars, gallery_conf, **kwargs):
 
 # ---- docstrings -------------------------------------------------------------------------
 
+# an underscore that ends a word (after a letter or digit, before a space, punctuation or the
+# end of the line): reStructuredText reads "name_" as a hyperlink reference
+_TRAILING_UNDERSCORE = re.compile(r"(?<=[A-Za-z0-9])_(?=[\s\-.,:;!?/'\")\]}>+]|$)")
 _LITERAL_DIRECTIVE = re.compile(r"^\s*\.\. (code-block|code|sourcecode|math|literalinclude|doctest|testcode)::")
 _INLINE_LITERAL = re.compile(r"(``.+?``)")
 
@@ -80,10 +84,14 @@ def _indent(line):
     return len(line) - len(line.lstrip())
 
 
-def escape_bars(lines):
-    """``lines`` (reStructuredText) with every ``|`` of prose escaped as ``\\|``; literal
-    blocks (after ``::``), code and maths directives, doctest blocks and inline literals are
-    left as they are."""
+def _escape_prose(text):
+    return _TRAILING_UNDERSCORE.sub(r"\\_", text.replace("|", "\\|"))
+
+
+def escape_plain_text(lines):
+    """``lines`` (reStructuredText) with every ``|`` and every underscore that ends a word
+    escaped in prose (``\\|``, ``\\_``); literal blocks (after ``::``), code and maths
+    directives, doctest blocks and inline literals are left as they are."""
     out = []
     literal_indent = None     # indentation of the paragraph that opened a literal block
     doctest = False           # inside a doctest block (from ">>>" to the next blank line)
@@ -96,10 +104,10 @@ def escape_bars(lines):
                 continue
         stripped = line.strip()
         doctest = stripped.startswith(">>>") or (doctest and bool(stripped))
-        if doctest or "|" not in line:
+        if doctest or ("|" not in line and "_" not in line):
             escaped = line
         else:
-            escaped = "".join(part if part.startswith("``") else part.replace("|", "\\|")
+            escaped = "".join(part if part.startswith("``") else _escape_prose(part)
                               for part in _INLINE_LITERAL.split(line))
         out.append(escaped)
         if stripped.endswith("::") or _LITERAL_DIRECTIVE.match(line):
@@ -128,12 +136,19 @@ def _definitions(lines):
 
 
 def _module_references(module_name):
-    """The reference definitions of a module's docstring and of its parent packages' ones."""
-    found = {}
+    """The reference definitions of a module's docstring, of its parent packages' ones, then of
+    the docstrings of the module's own functions and classes."""
+    docs = []
     parts = module_name.split(".")
     for i in range(len(parts), 0, -1):
         module = sys.modules.get(".".join(parts[:i]))
-        doc = inspect.getdoc(module) if module is not None else None
+        docs.append(inspect.getdoc(module) if module is not None else None)
+    module = sys.modules.get(module_name)
+    for obj in vars(module).values() if module is not None else ():
+        if (inspect.isfunction(obj) or inspect.isclass(obj)) and obj.__module__ == module_name:
+            docs.append(inspect.getdoc(obj))
+    found = {}
+    for doc in docs:
         for label, block in _definitions((doc or "").splitlines()).items():
             found.setdefault(label, block)
     return found
@@ -200,7 +215,7 @@ def _on_docstring_before_numpydoc(app, what, name, obj, options, lines):
 
 
 def _on_docstring(app, what, name, obj, options, lines):
-    lines[:] = escape_bars(lines)
+    lines[:] = escape_plain_text(lines)
 
 
 def _skip_foreign_member(app, what, name, obj, skip, options):
