@@ -19,9 +19,7 @@
   methods of ``Exception``) are left out of the API pages.
 """
 import argparse
-import contextlib
 import inspect
-import io
 import os
 import re
 import sys
@@ -262,8 +260,7 @@ def _help_page():
     try:
         parts = []
         for name, parser in _command_parsers(build_parser()):
-            with contextlib.redirect_stdout(io.StringIO()):
-                text = parser.format_help()
+            text = parser.format_help()
             parts.append(f"## `{name}`\n\n```text\n$ {name} --help\n{_wrap(text).rstrip()}\n```\n")
     finally:
         if old is None:
