@@ -6,7 +6,7 @@ The particles theta_j = (a_j, w_j) of a mean-field ReLU student trained on a
 single-neuron teacher y = relu(<w*, x>), drawn by :func:`mfntk.plot.particles` as paths
 through the snapshots of the run's file: each path is coloured by time and fades from
 its oldest to its newest part, the start is a grey ring and the end a dot. Left, a_j
-against |w_j|; right, a_j against the projection <w_j, w*> on the teacher direction,
+against :math:`|w_j|`; right, a_j against the projection <w_j, w*> on the teacher direction,
 where the particles that carry the fit gather. The same snapshots make an animation with
 ``mf.plot.animate(path, "flow.gif")`` (or ``.mp4`` where ffmpeg is installed).
 """
@@ -28,7 +28,7 @@ with tempfile.TemporaryDirectory() as folder:
     traj = mf.load(path)          # the snapshots are read from the file
 
 # %%
-# |w_j| on the left, the projection on the teacher direction w* on the right.
+# :math:`|w_j|` on the left, the projection on the teacher direction w* on the right.
 fig_norm = mf.plot.particles(traj, title=r"mean-field ReLU student: $a_j$ against $|w_j|$")
 fig_teacher = mf.plot.particles(traj, direction=teacher.w,
                                 title=r"the same particles against $\langle w_j, w^*\rangle$")

@@ -505,8 +505,10 @@ def simulate(net, data, t_max, dt, *, progress=None, **options):
 simulate.__doc__ = """Train a two-layer network by the distributional dynamics (SPEC 3), or a diagonal linear
     network by its gradient flow (docs/MATH.md section 9), and record the run.
 
-    d theta_j / dt = (1/alpha) E_x[r(x) grad_theta sigma_*(x; theta_j)] - lambda theta_j
-                     (+ sqrt(2 tau) dB_j when tau > 0).
+    ::
+
+        d theta_j / dt = (1/alpha) E_x[r(x) grad_theta sigma_*(x; theta_j)] - lambda theta_j
+                         (+ sqrt(2 tau) dB_j when tau > 0).
 
     Time is mean-field time: gradient descent with learning rate eta is the Euler scheme
     with dt = eta alpha^2 / N (see :func:`euler_dt` and :func:`learning_rate`). For a

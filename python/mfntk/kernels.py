@@ -746,7 +746,7 @@ def neural_tangents(X, X2=None, kind="ntk", activation="relu", W_std=1.0, b_std=
                     width=None, threads=None):
     """neural-tangents' infinite-width kernel of a two-layer network, in its conventions.
 
-    The numbers of ``kernel_fn(X, X2, get=kind)`` for
+    The numbers of ``kernel_fn(X, X2, get=kind)`` for::
 
         init_fn, apply_fn, kernel_fn = stax.serial(
             stax.Dense(width, W_std=W_std, b_std=b_std, parameterization=parameterization),
@@ -797,7 +797,7 @@ def neural_tangents(X, X2=None, kind="ntk", activation="relu", W_std=1.0, b_std=
     -----
     neural-tangents divides the input Gram matrix by d, so the first layer's pre-activations
     (u, v) have covariance Sigma1(x, x') = W_std^2 <x, x'> / d + b_std^2 (b_std = 0 when None) in
-    both parameterizations, and (with phi the activation)
+    both parameterizations, and (with phi the activation)::
 
         NNGP  = W_std^2 E[phi(u) phi(v)] + b_std^2
         NTK   = NNGP + W_std^2 E[phi'(u) phi'(v)] Sigma1(x, x')                 ("ntk")

@@ -17,19 +17,21 @@ Logarithmic axes carry at most about six labelled ticks and unlabelled minor tic
 
 Functions
 ---------
-risk                 train/test risk curves (log-log), with optional reference levels
-classification_error train/test classification error over time
-lazy_rich            kernel distance, displacement and linearized distance over time
-diagnostics          kernel-target alignment, relative change of the objective and of the tangent
-                     features per record interval
-particles            particle paths a_j against |w_j| (or against teacher directions), every output
-animate              the particle flow of a trajectory (file) as a GIF or MP4
-kernel               kernel heatmaps (sorted by label or by the leading eigenvector) and the spectrum
-                     at every snapshot
-phase_diagram        lazy-to-rich phase diagram over (alpha, N)
-convergence          log-log convergence plot with the least-squares slope printed on it
-study                the figure of a convergence study (drawn by its entry in mfntk.studies.STUDIES)
-trajectory_figures   every figure of one trajectory, written to a folder
+::
+
+    risk                 train/test risk curves (log-log), with optional reference levels
+    classification_error train/test classification error over time
+    lazy_rich            kernel distance, displacement and linearized distance over time
+    diagnostics          kernel-target alignment, relative change of the objective and of the tangent
+                         features per record interval
+    particles            particle paths a_j against |w_j| (or against teacher directions), every output
+    animate              the particle flow of a trajectory (file) as a GIF or MP4
+    kernel               kernel heatmaps (sorted by label or by the leading eigenvector) and the spectrum
+                         at every snapshot
+    phase_diagram        lazy-to-rich phase diagram over (alpha, N)
+    convergence          log-log convergence plot with the least-squares slope printed on it
+    study                the figure of a convergence study (drawn by its entry in mfntk.studies.STUDIES)
+    trajectory_figures   every figure of one trajectory, written to a folder
 """
 from __future__ import annotations
 

@@ -521,9 +521,11 @@ def mixture_nt_risk(Delta, rho):
     """Asymptotic prediction error of the neural-tangent model on the Gaussian mixture, averaged over W
     ([GMMM19]_, Fig. 2).
 
+    ::
+
         R_NT -> 1 / (1 + kappa(rho, Delta) |Delta|_F^2 / 2),
         kappa(rho, Delta) = 1 - (1 - rho)_+^2 - rho (1 - rho)_+ Tr(Delta)^2 / (d |Delta|_F^2)
-                          = 1 - :func:`qf_nt_risk` (Delta, rho),
+                          = 1 - qf_nt_risk(Delta, rho),
 
     for w_i ~ N(0, I_d/d), sigma(u) = u^2 (+ c0). The seed names kappa without defining it; this is
     the derivation (module notes).
