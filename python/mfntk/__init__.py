@@ -7,7 +7,8 @@ dynamics with the tangent kernel K_mu, infinite-width kernels and kernel regress
     net = mf.TwoLayer(d=10, width=1024, scaling="mf")
     traj = mf.simulate(net, data, t_max=10.0, dt=0.05)
 
-``mfntk.plot`` (matplotlib) is imported on first use only.
+``mfntk.plot`` (matplotlib) and ``mfntk.reproduce`` (the source papers' figures) are imported
+on first use only.
 """
 import importlib
 
@@ -38,12 +39,13 @@ __all__ = [
     "learning_rate", "linearized_predict", "NTKLimit", "kernels", "KernelRegressor", "KernelClassifier",
     "RandomFeatures", "NeuralTangent", "ConvergenceWarning", "IndefiniteKernelWarning", "NumericalRidgeWarning",
     "SolverFallbackWarning",
-    "load", "resume", "TrajectoryFileError", "datasets", "studies", "theory", "plot", "Backend", "CPUBackend", "BACKENDS",
+    "load", "resume", "TrajectoryFileError", "datasets", "studies", "theory", "plot", "reproduce", "Backend",
+    "CPUBackend", "BACKENDS",
     "get_backend", "__version__",
 ]
 
 
 def __getattr__(name):
-    if name == "plot":  # matplotlib stays out of the import of the package
-        return importlib.import_module(".plot", __name__)
+    if name in ("plot", "reproduce"):  # matplotlib stays out of the import of the package
+        return importlib.import_module("." + name, __name__)
     raise AttributeError(f"module 'mfntk' has no attribute {name!r}")

@@ -299,6 +299,26 @@ def build_parser():
                      help="parallel processes (default: [study] workers, else one per core); threads are split "
                           "among them")
     stu.set_defaults(handler=_cmd_study)
+
+    rep = sub.add_parser(
+        "reproduce", formatter_class=_Formatter,
+        parents=[_common("mfntk-reproduce", "folder for NAME.csv, NAME.json, NAME.png and NAME.md")],
+        help="figures and tables of the source papers, with their theory",
+        description="Reproduce a figure or table of a source paper: write NAME.csv and NAME.json (the measured "
+                    "points, the checks against the theory), NAME.png (theory as lines, simulations as points) "
+                    "and NAME.md (the paper's claim, the numbers obtained, agreement within the stated "
+                    "tolerance) into --out. --quick (the default) runs in under a minute on 2 cores; --full uses "
+                    "the paper's sizes where a machine allows. The exit status is 1 when a check disagrees. "
+                    "--list shows the entries with their run times.")
+    rep.add_argument("name", nargs="?", metavar="NAME", help="the entry (see --list)")
+    rep.add_argument("--list", action="store_true", help="list the entries (paper, figure, run time) and exit")
+    size = rep.add_mutually_exclusive_group()
+    size.add_argument("--quick", dest="size", action="store_const", const="quick", default="quick",
+                      help="small sizes, seconds to a minute (the default)")
+    size.add_argument("--full", dest="size", action="store_const", const="full", help="the paper's sizes")
+    rep.add_argument("--workers", type=_threads, default=1, help="parallel processes for entries with several runs")
+    rep.add_argument("--seed", type=int, default=0, help="seed of every random draw (default 0)")
+    rep.set_defaults(handler=_cmd_reproduce)
     return parser
 
 
@@ -445,6 +465,23 @@ def _cmd_study(args):
     _say(args, result.summary())
     _say(args, "wrote " + ", ".join(paths))
     return 0
+
+
+def _cmd_reproduce(args):
+    from . import reproduce
+    if args.list:
+        print(reproduce.describe())
+        return 0
+    if args.name is None:
+        raise ValueError("NAME: give an entry (mfntk reproduce --list shows them)")
+    if args.name not in reproduce.REPRODUCE:
+        raise ValueError(f"NAME: unknown entry {args.name!r}; expected one of {', '.join(reproduce.REPRODUCE)}")
+    result = reproduce.reproduce(args.name, size=args.size, out=args.out, workers=args.workers,
+                                 threads=args.threads, seed=args.seed)
+    _say(args, "\n".join(c.describe() for c in result.checks))
+    _say(args, f"{'all checks agree' if result.agrees else 'some checks DISAGREE'}; wrote "
+               f"{os.path.join(args.out, args.name)}.{{csv,json,png,md}} ({result.wall_time:.1f} s)")
+    return 0 if result.agrees else 1
 
 
 def main(argv=None):

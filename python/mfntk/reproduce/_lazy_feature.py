@@ -1,0 +1,2 @@
+"""Entries of mfntk.reproduce (see the package)."""
+__all__ = []
