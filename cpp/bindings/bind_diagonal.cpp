@@ -33,24 +33,10 @@ template <class T> void bind_for(py::module_& m, const char* name) {
 }  // namespace
 
 void bind_diagonal(py::module_& m) {
-  // The engine's options, field by field: Python fills them by name.
-  py::class_<DiagonalOptions>(m, "DiagonalOptions")
-      .def(py::init<>())
-      .def_readwrite("d", &DiagonalOptions::d)
-      .def_readwrite("depth", &DiagonalOptions::depth)
-      .def_property(
-          "loss", [](const DiagonalOptions& o) { return std::string(o.loss.name()); },
-          [](DiagonalOptions& o, const std::string& name) { o.loss = parse_loss(name); })
-      .def_readwrite("weight_decay", &DiagonalOptions::weight_decay)
-      .def_readwrite("temperature", &DiagonalOptions::temperature)
-      .def_readwrite("seed", &DiagonalOptions::seed)
-      .def_readwrite("residual_dynamics", &DiagonalOptions::residual_dynamics)
-      .def_readwrite("linearized", &DiagonalOptions::linearized)
-      .def_readwrite("threads", &DiagonalOptions::threads)
-      .def_property_readonly_static("fields", [](py::object) {
-        return py::make_tuple("d", "depth", "loss", "weight_decay", "temperature", "seed", "residual_dynamics",
-                              "linearized", "threads");
-      });
+  bind_options<DiagonalOptions>(m, "DiagonalOptions", [](py::class_<DiagonalOptions>& cls) {
+    cls.def_readwrite("d", &DiagonalOptions::d).def_readwrite("depth", &DiagonalOptions::depth);
+    return py::make_tuple("d", "depth");
+  });
   bind_for<double>(m, "DiagonalDynamics64");
   bind_for<float>(m, "DiagonalDynamics32");
 }

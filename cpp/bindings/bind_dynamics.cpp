@@ -37,28 +37,16 @@ template <class T> void bind_for(py::module_& m, const char* name) {
 
 void bind_dynamics(py::module_& m) {
   // The engine's options, field by field: Python fills them by name from its declarations.
-  py::class_<DynamicsOptions>(m, "DynamicsOptions")
-      .def(py::init<>())
-      .def_readwrite("N", &DynamicsOptions::N)
-      .def_readwrite("d", &DynamicsOptions::d)
-      .def_readwrite("k", &DynamicsOptions::k)
-      .def_readwrite("bias", &DynamicsOptions::bias)
-      .def_readwrite("output_bias", &DynamicsOptions::output_bias)
-      .def_readwrite("alpha", &DynamicsOptions::alpha)
-      .def_property(
-          "loss", [](const DynamicsOptions& o) { return std::string(o.loss.name()); },
-          [](DynamicsOptions& o, const std::string& name) { o.loss = parse_loss(name); })
-      .def_readwrite("weight_decay", &DynamicsOptions::weight_decay)
-      .def_readwrite("temperature", &DynamicsOptions::temperature)
-      .def_readwrite("seed", &DynamicsOptions::seed)
-      .def_readwrite("residual_dynamics", &DynamicsOptions::residual_dynamics)
-      .def_readwrite("linearized", &DynamicsOptions::linearized)
-      .def_readwrite("threads", &DynamicsOptions::threads)
-      .def_readwrite("cache_bytes", &DynamicsOptions::cache_bytes)
-      .def_property_readonly_static("fields", [](py::object) {
-        return py::make_tuple("N", "d", "k", "bias", "output_bias", "alpha", "loss", "weight_decay", "temperature", "seed",
-                              "residual_dynamics", "linearized", "threads", "cache_bytes");
-      });
+  bind_options<DynamicsOptions>(m, "DynamicsOptions", [](py::class_<DynamicsOptions>& cls) {
+    cls.def_readwrite("N", &DynamicsOptions::N)
+        .def_readwrite("d", &DynamicsOptions::d)
+        .def_readwrite("k", &DynamicsOptions::k)
+        .def_readwrite("bias", &DynamicsOptions::bias)
+        .def_readwrite("output_bias", &DynamicsOptions::output_bias)
+        .def_readwrite("alpha", &DynamicsOptions::alpha)
+        .def_readwrite("cache_bytes", &DynamicsOptions::cache_bytes);
+    return py::make_tuple("N", "d", "k", "bias", "output_bias", "alpha", "cache_bytes");
+  });
   bind_for<double>(m, "Dynamics64");
   bind_for<float>(m, "Dynamics32");
 }

@@ -11,6 +11,7 @@
 
 #include "arrays.hpp"
 #include "mfntk/integrators.hpp"
+#include "mfntk/losses.hpp"
 #include "mfntk/time_stepper.hpp"
 
 namespace mfntk::py_arrays {
@@ -44,6 +45,34 @@ template <class Core, class T> struct PyEngine {
     return {Xb->data(), Yb->data(), Xb->shape(1), true, Ob ? Ob->data() : nullptr};
   }
 };
+
+// The run settings of an engine's options (RunSettings), field by field; returns their names.
+template <class Options> py::tuple def_run_settings(py::class_<Options>& cls) {
+  cls.def_property(
+         "loss", [](const Options& o) { return std::string(o.loss.name()); },
+         [](Options& o, const std::string& name) { o.loss = parse_loss(name); })
+      .def_readwrite("weight_decay", &Options::weight_decay)
+      .def_readwrite("temperature", &Options::temperature)
+      .def_readwrite("seed", &Options::seed)
+      .def_readwrite("residual_dynamics", &Options::residual_dynamics)
+      .def_readwrite("linearized", &Options::linearized)
+      .def_readwrite("threads", &Options::threads);
+  return py::make_tuple("loss", "weight_decay", "temperature", "seed", "residual_dynamics", "linearized", "threads");
+}
+
+// An engine's options bound field by field, its model's own fields first: Python fills them by
+// name from the ``fields`` tuple.
+template <class Options, class Model> void bind_options(py::module_& m, const char* name, Model&& model_fields) {
+  py::class_<Options> cls(m, name);
+  cls.def(py::init<>());
+  const py::tuple own = model_fields(cls);
+  const py::tuple run = def_run_settings(cls);
+  py::list fields;
+  for (auto f : own) fields.append(f);
+  for (auto f : run) fields.append(f);
+  const py::tuple all(fields);
+  cls.def_property_readonly_static("fields", [all](py::object) { return all; });
+}
 
 template <class Self> void def_engine_methods(py::class_<Self>& cls) {
   using T = typename Self::Scalar;

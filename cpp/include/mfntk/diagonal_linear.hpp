@@ -38,16 +38,9 @@
 
 namespace mfntk {
 
-struct DiagonalOptions {
+struct DiagonalOptions : RunSettings {
   Index d = 0;
   int depth = 2;
-  Loss loss = Loss::of<Squared>();
-  double weight_decay = 0.0;
-  double temperature = 0.0;
-  std::uint64_t seed = 0;
-  bool residual_dynamics = false;
-  bool linearized = false;
-  int threads = 1;
 };
 
 namespace diagonal {

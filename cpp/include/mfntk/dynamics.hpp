@@ -32,18 +32,11 @@
 
 namespace mfntk {
 
-struct DynamicsOptions {
+struct DynamicsOptions : RunSettings {
   Index N = 0, d = 0, k = 1;
   bool bias = false;
   bool output_bias = false;  // a trained output bias c in R^k after the particles
   double alpha = 1.0;
-  Loss loss = Loss::of<Squared>();
-  double weight_decay = 0.0;
-  double temperature = 0.0;
-  std::uint64_t seed = 0;
-  bool residual_dynamics = false;
-  bool linearized = false;
-  int threads = 1;
   // Keep the pre-activations X W^T of a stage between the passes when n N values fit this
   // many bytes (saves a third of the flops); otherwise recompute them tile by tile.
   std::size_t cache_bytes = std::size_t(1) << 30;

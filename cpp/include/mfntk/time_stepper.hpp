@@ -1,4 +1,5 @@
-// The time loop every particle engine shares (dynamics.hpp, diagonal_linear.hpp): the data of
+// The time loop every particle engine shares (dynamics.hpp, diagonal_linear.hpp): the run's
+// settings, the data of
 // each step (full batch or one stacked minibatch per step, with optional offsets), `steps` steps
 // of a registered integrator, the keyed Langevin noise, and the stop at the first non-finite state.
 #pragma once
@@ -9,10 +10,22 @@
 #include <string>
 
 #include "integrators.hpp"
+#include "losses.hpp"
 #include "random.hpp"
 #include "types.hpp"
 
 namespace mfntk {
+
+// The options of a run that every engine takes; an engine's options add its model's own.
+struct RunSettings {
+  Loss loss = Loss::of<Squared>();
+  double weight_decay = 0.0;
+  double temperature = 0.0;
+  std::uint64_t seed = 0;
+  bool residual_dynamics = false;
+  bool linearized = false;
+  int threads = 1;
+};
 
 enum class Status { ok = 0, nonfinite = 1 };
 
