@@ -16,3 +16,16 @@ def close(actual, expected, dtype, scale=None):
 @pytest.fixture
 def rng():
     return np.random.default_rng(12345)
+
+
+def interrupt_after(monkeypatch, step):
+    """Make a simulation raise KeyboardInterrupt (as Ctrl-C would) right after its record at ``step``."""
+    import mfntk as mf
+    record = mf.Simulation._record
+
+    def record_then_stop(sim):
+        record(sim)
+        if sim.step == step:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(mf.Simulation, "_record", record_then_stop)

@@ -11,6 +11,7 @@ import mfntk as mf
 from mfntk import cli
 from mfntk._backend import CPUBackend
 from mfntk._options import NetOptions, OutputOptions, RunOptions
+from conftest import interrupt_after
 
 PACKAGE = pathlib.Path(mf.__file__).parent
 DOORS = {"_backend.py", "_registry.py"}   # the modules that may import the compiled core
@@ -103,17 +104,6 @@ def _data():
     return mf.datasets.Dataset(X, np.sign(X[:, :1] + 0.1), name="signs", task="classification")
 
 
-def _interrupt_after(monkeypatch, step):
-    record = mf.Simulation._record
-
-    def record_then_stop(sim):
-        record(sim)
-        if sim.step == step:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(mf.Simulation, "_record", record_then_stop)
-
-
 @pytest.mark.parametrize("name", sorted(NON_DEFAULT))
 def test_every_option_reaches_config_and_survives_resume(tmp_path, monkeypatch, name):
     options = {"t_max": 0.4, "dt": 0.05, "record_every": 0.1, "threads": 1, name: NON_DEFAULT[name],
@@ -121,7 +111,7 @@ def test_every_option_reaches_config_and_survives_resume(tmp_path, monkeypatch, 
     t_max, dt = options.pop("t_max"), options.pop("dt")
     net = mf.TwoLayer(D, 6, "tanh", seed=1)
     path = tmp_path / "run.h5"
-    _interrupt_after(monkeypatch, 4)
+    interrupt_after(monkeypatch, 4)
     with pytest.raises(KeyboardInterrupt):
         mf.simulate(net, _data(), t_max, dt, progress=False, out=path, checkpoint_every=0.1, **options)
     monkeypatch.undo()

@@ -12,7 +12,7 @@ import mfntk as mf
 from mfntk import _io, _simulate, _validation
 from mfntk._diagnostics import diagonal_tangent_change
 from mfntk._options import RunOptions
-from conftest import close
+from conftest import close, interrupt_after
 from test_diagonal_linear import np_field, np_jacobian, problem, random_model, sparse_problem, stable_dt
 
 QUIET = dict(threads=1, progress=False)
@@ -215,17 +215,6 @@ def test_the_centred_run_trains_f_minus_f0():
 
 # ---- files and resume ------------------------------------------------------------------------------------
 
-def _interrupt_after(monkeypatch, step):
-    record = mf.Simulation._record
-
-    def record_then_stop(sim):
-        record(sim)
-        if sim.step == step:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(mf.Simulation, "_record", record_then_stop)
-
-
 @pytest.mark.parametrize("options", [
     dict(method="rk4", linearized=True, residual_dynamics=True, diagnostics=True),
     dict(method="euler", batch=5, temperature=1e-4, diagnostics=True, loss="logistic"),
@@ -236,7 +225,7 @@ def test_a_file_round_trip_and_a_bit_identical_resume(tmp_path, monkeypatch, opt
     run = dict(t_max=1.2, dt=0.05, record_every=0.1, seed=4, **options, **QUIET)
     ref = mf.simulate(model, (X, y), **run)
     path = tmp_path / "run.h5"
-    _interrupt_after(monkeypatch, 14)
+    interrupt_after(monkeypatch, 14)
     with pytest.raises(KeyboardInterrupt):
         mf.simulate(model, (X, y), out=path, checkpoint_every=0.2, **run)
     monkeypatch.undo()
