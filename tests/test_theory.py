@@ -452,6 +452,7 @@ def test_mixture_nn_risk_is_the_minimum_over_networks():
                for _ in range(3))
     lam = np.sort(np.abs(np.linalg.eigvalsh(Delta)))[::-1][:N]
     assert best == pytest.approx(1.0 / (1.0 + 0.5 * np.sum(lam ** 2 / (1.0 + lam ** 2))), rel=1e-7)
+    assert mf.theory.mixture_nn_risk(Delta, N, exact=True) == pytest.approx(best, rel=1e-7)
     paper = mf.theory.mixture_nn_risk(Delta, N)
     assert paper == pytest.approx(1.0 / (1.0 + 0.5 * np.sum(lam ** 2)), rel=1e-12)
     assert 0.0 <= best - paper <= 0.5 * np.sum(lam ** 4) + 1e-12
