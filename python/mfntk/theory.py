@@ -611,7 +611,7 @@ def mixture_nn_risk(Delta, N, exact=False):
     >>> import numpy as np, mfntk as mf
     >>> round(mf.theory.mixture_nn_risk(np.diag([0.6, -0.8, 0.1]), N=2), 6)   # 1 / (1 + (0.64 + 0.36) / 2)
     0.666667
-    >>> round(mf.theory.mixture_nn_risk(np.diag([0.6, -0.8, 0.1]), N=2, exact=True), 6)   # 1 / (1 + (0.64/1.64 + 0.36/1.36) / 2)
+    >>> round(mf.theory.mixture_nn_risk(np.diag([0.6, -0.8, 0.1]), N=2, exact=True), 6)   # 0.64/1.64, 0.36/1.36
     0.75331
     """
     Delta = _delta(Delta)
