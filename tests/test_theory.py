@@ -557,3 +557,5 @@ def test_theory_argument_errors():
         mf.theory.mixture_rf_risk_finite(np.array([[0.1, 0.2], [0.0, 0.1]]), np.ones((1, 2)))
     with pytest.raises(ValueError, match="Delta: must not be zero"):
         mf.theory.mixture_nn_risk(np.zeros((2, 2)), 1)
+    with pytest.raises(TypeError, match="exact: expected True or False"):
+        mf.theory.mixture_nn_risk(np.eye(2) / 2.0, 1, exact="yes")
