@@ -452,6 +452,7 @@ def test_mixture_nn_risk_is_the_minimum_over_networks():
                for _ in range(3))
     lam = np.sort(np.abs(np.linalg.eigvalsh(Delta)))[::-1][:N]
     assert best == pytest.approx(1.0 / (1.0 + 0.5 * np.sum(lam ** 2 / (1.0 + lam ** 2))), rel=1e-7)
+    assert mf.theory.mixture_nn_risk(Delta, N, exact=True) == pytest.approx(best, rel=1e-7)
     paper = mf.theory.mixture_nn_risk(Delta, N)
     assert paper == pytest.approx(1.0 / (1.0 + 0.5 * np.sum(lam ** 2)), rel=1e-12)
     assert 0.0 <= best - paper <= 0.5 * np.sum(lam ** 4) + 1e-12
@@ -556,3 +557,5 @@ def test_theory_argument_errors():
         mf.theory.mixture_rf_risk_finite(np.array([[0.1, 0.2], [0.0, 0.1]]), np.ones((1, 2)))
     with pytest.raises(ValueError, match="Delta: must not be zero"):
         mf.theory.mixture_nn_risk(np.zeros((2, 2)), 1)
+    with pytest.raises(TypeError, match="exact: expected True or False"):
+        mf.theory.mixture_nn_risk(np.eye(2) / 2.0, 1, exact="yes")

@@ -566,11 +566,12 @@ def mixture_nt_risk(Delta, rho):
     return _mixture_risk(1.0 - qf_nt_risk(Delta, rho), Delta)
 
 
-def mixture_nn_risk(Delta, N):
+def mixture_nn_risk(Delta, N, exact=False):
     """Prediction error of the best two-layer network with N quadratic neurons on the Gaussian mixture, to
-    leading order in |Delta|_op ([GMMM19]_, Fig. 2).
+    leading order in |Delta|_op ([GMMM19]_, Fig. 2), or exactly.
 
-        R_NN = 1 / (1 + sum_{i <= min(N, d)} lambda_i(Delta)^2 / 2),
+        R_NN = 1 / (1 + sum_{i <= min(N, d)} lambda_i(Delta)^2 / 2)                      (leading order),
+        R_NN = 1 / (1 + sum_{i <= min(N, d)} lambda_i(Delta)^2 / (2 (1 + lambda_i(Delta)^2)))   (``exact``),
 
     the eigenvalues ordered by decreasing magnitude (for Delta >= 0 the paper's ordering).
 
@@ -578,6 +579,10 @@ def mixture_nn_risk(Delta, N):
     ----------
     Delta : array_like (d, d), symmetric, |Delta|_op < 1
     N : int >= 1
+    exact : bool
+        Keep the term Delta S Delta that the leading order drops: the value of the best S along the top
+        eigenvectors, sum_i s_i v_i v_i^T with s_i = lambda_i / (1 + lambda_i^2) (the finite-d value to
+        compare a trained network with when |Delta|_op is not small).
 
     Returns
     -------
@@ -592,7 +597,12 @@ def mixture_nn_risk(Delta, N):
     -----
     The class {c + sum_i a_i <w_i, x>^2} is {c + <x, S x> : rank S <= N}; the best S is along the top
     eigenvectors (Eckart-Young, :func:`qf_nn_risk` at B = Delta). The paper does not prove that SGD
-    reaches it in this setting; this is the minimum over the class. NN beats NT only for a spiked
+    reaches it in this setting; this is the minimum over the class. With ``exact``, g of the module notes
+    is, for S = sum_i s_i v_i v_i^T on eigenvectors of Delta, (sum_i s_i lambda_i)^2 / (2 sum_i s_i^2 (1 +
+    lambda_i^2)), largest (Cauchy-Schwarz) at s_i proportional to lambda_i / (1 + lambda_i^2) on the N
+    largest |lambda_i|; direct minimisation over networks reaches this value and does not go below it
+    (tests/test_theory.py), and it lies above the leading order by at most sum_{i <= N} lambda_i^4 / 2.
+    NN beats NT only for a spiked
     Delta (see :func:`mixture_nt_risk`, Notes): a flat diagonal Delta reverses Figure 2's ordering.
     See the module notes ("Mixture of two Gaussians") for the derivation and the domain.
 
@@ -601,8 +611,14 @@ def mixture_nn_risk(Delta, N):
     >>> import numpy as np, mfntk as mf
     >>> round(mf.theory.mixture_nn_risk(np.diag([0.6, -0.8, 0.1]), N=2), 6)   # 1 / (1 + (0.64 + 0.36) / 2)
     0.666667
+    >>> round(mf.theory.mixture_nn_risk(np.diag([0.6, -0.8, 0.1]), N=2, exact=True), 6)   # 0.64/1.64, 0.36/1.36
+    0.75331
     """
     Delta = _delta(Delta)
+    N = check_int(N, "N")
+    if check_bool(exact, "exact"):
+        lam = np.sort(np.abs(np.linalg.eigvalsh(Delta)))[::-1][:N]
+        return 1.0 / (1.0 + 0.5 * float(np.sum(lam ** 2 / (1.0 + lam ** 2))))
     return _mixture_risk(1.0 - qf_nn_risk(Delta, N), Delta)
 
 
