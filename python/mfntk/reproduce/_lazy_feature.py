@@ -276,9 +276,9 @@ def _notes(table, real, widths, n_seeds, n_test, steps):
     widest = max(widths)
     lazy, feature, network = (_mean_std(table, real, m, widest) for m in ("lazy", "feature", "network"))
     ordering = "holds" if feature[0] <= lazy[0] else "does NOT hold"
+    better = [w for w in widths if _mean_std(table, real, "feature", w)[0] < _mean_std(table, real, "lazy", w)[0]]
     real_test = ("the stratified test quarter of the 1797 images" if real == "digits"
                  else f"the first {n_test} test images")
-    times = ", ".join(f"{_T_MAX * s / _STEPS:g}" for s in steps[:-1])
     notes = [
         f"Widths N = {', '.join(map(str, widths))}; {n_seeds} seeds (each: new data, training subset and "
         "initialisation); error bars are standard deviations over the seeds.",
@@ -290,7 +290,9 @@ def _notes(table, real, widths, n_seeds, n_test, steps):
         "and CNNs) trained with Adam on MNIST.",
         "Kernels: ridgeless regression on the training set, one kernel shared by the outputs, argmax over the "
         f"one-hot outputs; feature = the tangent kernel of the network at the end of training, and for "
-        f"N = {widest} also at t = {times} (lower panels).",
+        f"N = {widest} also after {', '.join(map(str, steps[:-1]))} of the {_STEPS} steps (lower panels).",
+        "Table: step = Euler steps of training, t = mean-field time, train_error and test_error as error_measure "
+        "says, kernel_change = |K_t - K_0|_F / |K_0|_F of the network's tangent kernel on the training set.",
         f"synthetic: y = phi(U^T x) with phi(z) = |z| - sqrt(2/pi), U one unit direction, x ~ N(0, I_{_D}), "
         f"{_N_SYNTHETIC} training and {n_test} test points; error = mean squared error / variance of y.",
         f"{real}: {_PER_CLASS} training samples per class ({_CLASSES * _PER_CLASS} in all) drawn from the "
@@ -298,7 +300,8 @@ def _notes(table, real, widths, n_seeds, n_test, steps):
         f"{_CLASSES * _PER_CLASS} samples.",
         f"{real}, N = {widest}: test error lazy {lazy[0]:.4f} +- {lazy[1]:.4f}, feature {feature[0]:.4f} +- "
         f"{feature[1]:.4f}, trained network {network[0]:.4f} +- {network[1]:.4f}; the paper's ordering "
-        f"(feature kernel better than lazy) {ordering} here.",
+        f"(feature kernel better than lazy) {ordering} here. Over the widths, the feature kernel's mean error is "
+        f"below the lazy kernel's at {len(better)} of {len(widths)} (N = {', '.join(map(str, better)) or 'none'}).",
         "The paper (survey's table, MLPs on MNIST): test error lazy "
         + ", ".join(f"{1 - a:.3f}" for a in PAPER_MNIST_MLP["lazy"]) + "; feature "
         + ", ".join(f"{1 - a:.3f}" for a in PAPER_MNIST_MLP["feature"]) + "; trained network "
