@@ -275,7 +275,8 @@ def _checks(table, real, widths):
 def _notes(table, real, widths, n_seeds, n_test, steps):
     widest = max(widths)
     lazy, feature, network = (_mean_std(table, real, m, widest) for m in ("lazy", "feature", "network"))
-    ordering = "holds" if feature[0] <= lazy[0] else "does NOT hold"
+    ordering = ("holds" if feature[0] < lazy[0] else "is not seen (equal errors)" if feature[0] == lazy[0]
+                else "does NOT hold")
     better = [w for w in widths if _mean_std(table, real, "feature", w)[0] < _mean_std(table, real, "lazy", w)[0]]
     real_test = ("the stratified test quarter of the 1797 images" if real == "digits"
                  else f"the first {n_test} test images")
