@@ -141,7 +141,7 @@ class Entry:
     """A registry entry: ``name`` (the command's argument), ``paper`` (authors, year),
     ``what`` (figure / table), ``claim`` (what the paper shows, in one or two sentences),
     ``seconds`` (estimated run time on 2 cores per size), and ``run(size, workers, threads,
-    seed) -> Reproduction``."""
+    seed, **options) -> Reproduction`` (options: the entry's own, if it has any)."""
 
     name: str
     paper: str
@@ -178,7 +178,7 @@ def describe():
     return "\n".join(e.describe() for e in REPRODUCE.values())
 
 
-def reproduce(name, size="quick", out=None, workers=1, threads=None, seed=0):
+def reproduce(name, size="quick", out=None, workers=1, threads=None, seed=0, **options):
     """Run the entry ``name`` of :data:`REPRODUCE` and, with ``out``, write its files.
 
     Parameters
@@ -196,6 +196,8 @@ def reproduce(name, size="quick", out=None, workers=1, threads=None, seed=0):
         OpenMP threads (None: all this process may use; split among the workers).
     seed : int
         Seed of every random draw of the entry.
+    **options
+        Options of the entry itself, passed to its run (e.g. ``mnist=`` of lazy-vs-feature).
 
     Returns
     -------
@@ -207,7 +209,7 @@ def reproduce(name, size="quick", out=None, workers=1, threads=None, seed=0):
     threads = resolve_threads(threads)
     seed = check_int(seed, "seed", minimum=0)
     start = time.perf_counter()
-    result = REPRODUCE[name].run(size=size, workers=workers, threads=threads, seed=seed)
+    result = REPRODUCE[name].run(size=size, workers=workers, threads=threads, seed=seed, **options)
     result.wall_time = time.perf_counter() - start
     if out is not None:
         result.save(out)
