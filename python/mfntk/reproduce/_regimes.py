@@ -240,17 +240,19 @@ def _cob_figure(table, fits):
     time_rows = [r for r in rows if r["series"] == "time"]
     fig, axes = plot._figure(1, 3, width=3.9, height=3.3)
     ax_a, ax_t, ax_r = axes[0]
-    styles = {"centred": ("C0", "o", "centred, random init."), "symmetric": ("C3", "s", "symmetric pairs")}
+    styles = {"centred": ("C0", "o", "full", "centred, random init."),
+              "symmetric": ("C3", "s", "none", "symmetric pairs")}
     with plot._style():
-        for model, (color, marker, label) in styles.items():
+        for model, (color, marker, fill, label) in styles.items():
+            mark = dict(color=color, marker=marker, fillstyle=fill)
             groups = _by(alpha_rows, "alpha", "linearized_distance", model=model)
             x = list(groups)
-            _errorbar(ax_a, x, groups, color=color, marker=marker, label=f"{label}: fit {fits[model].slope:+.2f}")
+            _errorbar(ax_a, x, groups, label=f"{label}: fit {fits[model].slope:+.2f}", **mark)
             fit = fits[model]
             _slope_line(ax_a, fit.x, float(fit.predict(fit.x.max())), fit.theory, color=color, lw=1.0,
                         label=f"theory slope {fit.theory:+.0f}" + (" (COB)" if model == "centred" else ""))
             groups = _by(alpha_rows, "alpha", "jacobian_over_objective", model=model)
-            mean = _errorbar(ax_r, list(groups), groups, color=color, marker=marker, label=label)
+            mean = _errorbar(ax_r, list(groups), groups, label=label, **mark)
             _slope_line(ax_r, list(groups), mean[-1], -1.0, color=color, lw=1.0, ls="-")
         ax_r.plot([], [], color="0.3", lw=1.0, label=r"theory $\propto \alpha^{-1}$")
         alphas = sorted({r["alpha"] for r in time_rows})
@@ -290,7 +292,7 @@ register(Entry(
           "t^2 kappa, with a relative scale kappa that falls as 1/alpha, and the tangent space moves much less "
           "than the objective (Delta(D phi) / Delta(F) -> 0). With symmetric pairs (f(theta_0) = 0) and a smooth "
           "activation the distance falls as 1/alpha^2.",
-    seconds={"quick": 8, "full": 300}, run=_run_cob))
+    seconds={"quick": 8, "full": 360}, run=_run_cob))
 
 
 def cob(size="quick", out=None, workers=1, threads=None, seed=0):
@@ -309,7 +311,7 @@ def cob(size="quick", out=None, workers=1, threads=None, seed=0):
     ----------
     size : {"quick", "full"}
         "quick": d = 5, N = 256, n = 64, alpha = 2 ... 256, 2 seeds (about 8 s on 2 cores);
-        "full": d = 10, N = 1024, n = 256, alpha = 1 ... 1024, 8 seeds (about 5 min).
+        "full": d = 10, N = 1024, n = 256, alpha = 1 ... 1024, 8 seeds (about 6 min with 2 workers).
     out : str or path, optional
         Folder for cob.csv, cob.json, cob.png and cob.md.
     workers : int
@@ -610,7 +612,7 @@ def _run_diag_linear(size, workers, threads, seed):
 def _diag_figure(table, grid, curves, alpha_fixed):
     from .. import plot
     rows = table.records()
-    fig, axes = plot._figure(2, 4, width=3.3, height=2.9)
+    fig, axes = plot._figure(2, 4, width=3.1, height=2.75)
     ylabels = {"population_error": "population error", "iterations_to_kappa":
                r"GD iterations to risk $R_0/100$", "kernel_distance": r"$|K_t-K_0|_F/|K_0|_F$ at the end",
                "linearized_distance_max": r"$\max_t |f(w_t)-\bar f_t| / |f(w_0)-y|$"}
@@ -650,7 +652,7 @@ def _diag_figure(table, grid, curves, alpha_fixed):
                             label=r"theory $\propto\alpha^{-4}$")
             for j, ax in enumerate(axes[i]):
                 plot.tidy_log_axes(ax)
-                ax.legend(fontsize=6.5, loc="center right" if j == 0 else "best")
+                ax.legend(fontsize=6.5, loc="center left" if j == 0 else "best")
         fig.suptitle("Kernel and rich regimes of the diagonal linear network (Woodworth et al. 2020): "
                      "points: mean ± sd over seeds; theory as lines")
     return fig
@@ -663,7 +665,7 @@ register(Entry(
           "sparse teacher is recovered) as alpha -> 0 and the minimum-l2 interpolant (kernel regime) as "
           "alpha -> infinity; the tangent kernel and the distance to the linearization stay small only at "
           "large alpha, and small alpha costs more iterations.",
-    seconds={"quick": 10, "full": 300}, run=_run_diag_linear))
+    seconds={"quick": 15, "full": 200}, run=_run_diag_linear))
 
 
 def diag_linear(size="quick", out=None, workers=1, threads=None, seed=0):
@@ -680,8 +682,8 @@ def diag_linear(size="quick", out=None, workers=1, threads=None, seed=0):
     Parameters
     ----------
     size : {"quick", "full"}
-        "quick": 9 values of alpha, 2 seeds (about 10 s on 2 cores); "full": 17 values of
-        alpha, 10 seeds (about 5 min). d = 100, s = 5, n = 40 (squared) and 80 (logistic) in both.
+        "quick": 9 values of alpha, 2 seeds (about 15 s on 2 cores); "full": 17 values of
+        alpha, 10 seeds (about 3 min with 2 workers). d = 100, s = 5, n = 40 (squared) and 80 (logistic) in both.
     out : str or path, optional
         Folder for diag-linear.csv, .json, .png and .md.
     workers : int
