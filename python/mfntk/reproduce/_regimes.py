@@ -53,7 +53,7 @@ def _errorbar(ax, x, groups, **kw):
 
 
 def _slope_line(ax, x, y_at, slope, **kw):
-    """The power law of exponent ``slope`` through (x[-1], y_at) over the range of x."""
+    """The power law of exponent ``slope`` through (max(x), y_at), drawn over the range of x."""
     xs = np.geomspace(min(x), max(x), 20)
     ax.plot(xs, y_at * (xs / max(x)) ** slope, **kw)
 
@@ -217,8 +217,9 @@ def _run_cob(size, workers, threads, seed):
         "starts with zero value and velocity and the acceleration (1/n) (dK/dt)_0 y; it is the leading term "
         "of Theorem 2.3's t^2 bound and falls as 1/alpha",
         "slopes: -1 for the centred model (Theorem 2.3, the relative scale kappa of the scaled model falls as "
-        "1/alpha); -2 for symmetric pairs with a smooth activation (derived, mfntk.studies.lazy_theory: the "
-        "first-order kernel change and the second-order Taylor term cancel within each pair)",
+        "1/alpha); -2 for symmetric pairs with a smooth activation (derived, as in the alpha study, "
+        "mfntk.studies._alpha.lazy_theory: the first-order kernel change and the second-order Taylor term "
+        "cancel within each pair)",
         "jacobian_change = |Df(theta_1) - Df(theta_0)|_F / |Df(theta_0)|_F (the lecture notes' Delta(D phi)) and "
         f"objective_change = (R_0 - R_1) / R_0 (Delta(F)) over the first record interval [0, {_COB['record_every']:g}] "
         "(the notes use one gradient step); Delta(F) does not depend on alpha and Delta(D phi) moves with the "
@@ -292,7 +293,7 @@ register(Entry(
           "t^2 kappa, with a relative scale kappa that falls as 1/alpha, and the tangent space moves much less "
           "than the objective (Delta(D phi) / Delta(F) -> 0). With symmetric pairs (f(theta_0) = 0) and a smooth "
           "activation the distance falls as 1/alpha^2.",
-    seconds={"quick": 8, "full": 360}, run=_run_cob))
+    seconds={"quick": 8, "full": 420}, run=_run_cob))
 
 
 def cob(size="quick", out=None, workers=1, threads=None, seed=0):
@@ -311,7 +312,7 @@ def cob(size="quick", out=None, workers=1, threads=None, seed=0):
     ----------
     size : {"quick", "full"}
         "quick": d = 5, N = 256, n = 64, alpha = 2 ... 256, 2 seeds (about 8 s on 2 cores);
-        "full": d = 10, N = 1024, n = 256, alpha = 1 ... 1024, 8 seeds (about 6 min with 2 workers).
+        "full": d = 10, N = 1024, n = 256, alpha = 1 ... 1024, 8 seeds (6 to 8 min with 2 workers).
     out : str or path, optional
         Folder for cob.csv, cob.json, cob.png and cob.md.
     workers : int
@@ -324,6 +325,11 @@ def cob(size="quick", out=None, workers=1, threads=None, seed=0):
     Returns
     -------
     Reproduction
+
+    Raises
+    ------
+    ValueError, TypeError
+        For invalid arguments (the message names the argument).
 
     References
     ----------
@@ -612,7 +618,10 @@ def _run_diag_linear(size, workers, threads, seed):
 def _diag_figure(table, grid, curves, alpha_fixed):
     from .. import plot
     rows = table.records()
-    fig, axes = plot._figure(2, 4, width=3.1, height=2.75)
+    fig, axes = plot._figure(2, 4, width=3.0, height=2.65)
+    # where each panel's legend covers no point (the errors rise with alpha, the iterations fall)
+    legend_at = {("squared", 0): {"loc": "lower right", "bbox_to_anchor": (1.0, 0.1)},
+                 ("logistic", 0): {"loc": "center left"}}
     ylabels = {"population_error": "population error", "iterations_to_kappa":
                r"GD iterations to risk $R_0/100$", "kernel_distance": r"$|K_t-K_0|_F/|K_0|_F$ at the end",
                "linearized_distance_max": r"$\max_t |f(w_t)-\bar f_t| / |f(w_0)-y|$"}
@@ -633,12 +642,14 @@ def _diag_figure(table, grid, curves, alpha_fixed):
                     ax.set_yscale("log")
                     ax.set_ylabel(ylabels[column] + ", log scale")
             errors = axes[i, 0]
-            names = {"squared": ("minimum-$\\ell_1$ interpolant", "minimum-$\\ell_2$ interpolant"),
+            names = {"squared": ("min-$\\ell_1$ interpolant", "min-$\\ell_2$ interpolant"),
                      "logistic": ("$\\ell_1$ max-margin", "$\\ell_2$ max-margin")}[loss]
             for key, name, color in (("l1_solution_error", names[0], "C2"), ("l2_solution_error", names[1], "C3")):
                 errors.axhline(np.mean([r[key] for r in sel]), color=color, ls="--", lw=1.2, label=name)
             errors.set_title(f"{loss} loss, n = {_DIAG['n'][loss]}: test error")
-            axes[i, 1].axvline(alpha_fixed, color="0.5", ls=":", lw=1.0, label="fixed learning rate to the left")
+            axes[i, 1].axvline(alpha_fixed, color="0.5", ls=":", lw=1.0)
+            axes[i, 1].text(alpha_fixed * 1.15, 0.97, "\u2190 same learning rate", fontsize=6.5, color="0.3",
+                            va="top", transform=axes[i, 1].get_xaxis_transform())
             axes[i, 1].set_title("iterations to fit")
             axes[i, 2].set_title("tangent kernel change")
             axes[i, 3].set_title("distance to the linearization")
@@ -652,7 +663,8 @@ def _diag_figure(table, grid, curves, alpha_fixed):
                             label=r"theory $\propto\alpha^{-4}$")
             for j, ax in enumerate(axes[i]):
                 plot.tidy_log_axes(ax)
-                ax.legend(fontsize=6.5, loc="center left" if j == 0 else "best")
+                if len(ax.get_legend_handles_labels()[0]) > 1:   # points and theory: say which is which
+                    ax.legend(fontsize=6.5, **legend_at.get((loss, j), {"loc": "best"}))
         fig.suptitle("Kernel and rich regimes of the diagonal linear network (Woodworth et al. 2020): "
                      "points: mean ± sd over seeds; theory as lines")
     return fig
@@ -665,7 +677,7 @@ register(Entry(
           "sparse teacher is recovered) as alpha -> 0 and the minimum-l2 interpolant (kernel regime) as "
           "alpha -> infinity; the tangent kernel and the distance to the linearization stay small only at "
           "large alpha, and small alpha costs more iterations.",
-    seconds={"quick": 15, "full": 200}, run=_run_diag_linear))
+    seconds={"quick": 10, "full": 150}, run=_run_diag_linear))
 
 
 def diag_linear(size="quick", out=None, workers=1, threads=None, seed=0):
@@ -682,8 +694,8 @@ def diag_linear(size="quick", out=None, workers=1, threads=None, seed=0):
     Parameters
     ----------
     size : {"quick", "full"}
-        "quick": 9 values of alpha, 2 seeds (about 15 s on 2 cores); "full": 17 values of
-        alpha, 10 seeds (about 3 min with 2 workers). d = 100, s = 5, n = 40 (squared) and 80 (logistic) in both.
+        "quick": 9 values of alpha, 2 seeds (about 10 s on 2 cores); "full": 17 values of
+        alpha, 10 seeds (2 to 3 min with 2 workers). d = 100, s = 5, n = 40 (squared) and 80 (logistic) in both.
     out : str or path, optional
         Folder for diag-linear.csv, .json, .png and .md.
     workers : int
@@ -696,6 +708,11 @@ def diag_linear(size="quick", out=None, workers=1, threads=None, seed=0):
     Returns
     -------
     Reproduction
+
+    Raises
+    ------
+    ValueError, TypeError
+        For invalid arguments (the message names the argument).
 
     References
     ----------
