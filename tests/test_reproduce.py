@@ -102,3 +102,9 @@ def test_command_lists_runs_and_reports_disagreement(tmp_path, toy_entry, capsys
     assert "NAME" in capsys.readouterr().err
     monkeypatch.setattr(_base.Check, "agrees", property(lambda self: False))
     assert main(["reproduce", "toy-mean", "--out", str(tmp_path)]) == 1
+
+
+def test_a_check_on_numpy_numbers_is_a_plain_bool_that_json_writes():
+    check = _base.Check("x", np.float64(1.01), np.float64(1.0), 0.05)
+    assert type(check.agrees) is bool
+    assert json.loads(json.dumps(check.as_dict()))["agrees"] is True

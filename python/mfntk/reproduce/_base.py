@@ -55,7 +55,7 @@ class Check:
         if not (math.isfinite(self.measured) and math.isfinite(self.expected)):
             return False
         bound = self.tolerance * (abs(self.expected) if self.relative else 1.0)
-        return abs(self.measured - self.expected) <= bound
+        return bool(abs(self.measured - self.expected) <= bound)
 
     def as_dict(self):
         return {**dataclasses.asdict(self), "agrees": self.agrees}
