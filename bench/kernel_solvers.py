@@ -1,0 +1,315 @@
+"""Kernel regression at the size of real data sets: preconditioned CG and Nystrom estimators.
+
+Two cases, each configuration in its own child process (so its peak RSS is its own), the
+timings wall-clock medians of ``--repeats`` fits (1 by default: the large fits take minutes):
+
+``empirical``
+    The empirical NTK of a ReLU network (N particles, d inputs) as a matrix-free kernel
+    (``mf.kernels.Empirical``, no n x n matrix), kernel ridge regression by conjugate gradient
+    to a relative residual ``--tol``: Jacobi (the 0.1 preconditioner) against the Nystrom
+    preconditioner for several numbers of centres M. Reported: iterations, time to solution,
+    the time spent building the preconditioner, peak RSS, and the difference of the
+    predictions from the Jacobi solution (both solve the same system).
+``analytic``
+    The infinite-width ReLU NTK (``mf.kernels.Analytic``) on MNIST-shaped data (n training
+    points in d = 784, 10 classes, one-hot targets): exact kernel ridge regression by
+    Nystrom-preconditioned CG with the matrix-free analytic product, the FALKON-style
+    ``mf.NystromRegressor`` with M centres, and scikit-learn's ``KernelRidge`` on the dense
+    kernel at the largest n it fits (``--sklearn-n``). Test accuracy beside each. The data are
+    synthetic (class templates with smooth structure plus pixel noise, values in [0, 1]) unless
+    ``--mnist DIR`` names a folder with the four MNIST IDX files.
+
+    python bench/kernel_solvers.py empirical --n 50000 --width 4096 --d 32
+    python bench/kernel_solvers.py analytic --n 20000 --centers 5000 --sklearn-n 16384
+
+Results: ``bench/results/<host>-<date>-kernel-<case>.{json,md}`` (``--out`` to change the folder).
+Measure on a quiet machine (``cat /proc/loadavg``); nothing else should run at the same time.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import multiprocessing
+import os
+import resource
+import socket
+import statistics
+import sys
+import time
+import traceback
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+GiB = 1 << 30
+MNIST_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
+               "t10k-labels-idx1-ubyte")
+
+
+# ---------------------------------------------------------------------------------------------
+# data
+# ---------------------------------------------------------------------------------------------
+def mnist_like(n, n_test, d=784, classes=10, seed=0):
+    """Images in [0, 1]^d: one smooth template per class (a sum of random Gaussian blobs on a
+    sqrt(d) x sqrt(d) grid), shifted by up to two pixels and with pixel noise; labels one-hot."""
+    rng = np.random.default_rng(seed)
+    side = int(round(np.sqrt(d)))
+    if side * side != d:
+        raise ValueError(f"d: expected a square number of pixels, got {d}")
+    yy, xx = np.mgrid[0:side, 0:side]
+    templates = np.zeros((classes, side, side))
+    for c in range(classes):
+        for _ in range(6):
+            cy, cx = rng.uniform(0.25, 0.75, 2) * side
+            width = rng.uniform(1.5, 4.0)
+            templates[c] += np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * width ** 2))
+        templates[c] /= templates[c].max()
+
+    def draw(m):
+        labels = rng.integers(0, classes, m)
+        shifts = rng.integers(-2, 3, (m, 2))
+        X = np.empty((m, d))
+        for i in range(m):
+            img = np.roll(templates[labels[i]], tuple(shifts[i]), axis=(0, 1))
+            X[i] = np.clip(img.ravel() + 0.25 * rng.standard_normal(d), 0.0, 1.0)
+        return X, labels
+
+    X, y = draw(n)
+    X_test, y_test = draw(n_test)
+    return X, y, X_test, y_test
+
+
+def load_data(args):
+    if args.mnist:
+        import mfntk as mf
+        paths = [os.path.join(args.mnist, name) for name in MNIST_FILES]
+        data = mf.datasets.mnist(*paths)
+        X, Y, X_test, Y_test = data.X, data.y, data.X_test, data.y_test
+        y, y_test = Y.argmax(axis=1), Y_test.argmax(axis=1)
+        return X[:args.n], y[:args.n], X_test[:args.n_test], y_test[:args.n_test]
+    return mnist_like(args.n, args.n_test, seed=args.seed)
+
+
+def one_hot(y, classes=10):
+    Y = np.full((y.size, classes), 0.0)
+    Y[np.arange(y.size), y] = 1.0
+    return Y
+
+
+# ---------------------------------------------------------------------------------------------
+# child processes
+# ---------------------------------------------------------------------------------------------
+def _child(queue, fn, kwargs):
+    try:
+        out = fn(**kwargs)
+        out["peak_rss_gib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / GiB
+        queue.put(out)
+    except BaseException as exc:  # reported in the table, the run goes on
+        queue.put({"error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()})
+
+
+def in_child(fn, **kwargs):
+    """fn(**kwargs) in a fresh spawned process; its result dict with the child's peak RSS."""
+    ctx = multiprocessing.get_context("spawn")
+    queue = ctx.Queue()
+    proc = ctx.Process(target=_child, args=(queue, fn, kwargs))
+    proc.start()
+    out = queue.get()
+    proc.join()
+    return out
+
+
+def _timed_fit(make, X, Y, repeats):
+    times, model = [], None
+    for _ in range(repeats):
+        model = make()
+        t0 = time.perf_counter()
+        model.fit(X, Y)
+        times.append(time.perf_counter() - t0)
+    return model, statistics.median(times), times
+
+
+def empirical_task(n, width, d, ridge, tol, preconditioner, centers, threads, seed, repeats, n_test):
+    import mfntk as mf
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n + n_test, d))
+    w_star = rng.standard_normal(d) / np.sqrt(d)
+    y = np.tanh(X @ w_star) + 0.1 * rng.standard_normal(n + n_test)
+    X, X_test, y = X[:n], X[n:], y[:n]
+    net = mf.TwoLayer(d, width, "relu", seed=seed + 1)
+    kernel = mf.kernels.Empirical(net, kind="ntk", threads=threads)
+
+    def make():
+        return mf.KernelRegressor(kernel=kernel, ridge=ridge, solver="cg", tol=tol, max_iter=2000,
+                                  preconditioner=preconditioner, centers=centers, random_state=seed)
+
+    model, median, times = _timed_fit(make, X, y, repeats)
+    return {"iterations": int(model.n_iter_), "seconds": median, "times": times,
+            "setup_seconds": float(getattr(model, "preconditioner_seconds_", float("nan"))),
+            "residual": float(np.max(model.residual_)),
+            "predictions": model.predict(X_test).tolist()}
+
+
+def _accuracy(pred, y_test):
+    return float(np.mean(np.asarray(pred).argmax(axis=1) == y_test))
+
+
+def analytic_task(method, args_dict):
+    import mfntk as mf
+    args = argparse.Namespace(**args_dict)
+    X, y, X_test, y_test = load_data(args)
+    if method == "sklearn":
+        X, y = X[:args.sklearn_n], y[:args.sklearn_n]
+    Y = one_hot(y)
+    kernel = mf.kernels.Analytic(activation="relu", kind="ntk", threads=args.threads)
+    out = {"n": int(X.shape[0])}
+    if method == "cg":
+        def make():
+            return mf.KernelRegressor(kernel=kernel, ridge=args.ridge, solver="cg", tol=args.tol,
+                                      preconditioner="nystrom", centers=args.cg_centers,
+                                      random_state=args.seed)
+    elif method == "falkon":
+        def make():
+            return mf.NystromRegressor(kernel=kernel, ridge=args.ridge, centers=args.centers,
+                                       random_state=args.seed)
+    elif method == "sklearn":
+        from sklearn.kernel_ridge import KernelRidge
+
+        class Dense:  # the kernel matrix is part of the fit, as for the other methods
+            def fit(self, X, Y):
+                self.X = X
+                self.model = KernelRidge(alpha=args.ridge, kernel="precomputed").fit(kernel(X), Y)
+                return self
+
+            def predict(self, X2):
+                return self.model.predict(kernel(X2, self.X))
+        make = Dense
+    else:
+        raise ValueError(method)
+    model, median, times = _timed_fit(make, X, Y, args.repeats)
+    t0 = time.perf_counter()
+    pred = model.predict(X_test)
+    out.update(seconds=median, times=times, predict_seconds=time.perf_counter() - t0,
+               test_accuracy=_accuracy(pred, y_test), train_accuracy=_accuracy(model.predict(X[:2000]), y[:2000]))
+    if hasattr(model, "n_iter_"):
+        out["iterations"] = int(model.n_iter_)
+    if hasattr(model, "residual_"):
+        out["residual"] = float(np.max(model.residual_))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# driver
+# ---------------------------------------------------------------------------------------------
+def machine():
+    try:
+        sys.path.insert(0, os.path.dirname(HERE))
+        from bench.machine import facts
+        return facts()
+    except Exception as exc:  # facts are a courtesy; the timings stand without them
+        return {"error": str(exc)}
+
+
+def run_empirical(args):
+    rows = []
+    configs = [("jacobi", None)] + [("nystrom", m) for m in args.center_list]
+    for pre, m in configs:
+        print(f"empirical n={args.n} N={args.width} d={args.d}: {pre} M={m} ...", flush=True)
+        out = in_child(empirical_task, n=args.n, width=args.width, d=args.d, ridge=args.ridge, tol=args.tol,
+                       preconditioner=pre, centers=m, threads=args.threads, seed=args.seed,
+                       repeats=args.repeats, n_test=args.n_test)
+        out.update(preconditioner=pre, centers=m)
+        rows.append(out)
+        print({k: v for k, v in out.items() if k not in ("predictions", "traceback")}, flush=True)
+    ref = rows[0].get("predictions")
+    for r in rows:
+        if ref is not None and "predictions" in r:
+            a, b = np.asarray(r["predictions"]), np.asarray(ref)
+            r["prediction_difference"] = float(np.linalg.norm(a - b) / np.linalg.norm(b))
+        r.pop("predictions", None)
+        if "seconds" in r and "seconds" in rows[0]:
+            r["speedup"] = rows[0]["seconds"] / r["seconds"]
+    return rows
+
+
+def run_analytic(args):
+    rows = []
+    for method in args.methods:
+        print(f"analytic {method} ...", flush=True)
+        out = in_child(analytic_task, method=method, args_dict=vars(args))
+        out["method"] = method
+        rows.append(out)
+        print({k: v for k, v in out.items() if k != "traceback"}, flush=True)
+    return rows
+
+
+def markdown(case, args, rows):
+    lines = [f"# kernel solvers: {case}", "", f"`python bench/kernel_solvers.py {' '.join(sys.argv[1:])}`", ""]
+    if case == "empirical":
+        lines += [f"n = {args.n}, N = {args.width}, d = {args.d}, ridge = {args.ridge}, tol = {args.tol}, "
+                  f"threads = {args.threads}", "",
+                  "| preconditioner | M | iterations | time to solution (s) | of which setup (s) | speed-up | "
+                  "peak RSS (GiB) | rel. diff. of predictions |", "|---|---|---|---|---|---|---|---|"]
+        for r in rows:
+            if "error" in r:
+                lines.append(f"| {r['preconditioner']} | {r['centers']} | error: {r['error']} | | | | | |")
+                continue
+            lines.append(f"| {r['preconditioner']} | {r['centers'] or ''} | {r['iterations']} | {r['seconds']:.1f} | "
+                         f"{r['setup_seconds']:.1f} | {r.get('speedup', float('nan')):.2f} | "
+                         f"{r['peak_rss_gib']:.2f} | {r.get('prediction_difference', float('nan')):.1e} |")
+    else:
+        data = f"MNIST from {args.mnist}" if args.mnist else "synthetic MNIST-shaped data"
+        lines += [f"{data}, d = 784, 10 classes, ridge = {args.ridge}, tol = {args.tol}, threads = {args.threads}",
+                  "", "| method | n | M | iterations | fit (s) | predict (s) | test accuracy | peak RSS (GiB) |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for r in rows:
+            m = {"falkon": args.centers, "cg": args.cg_centers}.get(r["method"], "")
+            if "error" in r:
+                lines.append(f"| {r['method']} | | {m} | error: {r['error']} | | | | |")
+                continue
+            lines.append(f"| {r['method']} | {r['n']} | {m} | {r.get('iterations', '')} | {r['seconds']:.1f} | "
+                         f"{r['predict_seconds']:.1f} | {r['test_accuracy']:.4f} | {r['peak_rss_gib']:.2f} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("case", choices=("empirical", "analytic"))
+    ap.add_argument("--n", type=int, default=None, help="training points (50000 empirical, 20000 analytic)")
+    ap.add_argument("--n-test", type=int, default=2000)
+    ap.add_argument("--width", type=int, default=4096, help="particles N of the empirical kernel")
+    ap.add_argument("--d", type=int, default=32, help="input dimension of the empirical case")
+    ap.add_argument("--ridge", type=float, default=1.0)
+    ap.add_argument("--tol", type=float, default=1e-6)
+    ap.add_argument("--center-list", type=lambda s: [int(v) for v in s.split(",")], default=[500, 1000, 2000],
+                    help="numbers of Nystrom centres tried in the empirical case")
+    ap.add_argument("--centers", type=int, default=5000, help="centres of NystromRegressor (analytic case)")
+    ap.add_argument("--cg-centers", type=int, default=None, help="centres of the CG preconditioner (default: its own)")
+    ap.add_argument("--sklearn-n", type=int, default=16384, help="training points given to KernelRidge")
+    ap.add_argument("--methods", type=lambda s: s.split(","), default=["falkon", "cg", "sklearn"])
+    ap.add_argument("--mnist", default=None, help="a folder with the four MNIST IDX files")
+    ap.add_argument("--threads", type=int, default=os.cpu_count())
+    ap.add_argument("--repeats", type=int, default=1)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out", default=os.path.join(HERE, "results"))
+    args = ap.parse_args(argv)
+    if args.n is None:
+        args.n = 50000 if args.case == "empirical" else 20000
+    if args.case == "analytic":
+        args.d = 784
+    rows = run_empirical(args) if args.case == "empirical" else run_analytic(args)
+    result = {"case": args.case, "args": vars(args), "machine": machine(), "rows": rows,
+              "loadavg": os.getloadavg()}
+    stem = f"{socket.gethostname()}-{datetime.date.today().isoformat()}-kernel-{args.case}"
+    os.makedirs(args.out, exist_ok=True)
+    with open(os.path.join(args.out, stem + ".json"), "w") as fh:
+        json.dump(result, fh, indent=1, default=str)
+    text = markdown(args.case, args, rows)
+    with open(os.path.join(args.out, stem + ".md"), "w") as fh:
+        fh.write(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
