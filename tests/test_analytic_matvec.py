@@ -169,8 +169,8 @@ def test_conjugate_gradient_regression_with_an_analytic_kernel(fit_intercept):
     rng = np.random.default_rng(5)
     X, X2 = rng.standard_normal((400, 5)), rng.standard_normal((60, 5))
     Y = np.column_stack([np.sin(X[:, 0]), X[:, 1] * X[:, 2]]) + 0.1 * rng.standard_normal((400, 2))
-    kernel = mf.kernels.Analytic(activation="relu", kind="ntk", b_std=0.2, output_bias=fit_intercept)
-    kw = dict(kernel=kernel, ridge=1e-2, fit_intercept=fit_intercept)
+    kernel = mf.kernels.Analytic(activation="relu", kind="ntk", b_std=0.2, output_bias=fit_intercept, threads=1)
+    kw = dict(kernel=kernel, ridge=0.1, fit_intercept=fit_intercept)
     chol = mf.KernelRegressor(**kw, solver="cholesky").fit(X, Y)
     auto = mf.KernelRegressor(**kw, max_dense=100, tol=1e-11).fit(X, Y)    # n > max_dense: matrix-free CG
     assert chol.solver_ == "cholesky" and auto.solver_ == "cg" and auto.n_iter_ > 0
