@@ -422,8 +422,8 @@ class Analytic:
         return K
 
     def _core_args(self, X):
-        """The backend's arguments after the points (kind, w_std, a_std, b_std, bias, method,
-        order, tol, threads) for data X of dimension d (w_std None: 1/sqrt(d))."""
+        """The backend's keyword arguments after the points (kind, w_std, a_std, b_std, bias,
+        method, order, tol, threads) for data X of dimension d (w_std None: 1/sqrt(d))."""
         order, tol = _check_quad(self.method, self.quad_order, self.quad_tol, self.activation)
         w_std = 1.0 / math.sqrt(X.shape[1]) if self.w_std is None else float(self.w_std)
         b_std = float(self.b_std)
@@ -435,7 +435,7 @@ class Analytic:
         """diag K(X, X), shape (n,), in O(n d) (used e.g. as a Jacobi preconditioner)."""
         X = self.validate(X)
         a = self._core_args(X)
-        D, info = get_backend().analytic_diag(self.activation, float(self.c0), X, *a.values())
+        D, info = get_backend().analytic_diag(self.activation, float(self.c0), X, **a)
         _warn_quadrature(info, self.activation, a["tol"], X, None, a["w_std"], a["b_std"], a["order"] > 0)
         return D + self._constant if self._constant else D
 
@@ -509,7 +509,7 @@ class Analytic:
                   + 8.0 * m * (4 * n + n2) + 3 * 8.0 * 256 * 256 * a["threads"])
         check_memory(nbytes, "X", f"the points and vectors of the product K(X{'' if X2 is None else '2, X'}) V "
                                   f"({n} points, {m} column(s))")
-        out, info = get_backend().analytic_matvec(self.activation, float(self.c0), X, V, *a.values(), X_rows=X2)
+        out, info = get_backend().analytic_matvec(self.activation, float(self.c0), X, V, **a, X_rows=X2)
         _warn_quadrature(info, self.activation, a["tol"], X, X2, a["w_std"], a["b_std"], a["order"] > 0)
         if self._constant:
             out += self._constant * V.sum(axis=0)
