@@ -1,3 +1,8 @@
+import os
+import signal
+import threading
+import time
+
 import numpy as np
 import pytest
 
@@ -29,3 +34,50 @@ def interrupt_after(monkeypatch, step):
             raise KeyboardInterrupt
 
     monkeypatch.setattr(mf.Simulation, "_record", record_then_stop)
+
+
+# ---- computations driven in units of work (mfntk._backend._drive) ----------------------------
+CTRL_C_LATENCY = 3.0  # s from the signal to KeyboardInterrupt (calls of about _backend.CHUNK_SECONDS = 1 s)
+
+
+class CountingPlan:
+    """A core computation whose advance calls are counted."""
+
+    def __init__(self, plan):
+        self.plan, self.calls = plan, 0
+
+    units = property(lambda self: self.plan.units)
+    done = property(lambda self: self.plan.done)
+
+    def advance(self, count):
+        self.calls += 1
+        self.plan.advance(count)
+
+    def result(self):
+        return self.plan.result()
+
+
+def interrupted_after(call, delay):
+    """Run call() with a SIGINT sent from another thread after `delay` s; the seconds from the
+    signal to the KeyboardInterrupt (which must come)."""
+    state = {"armed": True}
+
+    def handler(signum, frame):
+        state["received"] = time.perf_counter()
+        if state["armed"]:
+            raise KeyboardInterrupt
+
+    old = signal.signal(signal.SIGINT, handler)
+    timer = threading.Timer(delay, lambda: (state.__setitem__("sent", time.perf_counter()),
+                                            os.kill(os.getpid(), signal.SIGINT)))
+    try:
+        timer.start()
+        with pytest.raises(KeyboardInterrupt):
+            call()
+        raised = time.perf_counter()
+    finally:
+        state["armed"] = False  # a late signal is swallowed, never raised into pytest
+        timer.cancel()
+        timer.join()
+        signal.signal(signal.SIGINT, old)
+    return raised - state["sent"]

@@ -1,35 +1,14 @@
 """Empirical kernels computed in units of work: any grouping of the units into calls gives the
 bits of one call, and Ctrl-C interrupts a long computation between calls."""
 import math
-import os
-import signal
 import threading
-import time
 
 import numpy as np
 import pytest
 
 import mfntk as mf
 from mfntk import _backend, _core
-
-CTRL_C_LATENCY = 3.0  # s from the signal to KeyboardInterrupt (calls of about _backend.CHUNK_SECONDS = 1 s)
-
-
-class CountingPlan:
-    """A core computation whose advance calls are counted."""
-
-    def __init__(self, plan):
-        self.plan, self.calls = plan, 0
-
-    units = property(lambda self: self.plan.units)
-    done = property(lambda self: self.plan.done)
-
-    def advance(self, count):
-        self.calls += 1
-        self.plan.advance(count)
-
-    def result(self):
-        return self.plan.result()
+from conftest import CTRL_C_LATENCY, CountingPlan, interrupted_after
 
 
 def net_and_points(k, dtype, bias=True, N=600, n=600, d=7, seed=0):
@@ -81,32 +60,6 @@ def test_plans_refuse_an_early_result():
         plan.result()
     with pytest.raises(ValueError, match="count: must be >= 0"):
         plan.advance(-1)
-
-
-def interrupted_after(call, delay):
-    """Run call() with a SIGINT sent from another thread after `delay` s; the seconds from the
-    signal to the KeyboardInterrupt (which must come)."""
-    state = {"armed": True}
-
-    def handler(signum, frame):
-        state["received"] = time.perf_counter()
-        if state["armed"]:
-            raise KeyboardInterrupt
-
-    old = signal.signal(signal.SIGINT, handler)
-    timer = threading.Timer(delay, lambda: (state.__setitem__("sent", time.perf_counter()),
-                                            os.kill(os.getpid(), signal.SIGINT)))
-    try:
-        timer.start()
-        with pytest.raises(KeyboardInterrupt):
-            call()
-        raised = time.perf_counter()
-    finally:
-        state["armed"] = False  # a late signal is swallowed, never raised into pytest
-        timer.cancel()
-        timer.join()
-        signal.signal(signal.SIGINT, old)
-    return raised - state["sent"]
 
 
 @pytest.mark.skipif(threading.current_thread() is not threading.main_thread(), reason="signals need the main thread")

@@ -87,6 +87,14 @@ class CPUBackend(Backend):
         """diag K(X, X) of the infinite-width kernel in O(n d), and its quadrature report."""
         return _core.analytic_diag(activation, c0, X, kind, w_std, a_std, b_std, bias, method, order, tol, threads)
 
+    def analytic_matvec(self, activation, c0, X, V, kind, w_std, a_std, b_std, bias, method, order, tol, threads,
+                        X_rows=None, chunk_seconds=None):
+        """K(X_rows, X) V of the infinite-width kernel without forming K (X_rows None: X), and its
+        quadrature report; driven in calls as :meth:`gram`."""
+        cls = _core.AnalyticMatvec64 if X.dtype == np.float64 else _core.AnalyticMatvec32
+        plan = cls(activation, c0, X, V, kind, w_std, a_std, b_std, bias, method, order, tol, threads, X_rows)
+        return _drive(plan, chunk_seconds)
+
     # ---- dynamics -------------------------------------------------------------------------
     def dynamics(self, net, *, loss, weight_decay, temperature, seed, residual_dynamics, linearized, threads,
                  cache_bytes):
@@ -133,7 +141,7 @@ def _core_options(cls, values):
     return options
 
 
-#: Seconds of work per call into the core for the empirical kernels: a Ctrl-C waits at most
+#: Seconds of work per call into the core for the kernels' long passes: a Ctrl-C waits at most
 #: about this long (the unit of work bounds it from below; see ``_drive``).
 CHUNK_SECONDS = 1.0
 

@@ -68,7 +68,7 @@ from ._registry import (
 )
 from ._solvers import check_kernel_matrix
 from ._validation import (as_matrix, check_bool, check_choice, check_float, check_gram_memory, check_int,
-                          resolve_threads)
+                          check_memory, resolve_threads)
 
 __all__ = ["Analytic", "Empirical", "QuadratureWarning", "analytic", "empirical", "neural_tangents", "nt_ridge",
            "nt_time", "KINDS", "OUTPUTS", "ACTIVATIONS"]
@@ -335,6 +335,9 @@ class Analytic:
 
     The parameters are those of :func:`analytic`; they are checked at construction and the
     kernel is evaluated at each call. ``w_std=None`` means 1/sqrt(d) with the d of the data.
+    :meth:`matvec` gives K(X, X) V and :meth:`cross_matvec` K(X2, X) V without forming any
+    n x n matrix, which :class:`mfntk.KernelRegressor` uses with its conjugate-gradient solver
+    (chosen by ``solver="auto"`` for n > ``max_dense``).
 
     Parameters
     ----------
@@ -418,19 +421,99 @@ class Analytic:
             K += self._constant
         return K
 
+    def _core_args(self, X):
+        """The backend's keyword arguments after the points (kind, w_std, a_std, b_std, bias,
+        method, order, tol, threads) for data X of dimension d (w_std None: 1/sqrt(d))."""
+        order, tol = _check_quad(self.method, self.quad_order, self.quad_tol, self.activation)
+        w_std = 1.0 / math.sqrt(X.shape[1]) if self.w_std is None else float(self.w_std)
+        b_std = float(self.b_std)
+        return dict(kind=self.kind, w_std=w_std, a_std=float(self.a_std), b_std=b_std,
+                    bias=_resolve_bias(self.bias, b_std), method=self.method, order=order, tol=tol,
+                    threads=resolve_threads(self.threads))
+
     def diag(self, X):
         """diag K(X, X), shape (n,), in O(n d) (used e.g. as a Jacobi preconditioner)."""
-        kw = self._kwargs()
-        activation = kw["activation"]
-        order, tol = _check_quad(kw["method"], kw["quad_order"], kw["quad_tol"], activation)
-        X = as_matrix(X, "X", dtype=_float_dtype(X if isinstance(X, np.ndarray) else np.asarray(X)))
-        w_std = 1.0 / math.sqrt(X.shape[1]) if kw["w_std"] is None else float(kw["w_std"])
-        b_std = float(kw["b_std"])
-        D, info = get_backend().analytic_diag(activation, float(kw["c0"]), X, kw["kind"], w_std, float(kw["a_std"]),
-                                              b_std, _resolve_bias(kw["bias"], b_std), kw["method"], order, tol,
-                                              resolve_threads(kw["threads"]))
-        _warn_quadrature(info, activation, tol, X, None, w_std, b_std, order > 0)
+        X = self.validate(X)
+        a = self._core_args(X)
+        D, info = get_backend().analytic_diag(self.activation, float(self.c0), X, **a)
+        _warn_quadrature(info, self.activation, a["tol"], X, None, a["w_std"], a["b_std"], a["order"] > 0)
         return D + self._constant if self._constant else D
+
+    def matvec(self, X, V):
+        """K(X, X) V without forming K.
+
+        Parameters
+        ----------
+        X : array_like, shape (n, d)
+        V : array_like, shape (n,) or (n, m)
+            Converted to X's float dtype.
+
+        Returns
+        -------
+        ndarray, shape of V
+            float32 when X is float32 (computed in float64 throughout), float64 otherwise.
+
+        Raises
+        ------
+        ValueError
+            For a bad X or V (the message names it): shapes, non-finite values.
+
+        Warns
+        -----
+        QuadratureWarning
+            As :meth:`__call__`.
+
+        Notes
+        -----
+        The entries are those of :func:`analytic`, evaluated in blocks of 256 x 256 (the Gram
+        part of a block by a GEMM in float64, then the closed form or quadrature) and multiplied
+        by V as they come, so memory is O(n (d + m)): no n x n matrix. Only the blocks on and
+        above the diagonal are evaluated (K is symmetric): n^2 d flops for the GEMMs. The
+        work is done in calls of about a second (:data:`mfntk._backend.CHUNK_SECONDS`), so that
+        Ctrl-C interrupts it within about that long; the result is the same, bit for bit, for
+        any thread count and grouping of the calls. :class:`mfntk.KernelRegressor` uses this
+        product (with :meth:`diag` and :meth:`cross_matvec`) for its conjugate-gradient solver.
+
+        Examples
+        --------
+        >>> import numpy as np, mfntk as mf
+        >>> k = mf.kernels.Analytic(activation="relu", kind="ntk")
+        >>> X = np.random.default_rng(0).standard_normal((300, 5))
+        >>> V = np.ones(300)
+        >>> bool(np.allclose(k.matvec(X, V), k(X) @ V))
+        True
+        """
+        return self._product(X, None, V)
+
+    def cross_matvec(self, X2, X, V):
+        """K(X2, X) V without forming K(X2, X); V as in :meth:`matvec` for the points X, one row
+        of the result per point of X2 (float32 when X and X2 are float32)."""
+        return self._product(X, X2, V)
+
+    def _product(self, X, X2, V):
+        """K(X2, X) V (X2 None: K(X, X) V, symmetric)."""
+        raw1 = X if isinstance(X, np.ndarray) else np.asarray(X)
+        raw2 = None if X2 is None else (X2 if isinstance(X2, np.ndarray) else np.asarray(X2))
+        dtype = _float_dtype(raw1, raw2)
+        X = as_matrix(X, "X", dtype=dtype)
+        X2 = None if X2 is None else as_matrix(X2, "X2", dtype=dtype, columns=X.shape[1])
+        vector = np.ndim(V) == 1
+        shape = np.shape(V)
+        V = as_matrix(V, "V", dtype=dtype, allow_vector=True)
+        if V.shape[0] != X.shape[0]:
+            raise ValueError(f"V: expected {X.shape[0]} rows (one per point of X), got shape {shape}")
+        a = self._core_args(X)
+        n, n2, m = X.shape[0], 0 if X2 is None else X2.shape[0], V.shape[1]
+        quadrature = a["method"] == "quadrature" or self.activation not in CLOSED_FORM
+        nbytes = (8.0 * (n + n2) * (X.shape[1] + 4 + (16 * (a["order"] or 1024) if quadrature else 0))
+                  + 8.0 * m * (4 * n + n2) + 3 * 8.0 * 256 * 256 * a["threads"])
+        check_memory(nbytes, "X", f"the points and vectors of the product K(X{'' if X2 is None else '2, X'}) V "
+                                  f"({n} points, {m} column(s))")
+        out, info = get_backend().analytic_matvec(self.activation, float(self.c0), X, V, **a, X_rows=X2)
+        _warn_quadrature(info, self.activation, a["tol"], X, X2, a["w_std"], a["b_std"], a["order"] > 0)
+        if self._constant:
+            out += self._constant * V.sum(axis=0)
+        return out[:, 0] if vector else out
 
     def validate(self, X, name="X"):
         """X as the C-contiguous float array this kernel computes with (checked)."""

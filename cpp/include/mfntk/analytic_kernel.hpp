@@ -57,9 +57,12 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <functional>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -962,28 +965,48 @@ struct AnalyticInfo {
 // The number of Hermite coefficients per point tried by the automatic order: 32, 64, ..., this.
 constexpr Index kAutoHermiteTermsMax = 512;
 
-// The full computation: K(X1, X2) (X2 null: symmetric) or, with diag_only, diag K(X1, X1)
-// into `out`. method: closed form when one exists and not `quadrature`; otherwise the Mehler
-// series. quad_order > 0: (quad_order + 1) / 2 terms, series only (its bound reported);
-// quad_order <= 0 (automatic): 32, 64, ..., kAutoHermiteTermsMax terms until every point's
-// relative tail is <= quad_tol, and for a saturating activation direct integration of the
-// entries whose series bound is still above quad_tol.
-template <class T>
-AnalyticInfo analytic_kernel(ActivationId id, double c0, MomentMethod method, int quad_order, double quad_tol,
-                             const AnalyticParams& p, const T* X1, Index n1, const T* X2, Index n2, Index d,
-                             bool diag_only, T* out, int threads) {
+// The points of a call and, for quadrature, the Hermite sets of the Mehler series: everything
+// the entries of K(X1, X2) (cross) or K(X1, X1) share. The evaluators point into it.
+struct AnalyticSetup {
+  AnalyticPoints P1, P2;
+  HermiteSet C1, C2;
+  bool cross = false;
   AnalyticInfo info;
-  const AnalyticPoints P1 = analytic_points(X1, n1, d, p);
-  const AnalyticPoints P2 = X2 ? analytic_points(X2, n2, d, p) : AnalyticPoints();
-  const AnalyticPoints* P2p = X2 ? &P2 : nullptr;
+  const AnalyticPoints& second() const { return cross ? P2 : P1; }
+  const HermiteSet& second_set() const { return cross ? C2 : C1; }
+};
+
+template <class T>
+void analytic_setup_points(AnalyticSetup& S, const AnalyticParams& p, const T* X1, Index n1, const T* X2, Index n2,
+                           Index d) {
+  S.cross = X2 != nullptr;
+  S.P1 = analytic_points(X1, n1, d, p);
+  if (S.cross) S.P2 = analytic_points(X2, n2, d, p);
+}
+
+inline void record_entry_stats(AnalyticInfo& info, const EntryStats& st) {
+  info.bound_f = std::max(info.bound_f, st.bound_f);
+  info.bound_d = std::max(info.bound_d, st.bound_d);
+  info.direct_f += st.direct_f;
+  info.direct_d += st.direct_d;
+}
+
+// Chooses the method and calls fn(ev) with its evaluator: closed form when one exists and not
+// `quadrature`; otherwise the Mehler series. quad_order > 0: (quad_order + 1) / 2 terms, series
+// only (its bound reported); quad_order <= 0 (automatic): 32, 64, ..., kAutoHermiteTermsMax
+// terms until every point's relative tail is <= quad_tol, and for a saturating activation direct
+// integration of the entries whose series bound is still above quad_tol. The Hermite sets and
+// S.info (without the entries' stats, which the caller adds) are stored in S; the evaluator
+// points into S, which must outlive it.
+template <class Fn>
+void with_analytic_evaluator(AnalyticSetup& S, ActivationId id, double c0, MomentMethod method, int quad_order,
+                             double quad_tol, const AnalyticParams& p, int threads, Fn&& fn) {
+  S.info = AnalyticInfo{};
   with_activation(id, c0, [&](auto act) {
     using Act = decltype(act);
-    auto run = [&](const auto& ev) {
-      return diag_only ? analytic_diag(ev, p, P1, out, threads) : analytic_gram(ev, p, P1, P2p, out, threads);
-    };
     if constexpr (GaussianMoments<Act>::closed_form) {
       if (method != MomentMethod::quadrature) {
-        run(ClosedEvaluator<Act>{act, &P1, X2 ? &P2 : &P1});
+        fn(ClosedEvaluator<Act>{act, &S.P1, &S.second()});
         return;
       }
     } else {
@@ -991,16 +1014,16 @@ AnalyticInfo analytic_kernel(ActivationId id, double c0, MomentMethod method, in
         throw std::invalid_argument("method: 'closed' is not available for this activation (no closed form); "
                                     "use 'auto' or 'quadrature'");
     }
-    const bool wf = p.want_f(), wd = p.want_d(), fixed = quad_order > 0;
-    double s_max = P1.s.size() ? P1.s.maxCoeff() : 0.0;
-    if (X2 && P2.s.size()) s_max = std::max(s_max, P2.s.maxCoeff());
+    const bool wf = p.want_f(), wd = p.want_d(), fixed = quad_order > 0, cross = S.cross;
+    AnalyticInfo& info = S.info;
+    double s_max = S.P1.s.size() ? S.P1.s.maxCoeff() : 0.0;
+    if (cross && S.P2.s.size()) s_max = std::max(s_max, S.P2.s.maxCoeff());
     const Index cap = fixed ? (quad_order + 1) / 2 : kAutoHermiteTermsMax;
-    HermiteSet C1, C2;
     Index K = fixed ? cap : std::min<Index>(32, cap);
     for (;;) {
       const CoefficientRule R = coefficient_rule(K, s_max);
-      C1 = hermite_set(act, P1.s, R, wf, wd, threads);
-      if (X2) C2 = hermite_set(act, P2.s, R, wf, wd, threads);
+      S.C1 = hermite_set(act, S.P1.s, R, wf, wd, threads);
+      if (cross) S.C2 = hermite_set(act, S.P2.s, R, wf, wd, threads);
       info = AnalyticInfo{};
       info.quadrature = true;
       info.order = fixed ? quad_order : static_cast<int>(2 * K);
@@ -1018,8 +1041,8 @@ AnalyticInfo analytic_kernel(ActivationId id, double c0, MomentMethod method, in
         if (worst * worst > quad_tol) met = false;
         return k;
       };
-      if (wf) info.terms_f = terms(C1.F, C1.EF, X2 ? &C2.F : nullptr, X2 ? &C2.EF : nullptr);
-      if (wd) info.terms_d = terms(C1.D, C1.ED, X2 ? &C2.D : nullptr, X2 ? &C2.ED : nullptr);
+      if (wf) info.terms_f = terms(S.C1.F, S.C1.EF, cross ? &S.C2.F : nullptr, cross ? &S.C2.EF : nullptr);
+      if (wd) info.terms_d = terms(S.C1.D, S.C1.ED, cross ? &S.C2.D : nullptr, cross ? &S.C2.ED : nullptr);
       if (fixed || met || K >= cap) break;
       K = std::min(2 * K, cap);
     }
@@ -1027,17 +1050,156 @@ AnalyticInfo analytic_kernel(ActivationId id, double c0, MomentMethod method, in
       if (wf) C.tf = relative_tails(C.F, C.EF, info.terms_f);
       if (wd) C.td = relative_tails(C.D, C.ED, info.terms_d);
     };
-    tails(C1);
-    if (X2) tails(C2);
-    const SeriesEvaluator<Act> ev(&P1, X2 ? &P2 : &P1, &C1, X2 ? &C2 : &C1, info.terms_f, info.terms_d, quad_tol,
-                                  !fixed, wf, wd);
-    const EntryStats st = run(ev);
-    info.bound_f = st.bound_f;
-    info.bound_d = st.bound_d;
-    info.direct_f = st.direct_f;
-    info.direct_d = st.direct_d;
+    tails(S.C1);
+    if (cross) tails(S.C2);
+    fn(SeriesEvaluator<Act>(&S.P1, &S.second(), &S.C1, &S.second_set(), info.terms_f, info.terms_d, quad_tol, !fixed,
+                            wf, wd));
   });
-  return info;
 }
+
+// The full computation: K(X1, X2) (X2 null: symmetric) or, with diag_only, diag K(X1, X1)
+// into `out`, by the method of with_analytic_evaluator.
+template <class T>
+AnalyticInfo analytic_kernel(ActivationId id, double c0, MomentMethod method, int quad_order, double quad_tol,
+                             const AnalyticParams& p, const T* X1, Index n1, const T* X2, Index n2, Index d,
+                             bool diag_only, T* out, int threads) {
+  AnalyticSetup S;
+  analytic_setup_points(S, p, X1, n1, X2, n2, d);
+  EntryStats st;
+  with_analytic_evaluator(S, id, c0, method, quad_order, quad_tol, p, threads, [&](const auto& ev) {
+    st = diag_only ? analytic_diag(ev, p, S.P1, out, threads)
+                   : analytic_gram(ev, p, S.P1, S.cross ? &S.P2 : nullptr, out, threads);
+  });
+  record_entry_stats(S.info, st);
+  return S.info;
+}
+
+// ------------------------------------------------------------------------------------------
+// The matrix-free product out = K(Xr, Xc) V (Xr null: K(Xc, Xc) V), V (nc, m) and out (nr, m)
+// row-major, in square blocks of `tile` points: B = K(I, J) by the GEMM of the unit vectors and
+// the evaluator, as in analytic_gram, then R_J = B V_J, all in double. Row block I of the result
+// is the sum of its R_J in the order of J. The symmetric product evaluates only the blocks
+// J >= I (the diagonal block's upper triangle, mirrored): block (I, J > I) also adds B^T V_I to
+// the rows of block J (C_J), and the rows of block I receive C_I, complete once the block rows
+// above are done. The units of work are the blocks, row by row (J >= I when symmetric); the
+// blocks of one call's part of a row run in parallel, each on one thread with its own R_J or C_J,
+// so every number is the same for any thread count and any grouping of the units into calls.
+// Memory O((nr + nc) d + threads tile^2 + (nr + nc) m), with no nr x nc matrix.
+// ------------------------------------------------------------------------------------------
+template <class T> class AnalyticMatvec {
+ public:
+  AnalyticMatvec(ActivationId id, double c0, MomentMethod method, int quad_order, double quad_tol,
+                 const AnalyticParams& p, const T* Xr, Index nr, const T* Xc, Index nc, Index d, const T* V, Index m,
+                 T* out, int threads, Index tile = 256)
+      : p_(p), sym_(Xr == nullptr), m_(m), out_(out), threads_(threads), tile_(tile) {
+    if (threads < 1) throw std::invalid_argument("threads: must be at least 1");
+    if (tile < 1) throw std::invalid_argument("tile: must be at least 1");
+    // P1 (rows) is Xr, P2 (columns) Xc; symmetric: P1 only.
+    if (sym_)
+      analytic_setup_points(S_, p, Xc, nc, static_cast<const T*>(nullptr), 0, d);
+    else
+      analytic_setup_points(S_, p, Xr, nr, Xc, nc, d);
+    nr_ = S_.P1.n;
+    nc_ = S_.second().n;
+    rb_ = num_tiles(nr_, tile_);
+    cb_ = num_tiles(nc_, tile_);
+    V_.resize(nc_, m_);
+    for (Index i = 0; i < nc_; ++i)
+      for (Index c = 0; c < m_; ++c) V_(i, c) = static_cast<double>(V[i * m_ + c]);
+    R_.setZero(cb_ * tile_, m_);
+    if (sym_) C_.setZero(nc_, m_);
+    with_analytic_evaluator(S_, id, c0, method, quad_order, quad_tol, p, threads, [&](const auto& ev) {
+      using Eval = std::decay_t<decltype(ev)>;
+      auto held = std::make_shared<const Eval>(ev);
+      blocks_ = [this, held](Index I, Index j0, Index j1) { return this->run_blocks(*held, I, j0, j1); };
+    });
+    info_ = S_.info;
+    J_ = first_block(0);
+  }
+  AnalyticMatvec(const AnalyticMatvec&) = delete;  // the evaluator points into S_
+  AnalyticMatvec& operator=(const AnalyticMatvec&) = delete;
+
+  Index units() const { return sym_ ? rb_ * (rb_ + 1) / 2 : rb_ * cb_; }
+  Index done() const { return done_; }
+  // The method and the largest error bounds of the entries evaluated so far.
+  const AnalyticInfo& info() const { return info_; }
+
+  // Process the next `count` units (fewer when fewer remain).
+  void advance(Index count) {
+    while (count > 0 && done_ < units()) {
+      const Index j1 = std::min(cb_, J_ + count);
+      record_entry_stats(info_, blocks_(I_, J_, j1));
+      count -= j1 - J_;
+      done_ += j1 - J_;
+      J_ = j1;
+      if (J_ == cb_) {
+        finish_row(I_);
+        ++I_;
+        J_ = first_block(I_);
+      }
+    }
+  }
+
+ private:
+  Index first_block(Index I) const { return sym_ ? I : 0; }
+
+  // Blocks (I, J), j0 <= J < j1, in parallel: R_J = B V_J and, symmetric with J > I, C_J += B^T V_I.
+  template <class Eval> EntryStats run_blocks(const Eval& ev, Index I, Index j0, Index j1) {
+    const AnalyticPoints &P1 = S_.P1, &P2 = S_.second();
+    const Index i0 = I * tile_, ni = std::min(tile_, nr_ - i0);
+    std::vector<EntryStats> per_block(j1 - j0);
+#pragma omp parallel num_threads(threads_)
+    {
+      RowMat<double> Gu, B(tile_, tile_);
+      std::vector<detail::PairGeometry> geo(tile_);
+#pragma omp for schedule(dynamic, 1)
+      for (Index J = j0; J < j1; ++J) {
+        const Index c0 = J * tile_, nc = std::min(tile_, nc_ - c0);
+        const bool diagonal = sym_ && J == I;
+        EntryStats st;
+        Gu.noalias() = P1.U.middleRows(i0, ni) * P2.U.middleRows(c0, nc).transpose();
+        auto Bb = B.topLeftCorner(ni, nc);
+        for (Index r = 0; r < ni; ++r) {
+          const Index cs = diagonal ? r : 0, len = nc - cs;
+          for (Index j = 0; j < len; ++j) geo[j] = detail::pair_geometry(P1, i0 + r, P2, c0 + cs + j, Gu(r, cs + j));
+          ev(p_, RowSegment{i0 + r, c0 + cs, len, geo.data(), &B(r, cs)}, st);
+        }
+        if (diagonal)
+          for (Index r = 1; r < ni; ++r)
+            for (Index c = 0; c < r; ++c) B(r, c) = B(c, r);
+        R_.middleRows(c0, ni).noalias() = Bb * V_.middleRows(c0, nc);
+        if (sym_ && !diagonal) C_.middleRows(c0, nc).noalias() += Bb.transpose() * V_.middleRows(i0, ni);
+        per_block[J - j0] = st;
+      }
+    }
+    EntryStats total;
+    for (const auto& st : per_block) total.merge(st);
+    return total;
+  }
+
+  // Row block I of the result: its R_J in the order of J (and C_I), rounded to T.
+  void finish_row(Index I) {
+    const Index i0 = I * tile_, ni = std::min(tile_, nr_ - i0);
+    for (Index r = 0; r < ni; ++r)
+      for (Index c = 0; c < m_; ++c) {
+        double acc = 0.0;
+        for (Index J = first_block(I); J < cb_; ++J) acc += R_(J * tile_ + r, c);
+        if (sym_) acc += C_(i0 + r, c);
+        out_[(i0 + r) * m_ + c] = static_cast<T>(acc);
+      }
+  }
+
+  AnalyticParams p_;
+  bool sym_;
+  Index m_;
+  T* out_;
+  int threads_;
+  Index tile_;
+  AnalyticSetup S_;
+  AnalyticInfo info_;
+  Index nr_ = 0, nc_ = 0, rb_ = 0, cb_ = 0, I_ = 0, J_ = 0, done_ = 0;
+  RowMat<double> V_, R_, C_;
+  std::function<EntryStats(Index, Index, Index)> blocks_;
+};
 
 }  // namespace mfntk
