@@ -16,8 +16,8 @@
 // erfc / erf <= 0.084, so a single exp with the rounding error of x^2 folded in is enough here.
 //
 // Accuracy over the whole real line: double within 1 ulp of the exact erf (0.85 ulp at most
-// against long-double erfl on a grid of 10^6 points), float within 0.5 ulp (evaluated in double,
-// then rounded once); tests/test_erf_tiles.py bounds both against scipy. NaN propagates,
+// against long-double erfl on 2.6 * 10^6 points of [-9, 9]), float within 0.5 ulp (evaluated
+// in double, then rounded once); tests/test_erf_tiles.py bounds both against scipy. NaN propagates,
 // erf(+-inf) = +-1, erf(-0) = -0. sigma'(u) = (2 / sqrt(pi)) exp(-u^2) uses the same packet exp,
 // with the rounding error of u^2 corrected to first order (exp(-(h + l)) = exp(-h) (1 - l),
 // h + l = u^2 exactly): within ~3 ulp, subnormal results included.
@@ -88,7 +88,8 @@ constexpr Index erf_chunk = 256, erf_pad = 16;
 inline void packet_exp(double* v, Index m) {
   const Index padded = (m + erf_pad - 1) / erf_pad * erf_pad;
   for (Index c = m; c < padded; ++c) v[c] = 0.0;
-  Eigen::Map<Eigen::ArrayXd, Eigen::Aligned64>(v, padded) = Eigen::Map<Eigen::ArrayXd, Eigen::Aligned64>(v, padded).exp();
+  Eigen::Map<Eigen::ArrayXd, Eigen::Aligned64> a(v, padded);
+  a = a.exp();
 }
 
 // s = erf(z) unless s is null, and ds = erf'(z) unless ds is null; z may alias s.
