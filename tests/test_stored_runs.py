@@ -8,10 +8,16 @@ import stored_runs
 
 
 # Series whose stored values depend on sigma and sigma' evaluated outside the core's passes:
-# 0.1.0 took them from NumPy/SciPy, later versions from the core's activation policies
-# (_core.activation), whose libm differs from NumPy's in the last bit of some values. These
-# are compared to a few ulp, everything else bit for bit.
+# 0.1.0 took them from NumPy/SciPy, later versions from the core (_core.activation), whose
+# values differ from NumPy's in the last bit of some. These are compared to a few ulp,
+# everything else bit for bit.
 LAST_BITS = {"tangent_change": 1e-14}
+
+
+# Activations whose sigma and sigma' changed in the last bits since the stored release: erf
+# moved from libm's erf to the vectorised path of the tiles (fast_erf.hpp, within ~1 ulp of the
+# exact erf). Their runs are compared as across CPUs.
+CHANGED_ACTIVATIONS = {"erf"}
 
 
 # series recorded since the stored release (their values are tested elsewhere)
@@ -30,13 +36,14 @@ def test_run_reproduces_the_stored_numbers(stored, name):
     want = stored["runs"][name]
     assert set(want) <= set(got)          # later versions may record more series, never fewer
     assert set(got) - set(want) <= NEW_SERIES
-    same_cpu = stored_runs.cpu_fingerprint() == stored["cpu"]
+    same_bits = (stored_runs.cpu_fingerprint() == stored["cpu"]
+                 and stored_runs.CASES[name][0]["activation"] not in CHANGED_ACTIVATIONS)
     for key in want:
         g, w = np.array(got[key]), np.array(want[key])
         assert g.shape == w.shape, key
-        if same_cpu and key in LAST_BITS:
+        if same_bits and key in LAST_BITS:
             np.testing.assert_allclose(g, w, rtol=LAST_BITS[key], atol=0, err_msg=key)
-        elif same_cpu:
+        elif same_bits:
             np.testing.assert_array_equal(g, w, err_msg=key)
         else:
             np.testing.assert_allclose(g, w, rtol=1e-10, atol=1e-12, err_msg=key)

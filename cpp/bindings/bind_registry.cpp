@@ -2,10 +2,12 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include <algorithm>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
+#include "mfntk/activation_tiles.hpp"
 #include "mfntk/registry.hpp"
 
 namespace py = pybind11;
@@ -72,12 +74,19 @@ template <class T> py::array activation_as(ActivationId id, double c0, const py:
   {
     py::gil_scoped_release release;
     with_activation(id, c0, [&](auto act) {
-      if (order == 0)
-        for (py::ssize_t i = 0; i < n; ++i) o[i] = act.f(z[i]);
-      else if (order == 1)
-        for (py::ssize_t i = 0; i < n; ++i) o[i] = act.df(z[i]);
-      else
+      if (order == 2) {
         for (py::ssize_t i = 0; i < n; ++i) o[i] = act.d2f(z[i]);
+        return;
+      }
+      // sigma and sigma' by the row path of the tiles, as the dynamics and the kernels compute
+      // them (vectorised for tanh, sigmoid and erf); a scratch row takes what is not asked for.
+      constexpr py::ssize_t chunk = 4096;
+      std::vector<T> other(static_cast<std::size_t>(std::min(n, chunk)));
+      for (py::ssize_t i0 = 0; i0 < n; i0 += chunk) {
+        const Index m = std::min(chunk, n - i0);
+        if (order == 0) activate_row<T>(act, z + i0, o + i0, other.data(), m, false);
+        else activate_derivative_row<T>(act, z + i0, other.data(), o + i0, m);
+      }
     });
   }
   return std::move(out);
@@ -103,5 +112,6 @@ void bind_registry(py::module_& m) {
         "dicts with the name and metadata of one entry, in the order they are listed to users.");
   m.def("activation", &activation_py, py::arg("activation"), py::arg("c0"), py::arg("Z"), py::arg("order"),
         "sigma (order 0), sigma' (1) or sigma'' (2) of every entry of Z (float64 or float32, C-contiguous), "
-        "computed by the core's activation policy; a new array of Z's shape and dtype.");
+        "computed as the dynamics and kernels compute them (the tile path of the activation for sigma and "
+        "sigma', its policy for sigma''); a new array of Z's shape and dtype.");
 }

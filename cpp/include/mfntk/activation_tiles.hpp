@@ -1,6 +1,6 @@
 // Activations applied to a whole tile: S = sigma(Z), D = sigma'(Z). The generic path calls the
-// policy's scalar f_df; tanh and sigmoid have vectorised paths built on Eigen's packet exp
-// (std::tanh costs ~20 ns per element and would dominate a step; this path ~2 ns).
+// policy's scalar f_df; tanh, sigmoid and erf have vectorised paths built on Eigen's packet exp
+// (std::tanh costs ~20 ns per element and would dominate a step; this path ~2 ns; erf: fast_erf.hpp).
 #pragma once
 
 #include <Eigen/Dense>
@@ -8,6 +8,7 @@
 #include <type_traits>
 
 #include "activations.hpp"
+#include "fast_erf.hpp"
 #include "types.hpp"
 
 namespace mfntk {
@@ -55,6 +56,8 @@ void activate_row(const Act& act, const T* z, T* s, T* ds, Index cols, bool deri
     Eigen::Map<Arr>(s, cols) = T(1) / (T(1) + (-Eigen::Map<const Arr>(z, cols)).exp());
     if (derivative)
       for (Index c = 0; c < cols; ++c) ds[c] = s[c] * (T(1) - s[c]);
+  } else if constexpr (std::is_same_v<Act, Erf>) {
+    detail::erf_row(z, s, derivative ? ds : nullptr, cols);
   } else {
     // Restrict-qualified pointers, with the in-place case (z == s) read through s, so that the
     // compiler need not guard against partial overlap and vectorises the loop.
@@ -73,6 +76,13 @@ void activate_row(const Act& act, const T* z, T* s, T* ds, Index cols, bool deri
         for (Index c = 0; c < cols; ++c) sv[c] = act.f(zv[c]);
     }
   }
+}
+
+// ds = sigma'(z) alone; s is scratch (erf skips sigma, the others compute it on the way).
+template <class T, class Act>
+void activate_derivative_row(const Act& act, const T* z, T* s, T* ds, Index cols) {
+  if constexpr (std::is_same_v<Act, Erf>) detail::erf_row(z, static_cast<T*>(nullptr), ds, cols);
+  else activate_row<T>(act, z, s, ds, cols, true);
 }
 
 // S = sigma(Zin), and D = sigma'(Zin) when `derivative`; otherwise D is only scratch space.
