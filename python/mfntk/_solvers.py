@@ -15,7 +15,8 @@ Public API (used by :class:`mfntk.KernelRegressor`, :class:`mfntk.RandomFeatures
 - :func:`solve_psd` -- the robust dispatcher: Cholesky, eigendecomposition, or Cholesky with a
   warned fallback to the eigendecomposition; never returns NaN.
 - :func:`conjugate_gradient` -- block CG on (K + shift I) X = B over a matvec, optionally
-  Jacobi-preconditioned; warns :class:`ConvergenceWarning` with the residual reached.
+  Jacobi-preconditioned or with any preconditioner (the Nystrom and pivoted-Cholesky ones of
+  :mod:`mfntk._preconditioners`); warns :class:`ConvergenceWarning` with the residual reached.
 - :func:`check_kernel_matrix` -- validation of a precomputed square kernel matrix.
 - :func:`centre_kernel`, :func:`centred_matvec` -- the kernel of the centred features,
   C K C with C = I - 1 1^T / n, densely or as a product: kernel ridge with an unpenalised
@@ -469,7 +470,6 @@ def cholesky_solve(K, Y, ridge=0.0):
     pocon = scipy.linalg.get_lapack_funcs("pocon", (c,))
     rcond, info = pocon(c, anorm, uplo="L")
     rcond = float(rcond)
-    n = A.shape[0]
     if info != 0 or not np.isfinite(rcond) or rcond < np.finfo(np.float64).eps:
         return None, f"K + ridge I is numerically singular (reciprocal condition number {rcond:.2g})"
     coef = scipy.linalg.cho_solve((c, lower), Y, check_finite=False)
@@ -528,7 +528,8 @@ def solve_psd(K, Y, ridge=0.0, solver="auto", rcond=None, stacklevel=3):
 
 
 # ---------------------------------------------------------------------------------------------
-def conjugate_gradient(matvec, B, shift=0.0, tol=1e-8, max_iter=None, diag=None, x0=None, stacklevel=3, rcond=None):
+def conjugate_gradient(matvec, B, shift=0.0, tol=1e-8, max_iter=None, diag=None, x0=None, stacklevel=3, rcond=None,
+                       preconditioner=None):
     """Block conjugate gradient for (A + shift I) X = B, A symmetric positive semi-definite.
 
     Each column is an independent CG run (its own step sizes); the product A V is taken for
@@ -547,7 +548,8 @@ def conjugate_gradient(matvec, B, shift=0.0, tol=1e-8, max_iter=None, diag=None,
     max_iter : int or None
         Default 10 n (enough in exact arithmetic is n).
     diag : ndarray (n,) or None
-        diag(A) for a Jacobi preconditioner M = diag(A) + shift.
+        diag(A) for a Jacobi preconditioner M = diag(A) + shift (unless ``preconditioner`` is
+        given; diag(A) then only bounds lambda_max from below, for the floor).
     x0 : ndarray (n, k) or None
         Starting point (default 0; from 0 on a singular consistent system CG converges to the
         minimum-norm solution).
@@ -556,6 +558,11 @@ def conjugate_gradient(matvec, B, shift=0.0, tol=1e-8, max_iter=None, diag=None,
         a shift at or below rcond * lambda_max does not regularise A (see the module notes).
         lambda_max is estimated from below by diag(A) and the Rayleigh quotients p^T A p / p^T p
         of the search directions, so the floor used never exceeds the true one.
+    preconditioner : callable or None
+        V (n, m) -> M^{-1} V for a symmetric positive definite M ~ A + shift I, e.g. a
+        :class:`mfntk._preconditioners.LowRankPreconditioner` (Nystrom or pivoted Cholesky),
+        whose ``top`` attribute, a lower bound of lambda_max(A), is used for the floor too. The
+        stopping rule stays the unpreconditioned relative residual.
 
     Returns
     -------
@@ -590,11 +597,25 @@ def conjugate_gradient(matvec, B, shift=0.0, tol=1e-8, max_iter=None, diag=None,
     max_iter = 10 * n if max_iter is None else int(max_iter)
     rcond = n * float(np.finfo(np.float64).eps) if rcond is None else float(rcond)
     top = float(np.max(diag)) if diag is not None and len(diag) else 0.0  # a lower bound of lambda_max(A)
+    top = max(top, float(getattr(preconditioner, "top", 0.0)))
     X = np.zeros((n, k)) if x0 is None else np.array(x0, dtype=np.float64, copy=True)
-    if diag is not None:
+    if preconditioner is not None:
+        if not callable(preconditioner):
+            raise TypeError(f"preconditioner: expected a callable V -> M^-1 V, got {type(preconditioner).__name__}")
+
+        def precondition(V):
+            out = np.asarray(preconditioner(V), dtype=np.float64)
+            if out.shape != V.shape:
+                raise ValueError(f"preconditioner: returned shape {out.shape}, expected {V.shape}")
+            return out
+    elif diag is not None:
         minv = 1.0 / np.maximum(np.asarray(diag, dtype=np.float64) + shift, np.finfo(np.float64).tiny)
+
+        def precondition(V):
+            return V * minv[:, None]
     else:
-        minv = None
+        def precondition(V):
+            return V
 
     def op(V):
         out = np.asarray(matvec(V), dtype=np.float64)
@@ -609,7 +630,7 @@ def conjugate_gradient(matvec, B, shift=0.0, tol=1e-8, max_iter=None, diag=None,
     bnorm = np.linalg.norm(B, axis=0)
     bnorm_safe = np.where(bnorm > 0.0, bnorm, 1.0)
     R = B - op(X) if x0 is not None else B.copy()
-    Z = R * minv[:, None] if minv is not None else R
+    Z = precondition(R)
     P = Z.copy()
     rz = np.einsum("ij,ij->j", R, Z)
     res = np.linalg.norm(R, axis=0) / bnorm_safe
@@ -637,7 +658,7 @@ def conjugate_gradient(matvec, B, shift=0.0, tol=1e-8, max_iter=None, diag=None,
         X[:, cols] += alpha * P[:, cols]
         R[:, cols] -= alpha * AP
         res[cols] = np.linalg.norm(R[:, cols], axis=0) / bnorm_safe[cols]
-        Zc = R[:, cols] * minv[:, None] if minv is not None else R[:, cols]
+        Zc = precondition(R[:, cols])
         rz_new = np.einsum("ij,ij->j", R[:, cols], Zc)
         beta = rz_new / rz[cols]
         P[:, cols] = Zc + beta * P[:, cols]
