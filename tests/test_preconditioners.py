@@ -293,3 +293,36 @@ def test_bad_nystrom_regressor_parameters_and_memory(monkeypatch):
         mf.NystromRegressor(kernel=k, centers=50).fit(X, Y)
     with pytest.raises(MemoryError, match="^centers"):
         mf.KernelRegressor(kernel=k, ridge=1.0, solver="cg", preconditioner="nystrom", centers=50).fit(X, Y)
+
+
+# ---------------------------------------------------------------------------------------------
+# the kernel flow at time t, matrix-free (Lanczos)
+# ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("ridge", [0.0, 0.2])
+@pytest.mark.parametrize("t", [0.0, 3.0, 300.0, 3e4])
+def test_lanczos_flow_equals_eigendecomposition(t, ridge):
+    X, Y, net = problem(n=300)
+    k = mf.kernels.Empirical(net, kind="ntk")
+    X2 = np.random.default_rng(6).standard_normal((15, X.shape[1]))
+    ref = mf.KernelRegressor(kernel=k, ridge=ridge, t=t, solver="eigh").fit(X, Y)
+    reg = mf.KernelRegressor(kernel=k, ridge=ridge, t=t, solver="cg", tol=1e-11).fit(X, Y)
+    if t == 0.0:
+        assert np.all(reg.predict(X2) == 0.0) and reg.n_iter_ == 0
+    else:
+        assert rel(reg.predict(X2), ref.predict(X2)) < CG64
+        assert reg.preconditioner_ is None and np.all(reg.residual_ <= 1e-11)
+    # small times need few steps: the Krylov space of phi_t converges like a power series in t
+    assert reg.n_iter_ <= {0.0: 0, 3.0: 15}.get(t, 300)
+
+
+def test_lanczos_flow_warns_and_refuses_intercept():
+    X, Y, net = problem(n=200)
+    K = mf.kernels.empirical(net, X)
+    with pytest.warns(mf.ConvergenceWarning, match="Lanczos kernel flow did not converge in 3 steps"):
+        reg = mf.KernelRegressor(kernel="precomputed", t=1e3, solver="cg", max_iter=3).fit(K, Y)
+    assert reg.n_iter_ == 3 and np.all(np.isfinite(reg.dual_coef_))
+    with pytest.raises(ValueError, match="fit_intercept"):
+        mf.KernelRegressor(kernel="precomputed", t=1.0, solver="cg", fit_intercept=True).fit(K, Y)
+    # an invariant Krylov space ends Lanczos exactly: K = identity needs one step
+    eye = mf.KernelRegressor(kernel="precomputed", t=2.0, solver="cg").fit(np.eye(50), Y[:50])
+    assert eye.n_iter_ == 1 and rel(eye.dual_coef_, -np.expm1(-2.0 / 50) * Y[:50]) < 1e-14

@@ -56,6 +56,7 @@ from ._solvers import (
     centred_matvec,
     check_kernel_matrix,
     conjugate_gradient,
+    lanczos_flow,
     solve_psd,
 )
 from ._validation import (as_matrix, check_bool, check_choice, check_eigh_memory, check_float, check_int, check_memory,
@@ -175,14 +176,17 @@ class _KernelModel(BaseEstimator):
         ridge = check_float(self.ridge, "ridge", minimum=0.0)
         t = None if self.t is None else check_float(self.t, "t", minimum=0.0, allow_inf=True)
         solver = check_choice(self.solver, "solver", SOLVERS)
-        if t is not None and solver in ("cholesky", "cg"):
-            raise ValueError(f"solver: {solver!r} cannot compute the kernel flow at time t; use 'eigh' or 'auto' "
-                             "(or t=None)")
+        if t is not None and solver == "cholesky":
+            raise ValueError("solver: 'cholesky' cannot compute the kernel flow at time t; use 'eigh', 'cg' or "
+                             "'auto' (or t=None)")
         tol = None if self.tol is None else check_float(self.tol, "tol", minimum=0.0, strict=True)
         max_iter = None if self.max_iter is None else check_int(self.max_iter, "max_iter")
         rcond = None if self.rcond is None else check_float(self.rcond, "rcond", minimum=0.0)
         max_dense = check_int(self.max_dense, "max_dense")
         intercept = check_bool(self.fit_intercept, "fit_intercept")
+        if t is not None and solver == "cg" and intercept:
+            raise ValueError("fit_intercept: the kernel flow at time t with a trained constant needs solver='eigh' "
+                             "(or 'auto'); solver='cg' computes the flow without one")
         _check_preconditioner(self.preconditioner)
         if self.centers is not None:
             check_int(self.centers, "centers")
@@ -219,9 +223,10 @@ class _KernelModel(BaseEstimator):
             kdtype = getattr(self.kernel, "dtype", None)
             kdtype = np.dtype(Xfit.dtype if kdtype is None else kdtype)
         if solver == "auto":
+            large = K is None and hasattr(self.kernel, "matvec") and n > max_dense
             if t is not None:
-                solver = "eigh"
-            elif K is None and hasattr(self.kernel, "matvec") and n > max_dense:
+                solver = "cg" if large and not intercept else "eigh"
+            elif large:
                 solver = "cg"
             else:
                 solver = "cholesky" if ridge > 0.0 else "eigh"
@@ -248,7 +253,10 @@ class _KernelModel(BaseEstimator):
                 matvec, diag, row_means = centred_matvec(matvec, diag, n)
                 columns = columns.centred(row_means)
             kind = self.preconditioner
-            if kind == "auto":
+            flow = t is not None and not math.isinf(t)  # t = inf: the ridge solve
+            if flow:
+                kind = None  # Lanczos is not preconditioned
+            elif kind == "auto":
                 kind = "nystrom" if ridge > 0.0 and n >= AUTO_NYSTROM_MIN_N else "jacobi"
             if kind == "jacobi" and diag is None:
                 kind = None  # a kernel without a diagonal: nothing to precondition with
@@ -264,9 +272,12 @@ class _KernelModel(BaseEstimator):
                 precond = None  # Jacobi, from diag
             if tol is None:
                 tol = 1e-5 if kdtype.itemsize <= 4 else 1e-8
-            coef, info = conjugate_gradient(matvec, Yfit, shift=ridge, tol=tol, max_iter=max_iter, diag=diag,
-                                            stacklevel=4, preconditioner=precond,
-                                            rcond=n * float(np.finfo(kdtype).eps) if rcond is None else rcond)
+            if flow:
+                coef, info = lanczos_flow(matvec, Yfit, t, n, ridge, tol=tol, max_iter=max_iter, stacklevel=4)
+            else:
+                coef, info = conjugate_gradient(matvec, Yfit, shift=ridge, tol=tol, max_iter=max_iter, diag=diag,
+                                                stacklevel=4, preconditioner=precond,
+                                                rcond=n * float(np.finfo(kdtype).eps) if rcond is None else rcond)
             if centred:  # C K C ignores the coefficients' mean; K does not
                 coef -= coef.mean(axis=0)
                 const = Ybar - row_means @ coef
@@ -380,16 +391,19 @@ class KernelRegressor(RegressorMixin, _KernelModel):
         "cholesky": LAPACK Cholesky of K + ridge I (falls back to "eigh" with a
         SolverFallbackWarning when K + ridge I is not numerically positive definite).
         "eigh": symmetric eigendecomposition; ridgeless solutions use the pseudo-inverse with
-        relative cutoff ``rcond``; the only solver for finite t. "cg": conjugate gradient on
-        (K + ridge I) c = Y, matrix-free for kernels with a ``matvec`` (the empirical NTK:
-        O(n N d) per iteration and column, no n x n matrix), Jacobi-preconditioned when the
-        kernel has a ``diag``. "auto": "eigh" when t is given, "cg" for a matvec kernel with
-        n > max_dense, else "cholesky" when ridge > 0 and "eigh" when ridge = 0.
+        relative cutoff ``rcond``. "cg": conjugate gradient on (K + ridge I) c = Y, matrix-free
+        for kernels with a ``matvec`` (the empirical NTK: O(n N d) per iteration and column, no
+        n x n matrix), preconditioned (see ``preconditioner``); at a finite flow time t, Lanczos
+        on K for phi_t(K) Y (:func:`mfntk._solvers.lanczos_flow`: O(n) memory per step and
+        column, an error estimate and a ConvergenceWarning; not with ``fit_intercept``).
+        "auto": "cg" for a matvec kernel with n > max_dense (with t and fit_intercept: "eigh"),
+        else "eigh" when t is given, "cholesky" when ridge > 0 and "eigh" when ridge = 0.
     tol : float or None
-        CG relative residual tolerance; None: 1e-8 (1e-5 for a float32 kernel).
+        CG relative residual tolerance (Lanczos: estimated relative error); None: 1e-8 (1e-5
+        for a float32 kernel).
     max_iter : int or None
-        CG iteration limit (None: 10 n). Non-convergence warns (ConvergenceWarning) with the
-        residual reached.
+        CG iteration limit (None: 10 n; Lanczos: min(n, 500), its basis checked to fit in
+        memory). Non-convergence warns (ConvergenceWarning) with the residual reached.
     rcond : float or None
         Pseudo-inverse cutoff relative to the largest eigenvalue, and the numerical floor of the
         ridge; None: n * eps of K's dtype.
@@ -428,9 +442,9 @@ class KernelRegressor(RegressorMixin, _KernelModel):
     solver_ : str
         The solver actually used ("cholesky", "eigh" or "cg").
     n_iter_ : int
-        CG iterations; 1 for the direct solvers (one factorisation).
+        CG (or Lanczos) iterations; 1 for the direct solvers (one factorisation).
     residual_ : ndarray (k,)
-        CG relative residuals reached (only after a CG fit).
+        CG relative residuals (Lanczos: error estimates) reached (only after a "cg" fit).
     preconditioner_ : str or None
         The CG preconditioner used ("nystrom", "pivoted-cholesky", "jacobi" or None; None
         after a direct solve).
