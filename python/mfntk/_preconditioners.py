@@ -42,7 +42,7 @@ import math
 import numpy as np
 import scipy.linalg
 
-from ._validation import as_generator, check_choice, check_int, check_memory, format_bytes
+from ._validation import as_generator, check_choice, check_int, check_memory, format_bytes, memory_left
 
 __all__ = ["CENTER_SELECTIONS", "KernelColumns", "LowRankPreconditioner", "check_centers", "check_centers_memory",
            "default_centers", "nystrom", "nystrom_features", "pivoted_cholesky", "select_centers"]
@@ -55,15 +55,27 @@ ROW_BLOCK = 4096
 PIVOT_BATCH = 16
 
 
-def default_centers(n):
-    """The default number of centres for n points: min(n, max(200, 4 sqrt(n))).
+def default_centers(n, outputs=1):
+    """The default number of centres for n points: min(n, max(1000, 4 sqrt(n))), fewer when the
+    n k x M k columns and their factors would take more than half the available memory.
 
-    FALKON's statistical rate needs M of order sqrt(n) [RCR17]_; as a preconditioner, a larger M
-    removes more of the top of the spectrum (fewer CG iterations) for O(n M) more memory and
-    O(n M^2) more set-up work; 4 sqrt(n) (about 900 at n = 50,000) balances the two for the NTK
-    of high-dimensional data (docs/TUNING.md gives measurements).
+    As a preconditioner, M should exceed the number of eigenvalues of K well above the ridge:
+    for the NTK of data in d dimensions the spectrum falls in steps (1, d, d (d + 1) / 2, ...
+    eigenvalues of sizes about n, n / d, n / d^2, ...), and M of about twice the count above the
+    ridge removes them. With d = 32, n = 20,000 and ridge 1 (562 eigenvalues above 30),
+    M = 200, 566, 700, 1000, 1400 and 2000 took CG from 133 iterations to 82, 82, 59, 33, 23 and
+    19, and 1000 gave the shortest fit (docs/TUNING.md). FALKON's statistical rate needs M of
+    order sqrt(n) [RCR17]_, hence the growth with n.
     """
-    return int(min(n, max(200, math.ceil(4.0 * math.sqrt(n)))))
+    size = int(min(n, max(1000, math.ceil(4.0 * math.sqrt(n)))))
+    free = memory_left()
+    if free is not None:
+        rows = float(n) * outputs
+        # 3 rows x (M k) + 3 (M k)^2 doubles <= free / 2
+        a, b = 3.0 * 8.0 * outputs ** 2, 3.0 * 8.0 * rows * outputs
+        fit = (-b + math.sqrt(b * b + 4.0 * a * 0.5 * max(free, 0))) / (2.0 * a)
+        size = min(size, max(1, int(fit)))
+    return size
 
 
 # ---------------------------------------------------------------------------------------------
@@ -345,7 +357,7 @@ def nystrom(columns, centers=None, ridge=0.0, selection="uniform", random_state=
         When the n k x M k columns do not fit (the message names ``centers``).
     """
     if centers is None or np.ndim(centers) == 0:
-        size = default_centers(columns.n) if centers is None else check_centers(centers, columns.n)
+        size = default_centers(columns.n, columns.outputs) if centers is None else check_centers(centers, columns.n)
         check_centers_memory(columns, size)
         idx = select_centers(columns, size, selection, ridge, random_state)
     else:
@@ -381,7 +393,7 @@ def pivoted_cholesky(columns, rank=None, ridge=0.0, tol=1e-10, batch=PIVOT_BATCH
     LowRankPreconditioner
         With ``centers`` the pivot points, in pivot order.
     """
-    size = default_centers(columns.n) if rank is None else check_centers(rank, columns.n)
+    size = default_centers(columns.n, columns.outputs) if rank is None else check_centers(rank, columns.n)
     check_centers_memory(columns, size)
     k = columns.outputs
     residual = np.maximum(columns.diagonal(), 0.0)
