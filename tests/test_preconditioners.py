@@ -239,10 +239,25 @@ def test_nystrom_regressor_tends_to_kernel_regressor():
     errors = [rel(mf.NystromRegressor(kernel=k, ridge=0.1, centers=M).fit(X, Y).predict(X2), full)
               for M in (20, 80, 200, 300)]
     assert errors[0] > errors[1] > errors[2] and errors[-1] < EXACT, errors
+    # a kernel with small eigenvalues (the analytic ReLU NTK in d = 3) and a small ridge: M = n
+    # keeps every eigenvalue of K_MM above its rounding
+    X3 = X[:, :3]
+    analytic = mf.kernels.Analytic(activation="relu", kind="ntk")
+    exact = mf.KernelRegressor(kernel=analytic, ridge=1e-3).fit(X3, Y).predict(X2[:, :3])
+    nys = mf.NystromRegressor(kernel=analytic, ridge=1e-3, centers=300).fit(X3, Y)
+    assert nys.rank_ == 300 and rel(nys.predict(X2[:, :3]), exact) < EXACT
     y = Y[:, 0]
     one = mf.NystromRegressor(kernel=k, ridge=0.1, centers=300).fit(X, y)
     assert one.predict(X2).shape == (20,) and isinstance(one.intercept_, float)
     assert one.score(X, y) == pytest.approx(mf.KernelRegressor(kernel=k, ridge=0.1).fit(X, y).score(X, y), rel=1e-9)
+
+
+def test_nystrom_regressor_float32():
+    X, Y, net = problem(n=300, dtype="float32")
+    k = mf.kernels.Empirical(net, kind="ntk")
+    reg = mf.NystromRegressor(kernel=k, ridge=0.3, centers=60).fit(X, Y)
+    K = k(X).astype(np.float64)
+    assert rel(reg.predict(X), numpy_nystrom_krr(K, K, Y, reg.centers_, 0.3)) < CG32
 
 
 def test_nystrom_classifier_and_clone():

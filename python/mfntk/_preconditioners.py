@@ -96,13 +96,22 @@ class KernelColumns:
         k.
     diagonal : callable
         () -> diag(K), (n k,), float64.
+    dtype : numpy dtype
+        The precision the kernel is computed in (its rounding sets the cutoffs).
     """
 
-    def __init__(self, block, n, outputs, diagonal):
+    def __init__(self, block, n, outputs, diagonal, dtype=np.float64):
         self._block = block
         self.n = int(n)
         self.outputs = int(outputs)
         self._diagonal = diagonal
+        dtype = np.dtype(dtype)
+        self.dtype = dtype if dtype.kind == "f" else np.dtype(np.float64)
+
+    @property
+    def eps(self):
+        """The machine epsilon of the kernel's precision."""
+        return float(np.finfo(self.dtype).eps)
 
     @property
     def rows(self):
@@ -130,13 +139,15 @@ class KernelColumns:
         return np.asarray(self._diagonal(), dtype=np.float64).reshape(-1)
 
     @classmethod
-    def from_matrix(cls, K, outputs=1):
-        """The columns of a dense symmetric matrix K (n k, n k) (a view, not copied)."""
+    def from_matrix(cls, K, outputs=1, dtype=None):
+        """The columns of a dense symmetric matrix K (n k, n k) (a view, not copied); ``dtype``:
+        the precision K was computed in, when K was converted since (default K's)."""
         K = np.asarray(K)
         outputs = check_int(outputs, "outputs")
         if K.ndim != 2 or K.shape[0] != K.shape[1] or K.shape[0] % outputs:
             raise ValueError(f"K: expected a square matrix of n x {outputs} rows, got shape {K.shape}")
-        self = cls(None, K.shape[0] // outputs, outputs, lambda: np.diagonal(K).copy())
+        self = cls(None, K.shape[0] // outputs, outputs, lambda: np.diagonal(K).copy(),
+                   K.dtype if dtype is None else dtype)
         self._block = lambda points: K[:, self.row_indices(points)]
         return self
 
@@ -181,7 +192,8 @@ class KernelColumns:
                 out[i0 * outputs:i1 * outputs] = np.diagonal(np.asarray(kernel(X[i0:i1], X[i0:i1])))
             return out
 
-        return cls(block, n, outputs, diagonal)
+        dtype = getattr(kernel, "dtype", None)
+        return cls(block, n, outputs, diagonal, X.dtype if dtype is None else dtype)
 
     def centred(self, row_means):
         """The columns of C K C, C = I - 1 1^T / n (scalar kernels), from the row means m = K 1 / n:
@@ -195,7 +207,7 @@ class KernelColumns:
             out = parent(points) - m[:, None]
             return out - out.mean(axis=0)
 
-        return KernelColumns(block, self.n, 1, lambda: parent.diagonal() - 2.0 * m + float(m.mean()))
+        return KernelColumns(block, self.n, 1, lambda: parent.diagonal() - 2.0 * m + float(m.mean()), self.dtype)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -280,9 +292,8 @@ def nystrom_features(columns, centers, rcond=None):
         Distinct point indices.
     rcond : float or None
         Eigenvalues of K_MM at or below rcond * its largest are dropped (rounding noise); None:
-        M k * 1e-7, about M k times the rounding of a float32 kernel (whose precision the
-        columns, returned in float64, no longer show), far below any eigenvalue that matters
-        for a preconditioner or a regularised fit.
+        M k eps, eps that of the kernel's precision (``columns.dtype``; the convention of
+        ``scipy.linalg.pinvh``).
 
     Returns
     -------
@@ -297,7 +308,7 @@ def nystrom_features(columns, centers, rcond=None):
     K_MM = 0.5 * (K_MM + K_MM.T)
     lam, V = scipy.linalg.eigh(K_MM, check_finite=False)
     top = float(lam[-1]) if lam.size else 0.0
-    rcond = K_MM.shape[0] * 1e-7 if rcond is None else float(rcond)
+    rcond = K_MM.shape[0] * columns.eps if rcond is None else float(rcond)
     keep = lam > max(rcond * top, 0.0)
     T = V[:, keep] / np.sqrt(lam[keep])
     return K_nM @ T, T, K_nM
