@@ -172,6 +172,21 @@ def test_auto_preconditioner():
     assert ridgeless.preconditioner_ is None
 
 
+@pytest.mark.parametrize("kind", ["nystrom", "pivoted-cholesky"])
+def test_numerical_floor_unchanged_by_the_preconditioner(kind):
+    """A ridge at or below the floor of a rank-deficient kernel (the rf kernel of 50 neurons on
+    300 points) is refused as without a preconditioner; a consistent ridgeless system is solved."""
+    X, _, net = problem(n=300, width=50)
+    k = mf.kernels.Empirical(net, kind="rf")
+    y = np.random.default_rng(2).standard_normal(300)
+    for ridge in (0.0, 1e-14):
+        with pytest.raises(np.linalg.LinAlgError, match="singular to working precision"):
+            mf.KernelRegressor(kernel=k, ridge=ridge, solver="cg", preconditioner=kind, centers=100).fit(X, y)
+    target = k.matvec(X, y)  # in the range of K
+    reg = mf.KernelRegressor(kernel=k, solver="cg", preconditioner=kind, centers=100, tol=1e-10).fit(X, target)
+    assert rel(reg.predict(X), target) < 1e-8
+
+
 # ---------------------------------------------------------------------------------------------
 # centre selection
 # ---------------------------------------------------------------------------------------------
