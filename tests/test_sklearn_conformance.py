@@ -1,6 +1,6 @@
 """scikit-learn's estimator checks (``check_estimator``), one test per check and estimator.
 
-The four estimators, with and without ``fit_intercept``, with small constructor arguments: the
+The six estimators, with and without ``fit_intercept``, with small constructor arguments: the
 kernel models with the analytic ReLU NTK (and, once, a precomputed kernel, which scikit-learn
 exercises with the linear kernel X X^T of its data), the feature models with a few neurons and
 one thread (the checks fit tiny data sets). A ridge keeps every fit well posed on the checks' tiny, sometimes duplicated data.
@@ -22,6 +22,9 @@ ESTIMATORS = [
     mf.KernelRegressor(kernel="precomputed", ridge=0.1),
     mf.KernelClassifier(kernel=RELU_NTK, ridge=0.1),
     mf.KernelClassifier(kernel=RELU_NTK, ridge=0.1, fit_intercept=True),
+    mf.NystromRegressor(kernel=RELU_NTK, ridge=0.1),
+    mf.NystromRegressor(kernel=RELU_NTK, ridge=0.1, fit_intercept=True, center_selection="leverage"),
+    mf.NystromClassifier(kernel=RELU_NTK, ridge=0.1),
     mf.RandomFeatures(width=20, ridge=0.1, threads=1),
     mf.RandomFeatures(width=20, ridge=0.1, threads=1, fit_intercept=True),
     mf.NeuralTangent(width=10, ridge=0.1, threads=1),

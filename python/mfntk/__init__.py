@@ -30,13 +30,15 @@ from ._simulate import (
     simulate,
 )
 from ._solvers import ConvergenceWarning, IndefiniteKernelWarning, NumericalRidgeWarning, SolverFallbackWarning
-from .regression import KernelClassifier, KernelRegressor, NeuralTangent, RandomFeatures
+from .regression import (KernelClassifier, KernelRegressor, NeuralTangent, NystromClassifier, NystromRegressor,
+                         RandomFeatures)
 
 __version__ = "0.1.0"
 
 __all__ = [
     "TwoLayer", "DiagonalLinear", "simulate", "Simulation", "Trajectory", "DivergenceError", "dd_field", "euler_dt",
     "learning_rate", "linearized_predict", "NTKLimit", "kernels", "KernelRegressor", "KernelClassifier",
+    "NystromRegressor", "NystromClassifier",
     "RandomFeatures", "NeuralTangent", "ConvergenceWarning", "IndefiniteKernelWarning", "NumericalRidgeWarning",
     "SolverFallbackWarning",
     "load", "resume", "TrajectoryFileError", "datasets", "studies", "theory", "plot", "reproduce", "Backend",

@@ -15,7 +15,10 @@ Public API (used by :class:`mfntk.KernelRegressor`, :class:`mfntk.RandomFeatures
 - :func:`solve_psd` -- the robust dispatcher: Cholesky, eigendecomposition, or Cholesky with a
   warned fallback to the eigendecomposition; never returns NaN.
 - :func:`conjugate_gradient` -- block CG on (K + shift I) X = B over a matvec, optionally
-  Jacobi-preconditioned; warns :class:`ConvergenceWarning` with the residual reached.
+  Jacobi-preconditioned or with any preconditioner (the Nystrom and pivoted-Cholesky ones of
+  :mod:`mfntk._preconditioners`); warns :class:`ConvergenceWarning` with the residual reached.
+- :func:`lanczos_flow` -- the time-t kernel-flow coefficients phi_t(K) Y over a matvec (Lanczos,
+  with an a-posteriori error estimate and a ConvergenceWarning).
 - :func:`check_kernel_matrix` -- validation of a precomputed square kernel matrix.
 - :func:`centre_kernel`, :func:`centred_matvec` -- the kernel of the centred features,
   C K C with C = I - 1 1^T / n, densely or as a product: kernel ridge with an unpenalised
@@ -54,6 +57,7 @@ __all__ = [
     "cholesky_solve",
     "conjugate_gradient",
     "flow_filter",
+    "lanczos_flow",
     "solve_psd",
 ]
 
@@ -469,7 +473,6 @@ def cholesky_solve(K, Y, ridge=0.0):
     pocon = scipy.linalg.get_lapack_funcs("pocon", (c,))
     rcond, info = pocon(c, anorm, uplo="L")
     rcond = float(rcond)
-    n = A.shape[0]
     if info != 0 or not np.isfinite(rcond) or rcond < np.finfo(np.float64).eps:
         return None, f"K + ridge I is numerically singular (reciprocal condition number {rcond:.2g})"
     coef = scipy.linalg.cho_solve((c, lower), Y, check_finite=False)
@@ -528,7 +531,8 @@ def solve_psd(K, Y, ridge=0.0, solver="auto", rcond=None, stacklevel=3):
 
 
 # ---------------------------------------------------------------------------------------------
-def conjugate_gradient(matvec, B, shift=0.0, tol=1e-8, max_iter=None, diag=None, x0=None, stacklevel=3, rcond=None):
+def conjugate_gradient(matvec, B, shift=0.0, tol=1e-8, max_iter=None, diag=None, x0=None, stacklevel=3, rcond=None,
+                       preconditioner=None):
     """Block conjugate gradient for (A + shift I) X = B, A symmetric positive semi-definite.
 
     Each column is an independent CG run (its own step sizes); the product A V is taken for
@@ -547,7 +551,8 @@ def conjugate_gradient(matvec, B, shift=0.0, tol=1e-8, max_iter=None, diag=None,
     max_iter : int or None
         Default 10 n (enough in exact arithmetic is n).
     diag : ndarray (n,) or None
-        diag(A) for a Jacobi preconditioner M = diag(A) + shift.
+        diag(A) for a Jacobi preconditioner M = diag(A) + shift (unless ``preconditioner`` is
+        given; diag(A) then only bounds lambda_max from below, for the floor).
     x0 : ndarray (n, k) or None
         Starting point (default 0; from 0 on a singular consistent system CG converges to the
         minimum-norm solution).
@@ -556,6 +561,11 @@ def conjugate_gradient(matvec, B, shift=0.0, tol=1e-8, max_iter=None, diag=None,
         a shift at or below rcond * lambda_max does not regularise A (see the module notes).
         lambda_max is estimated from below by diag(A) and the Rayleigh quotients p^T A p / p^T p
         of the search directions, so the floor used never exceeds the true one.
+    preconditioner : callable or None
+        V (n, m) -> M^{-1} V for a symmetric positive definite M ~ A + shift I, e.g. a
+        :class:`mfntk._preconditioners.LowRankPreconditioner` (Nystrom or pivoted Cholesky),
+        whose ``top`` attribute, a lower bound of lambda_max(A), is used for the floor too. The
+        stopping rule stays the unpreconditioned relative residual.
 
     Returns
     -------
@@ -590,11 +600,25 @@ def conjugate_gradient(matvec, B, shift=0.0, tol=1e-8, max_iter=None, diag=None,
     max_iter = 10 * n if max_iter is None else int(max_iter)
     rcond = n * float(np.finfo(np.float64).eps) if rcond is None else float(rcond)
     top = float(np.max(diag)) if diag is not None and len(diag) else 0.0  # a lower bound of lambda_max(A)
+    top = max(top, float(getattr(preconditioner, "top", 0.0)))
     X = np.zeros((n, k)) if x0 is None else np.array(x0, dtype=np.float64, copy=True)
-    if diag is not None:
+    if preconditioner is not None:
+        if not callable(preconditioner):
+            raise TypeError(f"preconditioner: expected a callable V -> M^-1 V, got {type(preconditioner).__name__}")
+
+        def precondition(V):
+            out = np.asarray(preconditioner(V), dtype=np.float64)
+            if out.shape != V.shape:
+                raise ValueError(f"preconditioner: returned shape {out.shape}, expected {V.shape}")
+            return out
+    elif diag is not None:
         minv = 1.0 / np.maximum(np.asarray(diag, dtype=np.float64) + shift, np.finfo(np.float64).tiny)
+
+        def precondition(V):
+            return V * minv[:, None]
     else:
-        minv = None
+        def precondition(V):
+            return V
 
     def op(V):
         out = np.asarray(matvec(V), dtype=np.float64)
@@ -609,7 +633,7 @@ def conjugate_gradient(matvec, B, shift=0.0, tol=1e-8, max_iter=None, diag=None,
     bnorm = np.linalg.norm(B, axis=0)
     bnorm_safe = np.where(bnorm > 0.0, bnorm, 1.0)
     R = B - op(X) if x0 is not None else B.copy()
-    Z = R * minv[:, None] if minv is not None else R
+    Z = precondition(R)
     P = Z.copy()
     rz = np.einsum("ij,ij->j", R, Z)
     res = np.linalg.norm(R, axis=0) / bnorm_safe
@@ -637,7 +661,7 @@ def conjugate_gradient(matvec, B, shift=0.0, tol=1e-8, max_iter=None, diag=None,
         X[:, cols] += alpha * P[:, cols]
         R[:, cols] -= alpha * AP
         res[cols] = np.linalg.norm(R[:, cols], axis=0) / bnorm_safe[cols]
-        Zc = R[:, cols] * minv[:, None] if minv is not None else R[:, cols]
+        Zc = precondition(R[:, cols])
         rz_new = np.einsum("ij,ij->j", R[:, cols], Zc)
         beta = rz_new / rz[cols]
         P[:, cols] = Zc + beta * P[:, cols]
@@ -673,4 +697,121 @@ def conjugate_gradient(matvec, B, shift=0.0, tol=1e-8, max_iter=None, diag=None,
             f"did not converge in {it} iterations")
         warnings.warn(f"conjugate gradient {why}: relative residual {float(np.max(res)):.3g} > tol {tol:.3g}; "
                       f"returning the last iterate", ConvergenceWarning, stacklevel=stacklevel)
+    return X, {"iterations": it, "residual": res, "converged": converged}
+
+
+# ---------------------------------------------------------------------------------------------
+def lanczos_flow(matvec, B, t, n, ridge=0.0, tol=1e-8, max_iter=None, stacklevel=3):
+    """phi_t(A) B, phi_t(lam) = (1 - exp(-t (lam + ridge) / n)) / (lam + ridge), by Lanczos.
+
+    The coefficients of the time-t kernel flow (see :func:`flow_filter` and
+    :meth:`SpectralFactor.flow_coef`) without an eigendecomposition: for each column b, j
+    Lanczos steps on A from b / |b| give an orthonormal basis Q_j of the Krylov space and the
+    tridiagonal T_j = Q_j^T A Q_j, and phi_t(A) b ~ |b| Q_j phi_t(T_j) e_1 ([S92]_). The basis is
+    fully reorthogonalised (O(n j) memory per column). The error estimate is the change of the
+    approximation over the last step, |f_j - f_{j-1}| / |f_j| (f_j = |b| phi_t(T_j) e_1 in the
+    basis, where the norms are those of the vectors in R^n): a column stops when it is <= tol,
+    or exactly when its Krylov space is invariant. phi_t is bounded by t / n, so unlike a
+    ridge solve the flow amplifies no rounding noise: there is no numerical floor to check.
+    The columns run in lockstep, one matvec call per step.
+
+    Parameters
+    ----------
+    matvec : callable
+        V (n, m) -> A V (n, m), A symmetric positive semi-definite.
+    B : ndarray (n, k)
+    t : float, finite, >= 0
+    n : int
+        The flow's time scale t / n (the number of training points).
+    ridge : float >= 0
+    tol : float
+    max_iter : int or None
+        Lanczos steps at most (the basis holds max_iter vectors per column); None:
+        min(rows, 500), checked to fit in memory.
+
+    Returns
+    -------
+    X : ndarray (n, k)
+    info : dict
+        ``iterations``, ``residual`` (the error estimates reached, (k,)), ``converged``.
+
+    Warns
+    -----
+    ConvergenceWarning
+        When some column has not reached ``tol`` in ``max_iter`` steps (the last
+        approximation is returned).
+
+    References
+    ----------
+    .. [S92] Y. Saad, "Analysis of some Krylov subspace approximations to the matrix exponential
+       operator", SIAM J. Numer. Anal. 29(1), 1992.
+    """
+    from ._validation import check_memory
+
+    B = np.asarray(B, dtype=np.float64)
+    rows, k = B.shape
+    t = check_float(t, "t", minimum=0.0)
+    max_iter = min(rows, 500) if max_iter is None else int(max_iter)
+    check_memory(8.0 * rows * k * (max_iter + 4), "max_iter",
+                 f"the Lanczos basis of {max_iter} steps for {k} column(s) of {rows} rows")
+    X = np.zeros((rows, k))
+    bnorm = np.linalg.norm(B, axis=0)
+    res = np.zeros(k)
+    active = bnorm > 0.0
+    if t == 0.0 or not active.any():
+        return X, {"iterations": 0, "residual": res, "converged": True}
+    Q = np.zeros((max_iter, rows, k))
+    Q[0][:, active] = B[:, active] / bnorm[active]
+    alpha = np.zeros((max_iter, k))
+    beta = np.zeros((max_iter, k))
+    coef = [None] * k     # phi_t(T_j) e_1 |b| of each column at its last step
+    steps = np.zeros(k, dtype=int)
+
+    def approximation(c, j):
+        a, b = alpha[:j, c], beta[:j - 1, c]
+        if j == 1:
+            lam, V = a.copy(), np.ones((1, 1))
+        else:
+            lam, V = scipy.linalg.eigh_tridiagonal(a, b)
+        return bnorm[c] * (V @ (flow_filter(lam, t, n, ridge) * V[0]))
+
+    it = 0
+    while active.any() and it < max_iter:
+        cols = np.flatnonzero(active)
+        W = np.asarray(matvec(np.ascontiguousarray(Q[it][:, cols])), dtype=np.float64)
+        if W.shape != (rows, cols.size):
+            raise ValueError(f"matvec: returned shape {W.shape}, expected {(rows, cols.size)}")
+        if not np.all(np.isfinite(W)):
+            raise FloatingPointError("matvec: returned non-finite values")
+        alpha[it, cols] = np.einsum("ij,ij->j", Q[it][:, cols], W)
+        # full reorthogonalisation against the basis, twice (Kahan's "twice is enough")
+        for _ in range(2):
+            H = np.einsum("snj,nj->sj", Q[:it + 1][:, :, cols], W)
+            W -= np.einsum("snj,sj->nj", Q[:it + 1][:, :, cols], H)
+        it += 1
+        for pos, c in enumerate(cols):
+            steps[c] = it
+            f = approximation(c, it)
+            prev = coef[c]
+            change = np.linalg.norm(f - np.append(prev, 0.0)) if prev is not None else np.inf
+            coef[c] = f
+            res[c] = change / max(np.linalg.norm(f), np.finfo(np.float64).tiny)
+            b = float(np.linalg.norm(W[:, pos]))
+            scale = max(abs(alpha[it - 1, c]), beta[it - 2, c] if it > 1 else 0.0, np.finfo(np.float64).tiny)
+            if b <= 1e-13 * scale:  # an invariant Krylov space: f is exact
+                res[c] = 0.0
+                active[c] = False
+            elif res[c] <= tol:
+                active[c] = False
+            elif it < max_iter:
+                beta[it - 1, c] = b
+                Q[it][:, c] = W[:, pos] / b
+    for c in range(k):
+        if coef[c] is not None:
+            X[:, c] = Q[:steps[c], :, c].T @ coef[c]
+    converged = bool(np.all(res <= tol))
+    if not converged:
+        warnings.warn(f"Lanczos kernel flow did not converge in {it} steps: estimated relative error "
+                      f"{float(np.max(res)):.3g} > tol {tol:.3g}; returning the last approximation",
+                      ConvergenceWarning, stacklevel=stacklevel)
     return X, {"iterations": it, "residual": res, "converged": converged}

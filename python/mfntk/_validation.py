@@ -245,6 +245,13 @@ def _address_space_left():
     return None
 
 
+def memory_left():
+    """Bytes this process can still allocate: the smaller of :func:`available_memory` and the
+    address space left under RLIMIT_AS, or None when neither is known."""
+    limits = [v for v in (available_memory(), _address_space_left()) if v is not None]
+    return min(limits) if limits else None
+
+
 def format_bytes(nbytes):
     """A byte count for a message: '512 MiB', '3.2 GiB', '2.1e+06 GiB'."""
     nbytes = float(nbytes)
@@ -273,8 +280,7 @@ def check_memory(nbytes, name, what):
         need = float(nbytes)
     except OverflowError:  # an integer beyond any float: a size no machine has
         need = math.inf
-    limits = [v for v in (available_memory(), _address_space_left()) if v is not None]
-    free = min(limits) if limits else None
+    free = memory_left()
     if free is not None and need > free:
         raise MemoryError(f"{name}: {what} would need about {format_bytes(need)} of memory; only "
                           f"{format_bytes(max(free, 0))} are available")

@@ -39,11 +39,14 @@ import math
 import types
 
 import numpy as np
+import scipy.linalg
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 
 from ._registry import check_activation
+from ._preconditioners import (CENTER_SELECTIONS, KernelColumns, check_centers, check_centers_memory, default_centers,
+                                nystrom, nystrom_features, pivoted_cholesky, select_centers)
 from ._solvers import (
     ConvergenceWarning,
     NumericalRidgeWarning,
@@ -53,6 +56,7 @@ from ._solvers import (
     centred_matvec,
     check_kernel_matrix,
     conjugate_gradient,
+    lanczos_flow,
     solve_psd,
 )
 from ._validation import (as_matrix, check_bool, check_choice, check_eigh_memory, check_float, check_int, check_memory,
@@ -70,11 +74,18 @@ __all__ = [
     "KernelRegressor",
     "NeuralTangent",
     "NumericalRidgeWarning",
+    "NystromClassifier",
+    "NystromRegressor",
     "RandomFeatures",
     "SolverFallbackWarning",
 ]
 
 SOLVERS = ("auto", "cholesky", "eigh", "cg")
+#: Preconditioners of the "cg" solver (None: none at all).
+PRECONDITIONERS = ("auto", "nystrom", "pivoted-cholesky", "jacobi", None)
+#: Smallest n for which preconditioner="auto" builds a Nystrom preconditioner (with ridge > 0):
+#: below it CG is cheap anyway and the n x M columns would cost as much as the iterations saved.
+AUTO_NYSTROM_MIN_N = 2000
 
 
 def _float_dtype_of(A):
@@ -101,6 +112,17 @@ def _check_regression_data(estimator, X, Y, dtype):
     return X, Y2, vector
 
 
+def _check_preconditioner(value):
+    if value is not None and not (isinstance(value, str) and value in PRECONDITIONERS):
+        raise ValueError(f"preconditioner: unknown value {value!r}; expected one of "
+                         f"{', '.join(map(repr, PRECONDITIONERS))}")
+    return value
+
+
+def _identity(V):
+    return V
+
+
 def _stored(values, vector):
     """(n, k) coefficients or (k,) constants as stored: the single column of a 1-D target."""
     if np.ndim(values) == 1:
@@ -123,7 +145,8 @@ class _KernelModel(BaseEstimator):
     _DTYPES = (np.float64, np.float32)
 
     def __init__(self, kernel="precomputed", ridge=0.0, t=None, solver="auto", tol=None, max_iter=None, rcond=None,
-                 max_dense=16384, fit_intercept=False):
+                 max_dense=16384, fit_intercept=False, preconditioner="auto", centers=None, center_selection="uniform",
+                 random_state=0):
         self.kernel = kernel
         self.ridge = ridge
         self.t = t
@@ -133,6 +156,10 @@ class _KernelModel(BaseEstimator):
         self.rcond = rcond
         self.max_dense = max_dense
         self.fit_intercept = fit_intercept
+        self.preconditioner = preconditioner
+        self.centers = centers
+        self.center_selection = center_selection
+        self.random_state = random_state
 
     # -- parameters -----------------------------------------------------------------------------
     def _precomputed(self):
@@ -149,14 +176,21 @@ class _KernelModel(BaseEstimator):
         ridge = check_float(self.ridge, "ridge", minimum=0.0)
         t = None if self.t is None else check_float(self.t, "t", minimum=0.0, allow_inf=True)
         solver = check_choice(self.solver, "solver", SOLVERS)
-        if t is not None and solver in ("cholesky", "cg"):
-            raise ValueError(f"solver: {solver!r} cannot compute the kernel flow at time t; use 'eigh' or 'auto' "
-                             "(or t=None)")
+        if t is not None and solver == "cholesky":
+            raise ValueError("solver: 'cholesky' cannot compute the kernel flow at time t; use 'eigh', 'cg' or "
+                             "'auto' (or t=None)")
         tol = None if self.tol is None else check_float(self.tol, "tol", minimum=0.0, strict=True)
         max_iter = None if self.max_iter is None else check_int(self.max_iter, "max_iter")
         rcond = None if self.rcond is None else check_float(self.rcond, "rcond", minimum=0.0)
         max_dense = check_int(self.max_dense, "max_dense")
         intercept = check_bool(self.fit_intercept, "fit_intercept")
+        if t is not None and solver == "cg" and intercept:
+            raise ValueError("fit_intercept: the kernel flow at time t with a trained constant needs solver='eigh' "
+                             "(or 'auto'); solver='cg' computes the flow without one")
+        _check_preconditioner(self.preconditioner)
+        if self.centers is not None:
+            check_int(self.centers, "centers")
+        check_choice(self.center_selection, "center_selection", CENTER_SELECTIONS)
         return ridge, t, solver, tol, max_iter, rcond, max_dense, intercept
 
     def _validate_X(self, X, name="X"):
@@ -189,9 +223,10 @@ class _KernelModel(BaseEstimator):
             kdtype = getattr(self.kernel, "dtype", None)
             kdtype = np.dtype(Xfit.dtype if kdtype is None else kdtype)
         if solver == "auto":
+            large = K is None and hasattr(self.kernel, "matvec") and n > max_dense
             if t is not None:
-                solver = "eigh"
-            elif K is None and hasattr(self.kernel, "matvec") and n > max_dense:
+                solver = "cg" if large and not intercept else "eigh"
+            elif large:
                 solver = "cg"
             else:
                 solver = "cholesky" if ridge > 0.0 else "eigh"
@@ -200,27 +235,56 @@ class _KernelModel(BaseEstimator):
         Ybar = Y2.mean(axis=0) if centred else None
         Yfit = Y2 - Ybar if centred else Y2
         const = np.zeros(Y2.shape[1])
+        self.centers_ = None
+        self.preconditioner_ = None
         if solver == "cg":
             if K is not None:
                 matvec, diag = (lambda V: K @ V), np.diag(K).copy()
+                columns = KernelColumns.from_matrix(K, dtype=kdtype)
             elif hasattr(self.kernel, "matvec"):
                 matvec = lambda V: self.kernel.matvec(Xfit, V)  # noqa: E731
                 diag = self.kernel.diag(Xfit) if hasattr(self.kernel, "diag") else None
+                columns = KernelColumns.from_kernel(self.kernel, Xfit, outputs=1)
             else:
-                Kd = check_kernel_matrix(self._kernel_matrix(Xfit), "kernel(X)")
+                raw = self._kernel_matrix(Xfit)
+                Kd = check_kernel_matrix(raw, "kernel(X)")
                 matvec, diag = (lambda V: Kd @ V), np.diag(Kd).copy()
+                columns = KernelColumns.from_matrix(Kd, dtype=_float_dtype_of(raw))
             if centred:
                 matvec, diag, row_means = centred_matvec(matvec, diag, n)
+                columns = columns.centred(row_means)
+            kind = self.preconditioner
+            flow = t is not None and not math.isinf(t)  # t = inf: the ridge solve
+            if flow:
+                kind = None  # Lanczos is not preconditioned
+            elif kind == "auto":
+                kind = "nystrom" if ridge > 0.0 and n >= AUTO_NYSTROM_MIN_N else "jacobi"
+            if kind == "jacobi" and diag is None:
+                kind = None  # a kernel without a diagonal: nothing to precondition with
+            if kind == "nystrom":
+                precond = nystrom(columns, self.centers, ridge, self.center_selection, self.random_state)
+                self.centers_ = precond.centers
+            elif kind == "pivoted-cholesky":
+                precond = pivoted_cholesky(columns, self.centers, ridge)
+                self.centers_ = precond.centers
+            elif kind is None:
+                precond = _identity  # diag(K), if known, still bounds the spectrum for the floor
+            else:
+                precond = None  # Jacobi, from diag
             if tol is None:
                 tol = 1e-5 if kdtype.itemsize <= 4 else 1e-8
-            coef, info = conjugate_gradient(matvec, Yfit, shift=ridge, tol=tol, max_iter=max_iter, diag=diag,
-                                            stacklevel=4,
-                                            rcond=n * float(np.finfo(kdtype).eps) if rcond is None else rcond)
+            if flow:
+                coef, info = lanczos_flow(matvec, Yfit, t, n, ridge, tol=tol, max_iter=max_iter, stacklevel=4)
+            else:
+                coef, info = conjugate_gradient(matvec, Yfit, shift=ridge, tol=tol, max_iter=max_iter, diag=diag,
+                                                stacklevel=4, preconditioner=precond,
+                                                rcond=n * float(np.finfo(kdtype).eps) if rcond is None else rcond)
             if centred:  # C K C ignores the coefficients' mean; K does not
                 coef -= coef.mean(axis=0)
                 const = Ybar - row_means @ coef
             self.n_iter_ = info["iterations"]
             self.residual_ = info["residual"]
+            self.preconditioner_ = kind
             used = "cg"
         else:
             # the n x n kernel (unless precomputed) and its factorisation, before computing either
@@ -328,22 +392,45 @@ class KernelRegressor(RegressorMixin, _KernelModel):
         "cholesky": LAPACK Cholesky of K + ridge I (falls back to "eigh" with a
         SolverFallbackWarning when K + ridge I is not numerically positive definite).
         "eigh": symmetric eigendecomposition; ridgeless solutions use the pseudo-inverse with
-        relative cutoff ``rcond``; the only solver for finite t. "cg": conjugate gradient on
-        (K + ridge I) c = Y, matrix-free for kernels with a ``matvec`` (the empirical NTK:
-        O(n N d) per iteration and column, no n x n matrix), Jacobi-preconditioned when the
-        kernel has a ``diag``. "auto": "eigh" when t is given, "cg" for a matvec kernel with
-        n > max_dense, else "cholesky" when ridge > 0 and "eigh" when ridge = 0.
+        relative cutoff ``rcond``. "cg": conjugate gradient on (K + ridge I) c = Y, matrix-free
+        for kernels with a ``matvec`` (the empirical NTK: O(n N d) per iteration and column, no
+        n x n matrix), preconditioned (see ``preconditioner``); at a finite flow time t, Lanczos
+        on K for phi_t(K) Y (:func:`mfntk._solvers.lanczos_flow`: O(n) memory per step and
+        column, an error estimate and a ConvergenceWarning; not with ``fit_intercept``).
+        "auto": "cg" for a matvec kernel with n > max_dense (with t and fit_intercept: "eigh"),
+        else "eigh" when t is given, "cholesky" when ridge > 0 and "eigh" when ridge = 0.
     tol : float or None
-        CG relative residual tolerance; None: 1e-8 (1e-5 for a float32 kernel).
+        CG relative residual tolerance (Lanczos: estimated relative error); None: 1e-8 (1e-5
+        for a float32 kernel).
     max_iter : int or None
-        CG iteration limit (None: 10 n). Non-convergence warns (ConvergenceWarning) with the
-        residual reached.
+        CG iteration limit (None: 10 n; Lanczos: min(n, 500), its basis checked to fit in
+        memory). Non-convergence warns (ConvergenceWarning) with the residual reached.
     rcond : float or None
         Pseudo-inverse cutoff relative to the largest eigenvalue, and the numerical floor of the
         ridge; None: n * eps of K's dtype.
     max_dense : int
         Largest n for which "auto" forms the n x n matrix of a matvec kernel.
     {intercept}
+    preconditioner : {"auto", "nystrom", "pivoted-cholesky", "jacobi", None}
+        Preconditioner of the "cg" solver (ignored by the others). "nystrom": a rank-M Nystrom
+        approximation U diag(s) U^T of the kernel (of the centred kernel with
+        ``fit_intercept``) from its columns K(X, X_C) at M centres, applied as
+        P^{-1} = (s_M + ridge) U diag(1 / (s + ridge)) U^T + (I - U U^T) (Frangella, Tropp and
+        Udell), O(n M) memory and work per iteration: CG's iteration count then depends on the
+        tail of the spectrum (the empirical NTK at n = 50,000, d = 32, ridge 1: M = 1000 centres
+        take CG from 191 iterations to 48, and the fit from 117 s to 50 s). "pivoted-cholesky": the same apply with a
+        greedy pivoted Cholesky factor of rank M (needs diag(K): blocks of the kernel for a
+        kernel without ``diag``). "jacobi": diag(K) + ridge when the kernel has a ``diag`` (a
+        precomputed or dense kernel, :class:`mfntk.kernels.Analytic`), else none. None: none.
+        "auto": "nystrom" when ridge > 0 and n >= 2000, else "jacobi".
+    centers : int or None
+        Rank M of the "nystrom" and "pivoted-cholesky" preconditioners; None:
+        min(n, max(200, 4 sqrt(n))). The n x M columns are checked to fit in memory first.
+    center_selection : {"uniform", "leverage"}
+        Nystrom centres drawn uniformly without replacement, or proportionally to approximate
+        ridge leverage scores (from a uniform pilot Nystrom approximation of the same size).
+    random_state : int, numpy Generator or None
+        Seed of the centres' draw (None: not reproducible).
 
     Attributes
     ----------
@@ -356,9 +443,15 @@ class KernelRegressor(RegressorMixin, _KernelModel):
     solver_ : str
         The solver actually used ("cholesky", "eigh" or "cg").
     n_iter_ : int
-        CG iterations; 1 for the direct solvers (one factorisation).
+        CG (or Lanczos) iterations; 1 for the direct solvers (one factorisation).
     residual_ : ndarray (k,)
-        CG relative residuals reached (only after a CG fit).
+        CG relative residuals (Lanczos: error estimates) reached (only after a "cg" fit).
+    preconditioner_ : str or None
+        The CG preconditioner used ("nystrom", "pivoted-cholesky", "jacobi" or None; None
+        after a direct solve).
+    centers_ : ndarray (M,) of int or None
+        The training points whose kernel columns built the preconditioner ("nystrom",
+        "pivoted-cholesky"), else None.
     n_features_in_ : int
         Columns of X (n for a precomputed kernel).
 
@@ -441,7 +534,8 @@ class KernelClassifier(ClassifierMixin, _KernelModel):
 
     Parameters
     ----------
-    kernel, ridge, t, solver, tol, max_iter, rcond, max_dense, fit_intercept
+    kernel, ridge, t, solver, tol, max_iter, rcond, max_dense, fit_intercept, preconditioner, centers, \
+center_selection, random_state
         As for :class:`KernelRegressor` (with ``fit_intercept``, one constant per class).
 
     Attributes
@@ -450,7 +544,7 @@ class KernelClassifier(ClassifierMixin, _KernelModel):
     dual_coef_ : ndarray (n, C)
     intercept_ : ndarray (C,)
         One constant per class column (zeros without ``fit_intercept``).
-    X_fit_, solver_, n_iter_, n_features_in_
+    X_fit_, solver_, n_iter_, residual_, preconditioner_, centers_, n_features_in_
         As for :class:`KernelRegressor`.
 
     Examples
@@ -509,6 +603,225 @@ class KernelClassifier(ClassifierMixin, _KernelModel):
         """The class of the largest output, (m,)."""
         out = self._decision(X)
         return self.classes_[np.argmax(out, axis=1)]
+
+
+# =============================================================================================
+# Nystrom kernel ridge regression
+# =============================================================================================
+class _NystromModel(BaseEstimator):
+    """Shared parameters, fitting on (n, k) targets, and decision values of the Nystrom models."""
+
+    _DTYPES = (np.float64, np.float32)
+
+    def __init__(self, kernel="precomputed", ridge=0.0, centers=None, center_selection="uniform", random_state=0,
+                 fit_intercept=False):
+        self.kernel = kernel
+        self.ridge = ridge
+        self.centers = centers
+        self.center_selection = center_selection
+        self.random_state = random_state
+        self.fit_intercept = fit_intercept
+
+    _precomputed = _KernelModel._precomputed
+    _validate_X = _KernelModel._validate_X
+    _kernel_matrix = _KernelModel._kernel_matrix
+    _more_tags = _KernelModel._more_tags
+
+    def __sklearn_tags__(self):  # scikit-learn >= 1.6
+        tags = super().__sklearn_tags__()
+        tags.input_tags.pairwise = self._precomputed()
+        return tags
+
+    def _fit_targets(self, X, Y2, vector):
+        """Fit on X (checked by scikit-learn) and float64 targets (n, k)."""
+        if isinstance(self.kernel, str):
+            if self.kernel != "precomputed":
+                raise ValueError(f"kernel: unknown value {self.kernel!r}; expected 'precomputed' or a kernel object "
+                                 "(mfntk.kernels.Analytic, mfntk.kernels.Empirical or a callable k(X, X2))")
+        elif not callable(self.kernel):
+            raise TypeError(f"kernel: expected 'precomputed' or a callable kernel object, got "
+                            f"{type(self.kernel).__name__}")
+        ridge = check_float(self.ridge, "ridge", minimum=0.0)
+        selection = check_choice(self.center_selection, "center_selection", CENTER_SELECTIONS)
+        intercept = check_bool(self.fit_intercept, "fit_intercept")
+        if self._precomputed():
+            K = check_kernel_matrix(X, "X")
+            columns = KernelColumns.from_matrix(K, dtype=_float_dtype_of(X))
+            Xfit = None
+        else:
+            Xfit = self._validate_X(X, "X")
+            columns = KernelColumns.from_kernel(self.kernel, Xfit, outputs=1)
+        n = columns.n
+        size = default_centers(n) if self.centers is None else check_centers(self.centers, n)
+        check_centers_memory(columns, size)
+        idx = select_centers(columns, size, selection, ridge, self.random_state)
+        B, T, _ = nystrom_features(columns, idx)
+        const = np.zeros(Y2.shape[1])
+        if intercept:  # an unpenalised constant: centre the features and the targets
+            mean_B, mean_Y = B.mean(axis=0), Y2.mean(axis=0)
+            B -= mean_B
+            Yfit = Y2 - mean_Y
+        else:
+            Yfit = Y2
+        # min |B b - Y|^2 + ridge |b|^2 through the SVD of B (no normal equations: B^T B would
+        # square B's condition number); ridge = 0: the minimum-norm least-squares solution
+        U, sv, Wt = scipy.linalg.svd(B, full_matrices=False, check_finite=False)
+        if ridge > 0.0:
+            filt = sv / (sv ** 2 + ridge)
+        else:
+            keep = sv > max(B.shape) * np.finfo(np.float64).eps * (sv[0] if sv.size else 0.0)
+            filt = np.zeros_like(sv)
+            filt[keep] = 1.0 / sv[keep]
+        b = Wt.T @ (filt[:, None] * (U.T @ Yfit))
+        if intercept:
+            const = mean_Y - mean_B @ b
+        self.centers_ = idx
+        self.X_centers_ = None if Xfit is None else Xfit[idx].copy()
+        self.dual_coef_ = _stored(T @ b, vector)
+        self.intercept_ = _stored(const, vector)
+        self.n_fit_ = n
+        self.rank_ = int(T.shape[1])
+        self._vector = vector
+        return self
+
+    def _decision(self, X, chunk=4096):
+        check_is_fitted(self)
+        try:
+            X = _validate_data(self, X, reset=False, dtype=self._DTYPES)
+        except ValueError as exc:
+            shape = getattr(X, "shape", ())
+            if self._precomputed() and len(shape) == 2 and shape[1] != self.n_fit_:
+                raise ValueError(f"{exc} A precomputed kernel K(X2, X_train) needs one column per training "
+                                 "point.") from exc
+            raise
+        coef = _column(self.dual_coef_)
+        const = np.atleast_1d(self.intercept_)
+        if self._precomputed():
+            return np.asarray(X, dtype=np.float64)[:, self.centers_] @ coef + const
+        X2 = self._validate_X(X, "X")
+        out = np.empty((X2.shape[0], coef.shape[1]))
+        for i0 in range(0, X2.shape[0], chunk):
+            K2 = np.asarray(self._kernel_matrix(X2[i0:i0 + chunk], self.X_centers_), dtype=np.float64)
+            out[i0:i0 + chunk] = K2 @ coef + const
+        return out
+
+
+_NYSTROM_DOC = """
+    Parameters
+    ----------
+    kernel : "precomputed" or kernel object
+        "precomputed": ``fit`` takes K(X, X) (n, n) and ``predict`` K(X2, X) (m, n), of which
+        only the columns of the centres are read. Otherwise a callable ``k(X, X2=None)``
+        (:class:`mfntk.kernels.Analytic`, :class:`mfntk.kernels.Empirical` or any function),
+        called only on blocks K(X, X_C) and K(X2, X_C).
+    ridge : float >= 0
+        As in :class:`KernelRegressor`. 0: the minimum-norm least-squares solution.
+    centers : int or None
+        Number M of centres; None: min(n, max(200, 4 sqrt(n))).
+    center_selection : {"uniform", "leverage"}
+        Centres drawn uniformly without replacement, or proportionally to approximate ridge
+        leverage scores (from a uniform pilot Nystrom approximation of the same size).
+    random_state : int, numpy Generator or None
+        Seed of the centres' draw (None: not reproducible).
+    fit_intercept : bool
+        Fit an unpenalised constant c as well (one per output column): the Nystrom features are
+        centred with their training means, as scikit-learn's Ridge does.
+"""
+
+
+class NystromRegressor(RegressorMixin, _NystromModel):
+    __doc__ = """Nystrom kernel ridge regression (FALKON's estimator, direct solve).
+
+    With M centres X_C among the n training points, the coefficients alpha (M,) or (M, k) minimise
+
+        |K_nM alpha - Y|^2 + ridge alpha^T K_MM alpha,        fhat(x) = K(x, X_C) alpha,
+
+    K_nM = K(X, X_C), K_MM = K(X_C, X_C) ([RCR17]_). With K_MM = V diag(lam) V^T (eigenvalues
+    below M eps times the largest dropped, eps that of the kernel's dtype) and T = V lam^{-1/2}, alpha = T b where b is the
+    ridge regression of Y on the n x r features B = K_nM T (B B^T is the Nystrom approximation
+    of K), solved through the SVD of B: O(n M^2) time, O(n M) memory, and no n x n matrix. With
+    M = n (and K positive definite) this is :class:`KernelRegressor`'s solution.
+""" + _NYSTROM_DOC + """
+    Attributes
+    ----------
+    centers_ : ndarray (M,) of int
+        Indices of the centres among the training points.
+    X_centers_ : ndarray (M, d) or None
+        The centres (None for a precomputed kernel).
+    dual_coef_ : ndarray (M,) or (M, k)
+        alpha: fhat(x) = K(x, X_centers_) dual_coef_ + intercept_.
+    intercept_ : float or ndarray (k,)
+    rank_ : int
+        Numerical rank r of K_MM.
+    n_features_in_ : int
+
+    Raises
+    ------
+    MemoryError
+        From ``fit``, before allocating, when the n x M columns do not fit (naming ``centers``).
+
+    References
+    ----------
+    .. [RCR17] A. Rudi, L. Carratino and L. Rosasco, "FALKON: an optimal large scale kernel
+       method", NeurIPS 2017.
+
+    Examples
+    --------
+    >>> import numpy as np, mfntk as mf
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.standard_normal((500, 3)); y = np.sin(X[:, 0])
+    >>> k = mf.kernels.Analytic(activation="relu", kind="ntk")
+    >>> reg = mf.NystromRegressor(kernel=k, ridge=1e-2, centers=100).fit(X, y)
+    >>> reg.dual_coef_.shape, reg.score(X, y) > 0.8
+    ((100,), True)
+    """
+
+    def fit(self, X, Y):
+        """Fit on inputs X (n, d) -- or K (n, n) when kernel="precomputed" -- and targets Y.
+
+        Returns
+        -------
+        self
+
+        Raises
+        ------
+        ValueError
+            Bad parameters or inputs.
+        MemoryError
+            When the n x M kernel columns cannot fit.
+        """
+        X, Y2, vector = _check_regression_data(self, X, Y, self._DTYPES)
+        return self._fit_targets(X, Y2, vector)
+
+    def predict(self, X):
+        """Predictions at X (m, d) -- or from K(X2, X_train) (m, n) when precomputed: (m,) or (m, k)."""
+        out = self._decision(X)
+        return out[:, 0] if self._vector else out
+
+    def _more_tags(self):  # scikit-learn < 1.6
+        return {"multioutput": True, "pairwise": self._precomputed()}
+
+    def __sklearn_tags__(self):  # scikit-learn >= 1.6
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags
+
+
+class NystromClassifier(ClassifierMixin, _NystromModel):
+    __doc__ = """Classification by Nystrom kernel ridge regression on one-hot targets and argmax.
+
+    As :class:`KernelClassifier`, with the regression of :class:`NystromRegressor`.
+""" + _NYSTROM_DOC + """
+    Attributes
+    ----------
+    classes_ : ndarray (C,)
+    centers_, X_centers_, dual_coef_ (M, C), intercept_ (C,), rank_, n_features_in_
+        As for :class:`NystromRegressor`.
+    """
+
+    fit = KernelClassifier.fit
+    decision_function = KernelClassifier.decision_function
+    predict = KernelClassifier.predict
 
 
 # =============================================================================================
