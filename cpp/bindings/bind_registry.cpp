@@ -79,13 +79,19 @@ template <class T> py::array activation_as(ActivationId id, double c0, const py:
         return;
       }
       // sigma and sigma' by the row path of the tiles, as the dynamics and the kernels compute
-      // them (vectorised for tanh, sigmoid and erf); a scratch row takes what is not asked for.
-      constexpr py::ssize_t chunk = 4096;
-      std::vector<T> other(static_cast<std::size_t>(std::min(n, chunk)));
+      // them (vectorised for tanh, sigmoid and erf). Each chunk is copied into aligned buffers
+      // and padded to whole packets, so that every element takes the packet path: the values do
+      // not depend on where Z lies in memory (Eigen finishes an unaligned or ragged array with
+      // scalar code, which can differ in the last bit).
+      constexpr py::ssize_t chunk = 4096, lanes = 16;  // chunk: a multiple of every packet size
+      std::vector<T, Eigen::aligned_allocator<T>> in(chunk), res(chunk), other(chunk);
       for (py::ssize_t i0 = 0; i0 < n; i0 += chunk) {
-        const Index m = std::min(chunk, n - i0);
-        if (order == 0) activate_row<T>(act, z + i0, o + i0, other.data(), m, false);
-        else activate_derivative_row<T>(act, z + i0, other.data(), o + i0, m);
+        const Index m = std::min(chunk, n - i0), padded = (m + lanes - 1) / lanes * lanes;
+        std::copy(z + i0, z + i0 + m, in.data());
+        std::fill(in.data() + m, in.data() + padded, T(0));
+        if (order == 0) activate_row<T>(act, in.data(), res.data(), other.data(), padded, false);
+        else activate_derivative_row<T>(act, in.data(), other.data(), res.data(), padded);
+        std::copy(res.data(), res.data() + m, o + i0);
       }
     });
   }
