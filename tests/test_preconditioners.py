@@ -356,3 +356,18 @@ def test_lanczos_flow_warns_and_refuses_intercept():
     # an invariant Krylov space ends Lanczos exactly: K = identity needs one step
     eye = mf.KernelRegressor(kernel="precomputed", t=2.0, solver="cg").fit(np.eye(50), Y[:50])
     assert eye.n_iter_ == 1 and rel(eye.dual_coef_, -np.expm1(-2.0 / 50) * Y[:50]) < 1e-14
+
+
+@pytest.mark.parametrize("ridge", [1e-2, 1e-8, 1e-20, 0.0])
+def test_ridge_least_squares_matches_the_svd_filter(ridge):
+    """Normal equations above the rounding floor, the SVD at it: both equal the SVD's filter
+    V diag(s / (s^2 + ridge)) U^T Y (the pseudo-inverse at ridge 0) on an ill-conditioned B."""
+    from mfntk.regression import _ridge_least_squares
+    rng = np.random.default_rng(0)
+    B = rng.standard_normal((500, 80)) @ np.diag(np.logspace(0, -6, 80))
+    Y = rng.standard_normal((500, 3))
+    U, s, Wt = np.linalg.svd(B, full_matrices=False)
+    filt = s / (s ** 2 + ridge) if ridge > 0 else 1.0 / s
+    ref = Wt.T @ (filt[:, None] * (U.T @ Y))
+    b = _ridge_least_squares(B, Y, ridge)
+    assert np.linalg.norm(b - ref) <= 1e-12 * np.linalg.norm(ref)

@@ -608,6 +608,36 @@ center_selection, random_state
 # =============================================================================================
 # Nystrom kernel ridge regression
 # =============================================================================================
+def _ridge_least_squares(B, Y, ridge):
+    """argmin_b |B b - Y|^2 + ridge |b|^2 for B (n, r), n >= r; ridge = 0: the minimum-norm
+    least-squares solution.
+
+    With a ridge well above the rounding floor of B^T B (r eps |B|^2, where its eigenvalues are
+    noise), the normal equations (B^T B + ridge I) b = B^T Y are as well conditioned as the
+    problem, (|B|^2 + ridge) / ridge, and cost one product n r^2 at the GEMM rate and one
+    Cholesky r^3 / 3 -- at n = 20,000, r = 5,000 about 20x less than the SVD of B. Otherwise
+    (ridge at the floor, or a failed factorisation) the SVD of B, which does not square its
+    condition number.
+    """
+    G = B.T @ B
+    top = float(np.max(np.diag(G))) if G.size else 0.0
+    if ridge > max(B.shape) * np.finfo(np.float64).eps * top * B.shape[1]:
+        G[np.diag_indices_from(G)] += ridge
+        try:
+            return scipy.linalg.cho_solve(scipy.linalg.cho_factor(G, check_finite=False), B.T @ Y,
+                                          check_finite=False)
+        except np.linalg.LinAlgError:
+            pass
+    U, sv, Wt = scipy.linalg.svd(B, full_matrices=False, check_finite=False)
+    if ridge > 0.0:
+        filt = sv / (sv ** 2 + ridge)
+    else:
+        keep = sv > max(B.shape) * np.finfo(np.float64).eps * (sv[0] if sv.size else 0.0)
+        filt = np.zeros_like(sv)
+        filt[keep] = 1.0 / sv[keep]
+    return Wt.T @ (filt[:, None] * (U.T @ Y))
+
+
 class _NystromModel(BaseEstimator):
     """Shared parameters, fitting on (n, k) targets, and decision values of the Nystrom models."""
 
@@ -663,16 +693,7 @@ class _NystromModel(BaseEstimator):
             Yfit = Y2 - mean_Y
         else:
             Yfit = Y2
-        # min |B b - Y|^2 + ridge |b|^2 through the SVD of B (no normal equations: B^T B would
-        # square B's condition number); ridge = 0: the minimum-norm least-squares solution
-        U, sv, Wt = scipy.linalg.svd(B, full_matrices=False, check_finite=False)
-        if ridge > 0.0:
-            filt = sv / (sv ** 2 + ridge)
-        else:
-            keep = sv > max(B.shape) * np.finfo(np.float64).eps * (sv[0] if sv.size else 0.0)
-            filt = np.zeros_like(sv)
-            filt[keep] = 1.0 / sv[keep]
-        b = Wt.T @ (filt[:, None] * (U.T @ Yfit))
+        b = _ridge_least_squares(B, Yfit, ridge)
         if intercept:
             const = mean_Y - mean_B @ b
         self.centers_ = idx
