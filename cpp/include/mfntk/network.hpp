@@ -51,11 +51,13 @@ struct TilePlan {
 // Per-thread scratch space for one tile, allocated once and reused by every pass.
 template <class T> struct TileWorkspace {
   RowMat<T> Z, D, U, acc, acc2;
+  Vec<T> column_sum;
   void reserve(const Tiling& t, Index k) {
     if (Z.rows() < t.samples || Z.cols() < t.particles) {
       Z.resize(t.samples, t.particles);
       D.resize(t.samples, t.particles);
       U.resize(t.samples, t.particles);
+      column_sum.resize(t.particles);
     }
     if (acc.rows() < t.samples || acc.cols() < k) {
       acc.resize(t.samples, std::max<Index>(k, 1));
@@ -101,6 +103,21 @@ CTile<T> preactivation_tile(const ZCache<T>& cache, Tile<T> Z, const Particles<T
   preactivation<T>(Z, X, p.W, p.b, p.d, i0, ni, j0, nj);
   if (cache.write) Tile<T>(TilePlan::cache_tile(cache.data, i0, ni, j0, p.N), ni, nj, Eigen::OuterStride<>(nj)) = Z;
   return CTile<T>(Z.data(), ni, nj, Eigen::OuterStride<>(Z.outerStride()));
+}
+
+// out += the column sums of D, each taken in the order of Eigen's vectorised colwise().sum():
+// row 0, then groups of four rows added pairwise, then the rows left, one by one. Eigen itself
+// sums the columns before the output's first aligned packet in another order (its scalar
+// path), so that its result depends on where the output lies in memory; this does not.
+template <class T> void add_column_sums(const Tile<T>& D, T* out, T* sum) {
+  const Index rows = D.rows(), cols = D.cols(), groups_end = (rows - 1) & ~Index(3);
+  for (Index c = 0; c < cols; ++c) sum[c] = D(0, c);
+  Index r = 1;
+  for (; r < groups_end; r += 4)
+    for (Index c = 0; c < cols; ++c) sum[c] += (D(r, c) + D(r + 1, c)) + (D(r + 2, c) + D(r + 3, c));
+  for (; r < rows; ++r)
+    for (Index c = 0; c < cols; ++c) sum[c] += D(r, c);
+  for (Index c = 0; c < cols; ++c) out[c] += sum[c];
 }
 
 }  // namespace detail
@@ -197,7 +214,7 @@ void vjp(const Act& act, const Particles<T>& p, const T* X, Index n, const T* R,
         RA.noalias() = RI * AJ.transpose();  // <R_i, a_j>
         D.array() *= RA.array();
         gA.noalias() += S.transpose() * RI;
-        if (g.b) MapVec<T>(g.b + j0, nj) += D.colwise().sum().transpose();
+        if (g.b) detail::add_column_sums(D, g.b + j0, w.column_sum.data());
       }
       gW.noalias() += D.transpose() * XI;
     }
