@@ -183,7 +183,8 @@ template <class T> T relu_dot(const T* __restrict z, const T* __restrict a, Inde
   Index c = 0;
   for (; c + kLanes <= nj; c += kLanes)
     for (int l = 0; l < kLanes; ++l) lane[l] += (z[c + l] > T(0) ? z[c + l] : T(0)) * a[c + l];
-  for (int l = 0; c < nj; ++c, ++l) lane[l] += (z[c] > T(0) ? z[c] : T(0)) * a[c];
+  for (int l = 0; l < kLanes; ++l)
+    if (c + l < nj) lane[l] += (z[c + l] > T(0) ? z[c + l] : T(0)) * a[c + l];
   return sum_lanes(lane);
 }
 
@@ -194,12 +195,14 @@ template <class T> T masked_sum(const std::uint64_t* bits, const T* __restrict z
   if (bits) {
     for (; c + kLanes <= nj; c += kLanes)
       for (int l = 0; l < kLanes; ++l) lane[l] += (bits[(c + l) >> 6] >> ((c + l) & 63)) & 1u ? u[c + l] : T(0);
-    for (int l = 0; c < nj; ++c, ++l) lane[l] += (bits[c >> 6] >> (c & 63)) & 1u ? u[c] : T(0);
+    for (int l = 0; l < kLanes; ++l)
+      if (c + l < nj) lane[l] += (bits[(c + l) >> 6] >> ((c + l) & 63)) & 1u ? u[c + l] : T(0);
   } else {
     // u times 0 or 1 (a select here is miscompiled by GCC 12's loop vectoriser, -O3 -march=native)
     for (; c + kLanes <= nj; c += kLanes)
       for (int l = 0; l < kLanes; ++l) lane[l] += u[c + l] * static_cast<T>(z[c + l] > T(0));
-    for (int l = 0; c < nj; ++c, ++l) lane[l] += u[c] * static_cast<T>(z[c] > T(0));
+    for (int l = 0; l < kLanes; ++l)
+      if (c + l < nj) lane[l] += u[c + l] * static_cast<T>(z[c + l] > T(0));
   }
   return sum_lanes(lane);
 }
