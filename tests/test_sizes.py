@@ -19,7 +19,6 @@ import re
 import textwrap
 import time
 import zipfile
-import zlib
 
 import numpy as np
 import pytest
@@ -83,8 +82,9 @@ CASES = {
     "NystromRegressor": "mf.NystromRegressor(kernel=kernels.Analytic(), centers=90_000).fit(X, y)",
     "KernelRegressor empirical": "mf.KernelRegressor(kernel=kernels.Empirical(net), max_dense=10**6).fit(X, y)",
     "NTKLimit": "mf.NTKLimit(net, X[:20_000], y[:20_000])",
-    "Simulation cache": "mf.Simulation(mf.TwoLayer(2, 20_000), (X, y), 1.0, 0.1, cache_mb=10**6)",
-    "simulate": "mf.simulate(mf.TwoLayer(2, 20_000), (X, y), 1.0, 0.1, cache_mb=10**6)",
+    "Simulation cache": "mf.Simulation(mf.TwoLayer(2, 20_000, activation='tanh'), (X, y), 1.0, 0.1, cache_mb=10**6)",
+    "simulate": "mf.simulate(mf.TwoLayer(2, 20_000, activation='tanh'), (X, y), 1.0, 0.1, cache_mb=10**6)",
+    "Simulation sign cache": "mf.Simulation(mf.TwoLayer(2, 2_000_000), (X, y), 1.0, 0.1, cache_mb=10**6)",
     "load_idx declared": "datasets.load_idx(FILES['huge.idx'])",
     "load_idx gzip bomb declared": "datasets.load_idx(FILES['bomb_huge.idx.gz'])",
     "mnist declared": "datasets.mnist(FILES['bomb_huge.idx.gz'], FILES['labels.idx'])",
@@ -218,13 +218,16 @@ def test_estimates_follow_the_sizes(memory):
     lin = _validation.check_simulation_memory(net, data, opts.replace(linearized=True), 1)
     assert lin - euler >= 4 * P * s                                    # a longer state, twice, theta0, scratch
     cached = _validation.check_simulation_memory(net, data, opts.replace(cache_mb=1.0), 1)
-    assert cached - euler == pytest.approx(40 * 1000 * s)               # n N pre-activations
+    assert cached - euler == pytest.approx(40 * 2 * 8 * 8)             # relu, one output: n N signs, in
+    tanh = mf.TwoLayer(3, 1000, activation="tanh")                      # 8 words per half of 500 particles
+    cached = _validation.check_simulation_memory(tanh, data, opts.replace(cache_mb=1.0), 1)
+    assert cached - _validation.check_simulation_memory(tanh, data, opts, 1) == pytest.approx(40 * 1000 * s)
     assert _validation.check_network_memory(1000, 3, 1, False, "float32") == 4 * 1000 * (8 + 4)
 
 
 def test_simulation_refused_by_its_state_not_its_network(memory):
     X = np.random.default_rng(0).standard_normal((40, 3))
-    net = mf.TwoLayer(3, 10_000)
+    net = mf.TwoLayer(3, 10_000, activation="tanh")
     need = _validation.check_simulation_memory(net, datasets.as_dataset((X, X[:, 0])),
                                                mf._options.RunOptions(t_max=1.0, dt=0.1, method="rk4", cache_mb=0.0), 4)
     memory(need - 1)

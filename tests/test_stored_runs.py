@@ -14,10 +14,16 @@ import stored_runs
 LAST_BITS = {"tangent_change": 1e-14}
 
 
-# Activations whose sigma and sigma' changed in the last bits since the stored release: erf
-# moved from libm's erf to the vectorised path of the tiles (fast_erf.hpp, within ~1 ulp of the
-# exact erf). Their runs are compared as across CPUs.
-CHANGED_ACTIVATIONS = {"erf"}
+# Activations whose results changed in the last bits since the stored release: erf moved from
+# libm's erf to the vectorised path of the tiles (fast_erf.hpp, within ~1 ulp of the exact erf);
+# relu (one output) takes the sign-mask passes (network.hpp: gA from the gW product, sums over
+# particles in fixed lanes). Their runs are compared as across CPUs.
+CHANGED_ACTIVATIONS = {"erf", "relu"}
+
+
+# Tolerances (rtol, atol) across CPUs or changed activations, per dtype of the run: float32 runs
+# differ by a few float32 ulp where the order of a sum changes.
+ACROSS_CPUS = {"float64": (1e-10, 1e-12), "float32": (1e-5, 1e-7)}
 
 
 # series recorded since the stored release (their values are tested elsewhere)
@@ -46,4 +52,5 @@ def test_run_reproduces_the_stored_numbers(stored, name):
         elif same_bits:
             np.testing.assert_array_equal(g, w, err_msg=key)
         else:
-            np.testing.assert_allclose(g, w, rtol=1e-10, atol=1e-12, err_msg=key)
+            rtol, atol = ACROSS_CPUS[stored_runs.CASES[name][0].get("dtype", "float64")]
+            np.testing.assert_allclose(g, w, rtol=rtol, atol=atol, err_msg=key)

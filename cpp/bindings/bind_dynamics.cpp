@@ -49,4 +49,13 @@ void bind_dynamics(py::module_& m) {
   });
   bind_for<double>(m, "Dynamics64");
   bind_for<float>(m, "Dynamics32");
+  m.def(
+      "preactivation_cache_bytes",
+      [](const std::string& activation, Index n, Index N, Index k, std::size_t value_bytes) {
+        return preactivation_cache_bytes(parse_activation(activation), n, N, k, value_bytes);
+      },
+      py::arg("activation"), py::arg("n"), py::arg("N"), py::arg("k"), py::arg("value_bytes"),
+      "Bytes of the engine's pre-activation cache of a step on n points (N particles, k outputs, "
+      "value_bytes per scalar): the signs of X W^T, one bit each, when the activation's derivative is "
+      "the step 1[z > 0] and k = 1 (relu); else the n N values.");
 }

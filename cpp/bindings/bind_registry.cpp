@@ -24,6 +24,7 @@ py::dict registry_py() {
     d["has_c0"] = a.has_c0;
     d["homogeneous"] = a.homogeneous;
     d["smooth"] = a.smooth;
+    d["step_derivative"] = a.step_derivative;
     activations.append(d);
   }
   for (const auto& l : loss_registry()) {

@@ -113,6 +113,12 @@ class CPUBackend(Backend):
         cls = _core.Dynamics64 if net.dtype == np.float64 else _core.Dynamics32
         return cls(options, net.activation, net.c0)
 
+    def preactivation_cache_bytes(self, net, n):
+        """Bytes of :meth:`dynamics`'s pre-activation cache on n points (kept when within its
+        ``cache_bytes``): the n N values of X W^T or, for relu with one output, their signs
+        (one bit each)."""
+        return _core.preactivation_cache_bytes(net.activation, n, net.width, net.outputs, net.dtype.itemsize)
+
     def diagonal_dynamics(self, model, *, loss, weight_decay, temperature, seed, residual_dynamics, linearized,
                           threads):
         """The integrator of the gradient flow of a diagonal linear network (``model``: ``d``,

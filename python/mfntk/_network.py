@@ -274,14 +274,15 @@ class TwoLayer:
         """(values, cache bytes) of the engine beyond its state and stage buffers for n training
         points and ``batch`` points per step: F and R of a step's points, the scratch vector of
         the optional blocks, the linearized model's reference theta_0 and f_0; and the
-        pre-activation cache (``batch`` N values) when it fits in ``options.cache_mb``."""
+        pre-activation cache (``batch`` N values, or their signs for relu with one output) when it
+        fits in ``options.cache_mb``."""
         P, k = self.layout.particles_size, self.outputs
         values = 2 * batch * k
         if options.residual_dynamics or options.linearized:
             values += P
         if options.linearized:
             values += P + n * k
-        cache = float(batch) * self.width * self.dtype.itemsize
+        cache = self.backend.preactivation_cache_bytes(self, batch)
         return values, (cache if cache <= options.cache_mb * 2 ** 20 else 0.0)
 
     def linearized_predict(self, bar, X, threads=None):

@@ -375,7 +375,8 @@ class RunOptions(Options):
     divergence_factor: float = option(1e6, "float", "A training risk above this factor times max(initial "
                                       "risk, 1) stops the run.", minimum=1.0)
     cache_mb: float = option(1024.0, "float", "Memory budget for keeping the pre-activations X W^T of a "
-                             "step's points between the forward and the gradient pass (n N values): within it "
+                             "step's points between the forward and the gradient pass (n N values; for relu "
+                             "with one output their signs, n N bits): within it "
                              "a step costs 4 n N d flops, beyond it they are recomputed tile by tile (6 n N d) "
                              "and memory stays O((n + N) d). Results are bit-identical either way.",
                              minimum=0.0, maximum=float(2 ** 30), unit="MiB")

@@ -54,6 +54,9 @@ class ActivationInfo:
         Positively homogeneous of degree 1: sigma(z) = z sigma'(z) (relu, identity).
     smooth : bool
         Infinitely differentiable; a non-smooth sigma's Hermite series converge slowly.
+    step_derivative : bool
+        sigma'(z) = 1[z > 0] (relu): the signs of the pre-activations give sigma' and, with
+        ``homogeneous``, sigma; the dynamics of one output then keep only those signs between passes.
     """
 
     name: str
@@ -61,6 +64,7 @@ class ActivationInfo:
     has_c0: bool
     homogeneous: bool
     smooth: bool
+    step_derivative: bool
 
 
 @dataclass(frozen=True)

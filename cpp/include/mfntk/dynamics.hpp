@@ -20,6 +20,7 @@
 #pragma once
 
 #include <cmath>
+#include <cstdint>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -37,10 +38,26 @@ struct DynamicsOptions : RunSettings {
   bool bias = false;
   bool output_bias = false;  // a trained output bias c in R^k after the particles
   double alpha = 1.0;
-  // Keep the pre-activations X W^T of a stage between the passes when n N values fit this
-  // many bytes (saves a third of the flops); otherwise recompute them tile by tile.
+  // Keep the pre-activations X W^T of a stage between the passes (for relu with one output
+  // only their signs) when they fit this many bytes (preactivation_cache_bytes; saves a third
+  // of the flops); otherwise recompute them tile by tile.
   std::size_t cache_bytes = std::size_t(1) << 30;
 };
+
+// Bytes of the pre-activation cache of a stage on n points: the sign bits of Z when the passes
+// take the sign-mask path (network.hpp), else the n N values of Z.
+template <class Act>
+double preactivation_cache_bytes(Index n, Index N, Index k, std::size_t value_bytes, const Tiling& tiling = {}) {
+  if (uses_sign_mask<Act>(k))
+    return static_cast<double>(n) * TilePlan(n, N, tiling).sign_words_per_sample * sizeof(std::uint64_t);
+  return static_cast<double>(n) * N * value_bytes;
+}
+
+inline double preactivation_cache_bytes(ActivationId act, Index n, Index N, Index k, std::size_t value_bytes) {
+  return with_activation(act, 0.0, [&](auto a) {
+    return preactivation_cache_bytes<decltype(a)>(n, N, k, value_bytes);
+  });
+}
 
 struct StateLayout {
   Index particles = 0;  // P
@@ -127,12 +144,23 @@ template <class T, class Act> class DynamicsOf final : public Dynamics<T> {
 
     const Particles<T> theta = particles(y, N, d, k, o.bias);
     ZCache<T> cache;
-    if (static_cast<double>(n) * N * sizeof(T) <= static_cast<double>(o.cache_bytes)) {
-      if (cache_size_ < static_cast<std::size_t>(n * N)) {  // uninitialised: forward writes it first
-        cache_size_ = static_cast<std::size_t>(n * N);
-        cache_.reset(new T[cache_size_]);
+    const double cache_bytes = preactivation_cache_bytes<Act>(n, N, k, sizeof(T), ws_.tiling);
+    if (cache_bytes <= static_cast<double>(o.cache_bytes)) {  // uninitialised: forward writes it first
+      if (uses_sign_mask<Act>(k)) {
+        const auto words = static_cast<std::size_t>(cache_bytes) / sizeof(std::uint64_t);
+        if (signs_size_ < words) {
+          signs_size_ = words;
+          signs_.reset(new std::uint64_t[words]);
+        }
+        cache.signs = signs_.get();
+      } else {
+        if (cache_size_ < static_cast<std::size_t>(n * N)) {
+          cache_size_ = static_cast<std::size_t>(n * N);
+          cache_.reset(new T[cache_size_]);
+        }
+        cache.data = cache_.get();
       }
-      cache = {cache_.get(), true, true};
+      cache.write = cache.read = true;
     }
 
     // particles: J^T r(f) / (alpha n) - lambda theta
@@ -184,6 +212,8 @@ template <class T, class Act> class DynamicsOf final : public Dynamics<T> {
   Vec<T> F_, R_, scratch_;
   std::unique_ptr<T[]> cache_;
   std::size_t cache_size_ = 0;
+  std::unique_ptr<std::uint64_t[]> signs_;
+  std::size_t signs_size_ = 0;
 
   // F += c - O on the n k model values in F_ (c: the output bias in the state, when trained).
   void add_output_bias(const T* c, const T* O, Index n) {

@@ -14,11 +14,20 @@
 // Optionally forward stores the pre-activations Z in a cache (n N values, taken only when
 // it fits the caller's memory budget) which vjp and jvp at the same particles and inputs then
 // read instead of recomputing X W^T: a step costs 4 n N d flops instead of 6 n N d.
+//
+// Sign-mask passes (relu with one output, uses_sign_mask): sigma'(z) = m = 1[z > 0] and
+// sigma(z) = z m, so with V_j = sum_i r_i m_ij x_i and s_j = sum_i r_i m_ij
+//   gA_j = <w_j, V_j> + b_j s_j,   gW_j = a_j V_j,   gb_j = a_j s_j
+//   O_i  = sum_j m_ij (<tA_j w_j + a_j tW_j, x_i> + tA_j b_j + a_j tb_j)
+// vjp is then one GEMM (D^T X with D_ij = r_i m_ij) and no activation, jvp one GEMM, and both
+// need only the signs of Z: the cache holds one bit per (i, j) instead of Z (64 times smaller
+// in float64). With k outputs V_j would be k products, more than reading Z, so k > 1 keeps Z.
 #pragma once
 
 #include <omp.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <utility>
 #include <vector>
 
@@ -35,27 +44,47 @@ struct TilePlan {
   std::vector<std::pair<Index, Index>> particle_tiles;  // (start, size)
   Index first_of_second_half = 0;
 
+  // Sign masks: each particle tile's row of bits takes sign_words(nj) words, the tile's first
+  // word in a sample's row is sign_word_start[jt], and a sample's row takes sign_words_per_sample.
+  std::vector<Index> sign_word_start;
+  Index sign_words_per_sample = 0;
+
   TilePlan(Index n_, Index N_, const Tiling& t) : n(n_), N(N_), sample_tile(t.samples) {
     const Index half = N % 2 == 0 ? N / 2 : N;
     for (Index j0 = 0; j0 < half; j0 += t.particles) particle_tiles.emplace_back(j0, std::min(t.particles, half - j0));
     first_of_second_half = static_cast<Index>(particle_tiles.size());
     for (Index j0 = half; j0 < N; j0 += t.particles) particle_tiles.emplace_back(j0, std::min(t.particles, N - j0));
+    for (const auto& tile : particle_tiles) {
+      sign_word_start.push_back(sign_words_per_sample);
+      sign_words_per_sample += sign_words(tile.second);
+    }
   }
   Index sample_tiles() const { return num_tiles(n, sample_tile); }
   // The cached tile of samples [i0, i0 + ni) x particles [j0, j0 + nj): contiguous, row-major.
   template <class T> static T* cache_tile(T* cache, Index i0, Index ni, Index j0, Index N) {
     return cache + i0 * N + j0 * ni;
   }
+  static Index sign_words(Index nj) { return (nj + 63) / 64; }
+  // The sign bits of tile (samples [i0, i0 + ni), particle tile jt): ni rows of sign_words(nj) words.
+  std::uint64_t* sign_tile(std::uint64_t* signs, Index i0, Index ni, Index jt) const {
+    return signs + i0 * sign_words_per_sample + sign_word_start[jt] * ni;
+  }
 };
+
+// Whether the passes of activation Act with k outputs take the sign-mask path (see above).
+template <class Act> constexpr bool uses_sign_mask(Index k) { return Act::homogeneous && Act::step_derivative && k == 1; }
 
 // Per-thread scratch space for one tile, allocated once and reused by every pass.
 template <class T> struct TileWorkspace {
   RowMat<T> Z, D, U, acc, acc2;
+  RowMat<T> tangent;  // the sign-mask jvp's combined tangent of a particle tile (tiles x d)
+  Vec<T> tangent_bias, column_sum;
   void reserve(const Tiling& t, Index k) {
     if (Z.rows() < t.samples || Z.cols() < t.particles) {
       Z.resize(t.samples, t.particles);
       D.resize(t.samples, t.particles);
       U.resize(t.samples, t.particles);
+      column_sum.resize(t.particles);
     }
     if (acc.rows() < t.samples || acc.cols() < k) {
       acc.resize(t.samples, std::max<Index>(k, 1));
@@ -76,9 +105,12 @@ template <class T> struct Workspaces {
   }
 };
 
-// Pre-activation cache: `write` makes forward store Z; `read` makes vjp / jvp use it.
+// Pre-activation cache: `write` makes forward store Z; `read` makes vjp / jvp use it. The
+// sign-mask passes store and read only the signs of Z, in `signs` (TilePlan::sign_tile layout,
+// n sign_words_per_sample words); the other passes use `data` (n N values).
 template <class T> struct ZCache {
   T* data = nullptr;
+  std::uint64_t* signs = nullptr;
   bool write = false, read = false;
 };
 
@@ -93,14 +125,163 @@ void preactivation(Tile<T> Z, const T* X, const T* W, const T* b, Index d, Index
   if (b) Z.rowwise() += CMapVec<T>(b + j0, nj).transpose();
 }
 
-// The tile's pre-activations: from the cache when it holds them, else computed into Z.
+// The tile's pre-activations: from the cache when it holds them, else computed into Z (and
+// stored when the cache holds Z).
 template <class T>
 CTile<T> preactivation_tile(const ZCache<T>& cache, Tile<T> Z, const Particles<T>& p, const T* X, Index i0, Index ni,
                             Index j0, Index nj) {
-  if (cache.read) return CTile<T>(TilePlan::cache_tile(cache.data, i0, ni, j0, p.N), ni, nj, Eigen::OuterStride<>(nj));
+  if (cache.read && cache.data)
+    return CTile<T>(TilePlan::cache_tile(cache.data, i0, ni, j0, p.N), ni, nj, Eigen::OuterStride<>(nj));
   preactivation<T>(Z, X, p.W, p.b, p.d, i0, ni, j0, nj);
-  if (cache.write) Tile<T>(TilePlan::cache_tile(cache.data, i0, ni, j0, p.N), ni, nj, Eigen::OuterStride<>(nj)) = Z;
+  if (cache.write && cache.data) Tile<T>(TilePlan::cache_tile(cache.data, i0, ni, j0, p.N), ni, nj, Eigen::OuterStride<>(nj)) = Z;
   return CTile<T>(Z.data(), ni, nj, Eigen::OuterStride<>(Z.outerStride()));
+}
+
+// out += the column sums of D, each taken in the order of Eigen's vectorised colwise().sum():
+// row 0, then groups of four rows added pairwise, then the rows left, one by one. Eigen itself
+// sums the columns before the output's first aligned packet in another order (its scalar
+// path), so that its result depends on where the output lies in memory; this does not.
+template <class T> void add_column_sums(const Tile<T>& D, T* out, T* sum) {
+  const Index rows = D.rows(), cols = D.cols(), groups_end = (rows - 1) & ~Index(3);
+  for (Index c = 0; c < cols; ++c) sum[c] = D(0, c);
+  Index r = 1;
+  for (; r < groups_end; r += 4)
+    for (Index c = 0; c < cols; ++c) sum[c] += (D(r, c) + D(r + 1, c)) + (D(r + 2, c) + D(r + 3, c));
+  for (; r < rows; ++r)
+    for (Index c = 0; c < cols; ++c) sum[c] += D(r, c);
+  for (Index c = 0; c < cols; ++c) out[c] += sum[c];
+}
+
+// The bits 1[z_c > 0] of a row of nj values, bit c % 64 of word c / 64.
+template <class T> void pack_signs(const T* z, Index nj, std::uint64_t* bits) {
+  for (Index w0 = 0; w0 < nj; w0 += 64) {
+    const Index m = std::min<Index>(64, nj - w0);
+    std::uint64_t word = 0;
+    for (Index c = 0; c < m; ++c) word |= static_cast<std::uint64_t>(z[w0 + c] > T(0)) << c;
+    bits[w0 / 64] = word;
+  }
+}
+
+// out_c = 1[z_c > 0] v for a row, the signs from the bits of pack_signs or, with bits null, from z.
+template <class T> void masked_row(const std::uint64_t* bits, const T* z, T v, Index nj, T* __restrict out) {
+  if (bits)
+    for (Index c = 0; c < nj; ++c) out[c] = (bits[c >> 6] >> (c & 63)) & 1u ? v : T(0);
+  else
+    for (Index c = 0; c < nj; ++c) out[c] = z[c] > T(0) ? v : T(0);
+}
+
+// Sums over particles in kLanes interleaved partial sums (element c into lane c % kLanes), added
+// in a fixed order at the end: the loop vectorises and the result does not depend on threads.
+constexpr int kLanes = 8;
+template <class T> T sum_lanes(const T (&lane)[kLanes]) {
+  return ((lane[0] + lane[4]) + (lane[2] + lane[6])) + ((lane[1] + lane[5]) + (lane[3] + lane[7]));
+}
+
+// sum_c a_c max(z_c, 0) (relu's forward row).
+template <class T> T relu_dot(const T* __restrict z, const T* __restrict a, Index nj) {
+  T lane[kLanes] = {};
+  Index c = 0;
+  for (; c + kLanes <= nj; c += kLanes)
+    for (int l = 0; l < kLanes; ++l) lane[l] += (z[c + l] > T(0) ? z[c + l] : T(0)) * a[c + l];
+  for (int l = 0; l < kLanes; ++l)
+    if (c + l < nj) lane[l] += (z[c + l] > T(0) ? z[c + l] : T(0)) * a[c + l];
+  return sum_lanes(lane);
+}
+
+// sum_c 1[z_c > 0] u_c, the signs from bits or, with bits null, from z (the sign-mask jvp's row).
+template <class T> T masked_sum(const std::uint64_t* bits, const T* __restrict z, const T* __restrict u, Index nj) {
+  T lane[kLanes] = {};
+  Index c = 0;
+  if (bits) {
+    for (; c + kLanes <= nj; c += kLanes)
+      for (int l = 0; l < kLanes; ++l) lane[l] += (bits[(c + l) >> 6] >> ((c + l) & 63)) & 1u ? u[c + l] : T(0);
+    for (int l = 0; l < kLanes; ++l)
+      if (c + l < nj) lane[l] += (bits[(c + l) >> 6] >> ((c + l) & 63)) & 1u ? u[c + l] : T(0);
+  } else {
+    // u times 0 or 1 (a select here is miscompiled by GCC 12's loop vectoriser, -O3 -march=native)
+    for (; c + kLanes <= nj; c += kLanes)
+      for (int l = 0; l < kLanes; ++l) lane[l] += u[c + l] * static_cast<T>(z[c + l] > T(0));
+    for (int l = 0; l < kLanes; ++l)
+      if (c + l < nj) lane[l] += u[c + l] * static_cast<T>(z[c + l] > T(0));
+  }
+  return sum_lanes(lane);
+}
+
+// The sign-mask vjp of particle tile jt (k = 1): V_j and s_j summed over the sample tiles in
+// order, V in gW and s in gA, then gA_j = <w_j, V_j> + b_j s_j, gb_j = a_j s_j, gW_j = a_j V_j.
+template <class T>
+void sign_mask_vjp_tile(const Particles<T>& p, const T* X, Index n, const T* R, const ParticleVec<T>& g,
+                        const TilePlan& plan, Index jt, TileWorkspace<T>& w, const ZCache<T>& cache) {
+  const auto [j0, nj] = plan.particle_tiles[jt];
+  const Index words = TilePlan::sign_words(nj);
+  MapMat<T> V(g.W + j0 * p.d, nj, p.d);
+  T* s = g.a + j0;
+  for (Index i0 = 0; i0 < n; i0 += plan.sample_tile) {
+    const Index ni = std::min(plan.sample_tile, n - i0);
+    Tile<T> D = w.tile(w.D, ni, nj);
+    const std::uint64_t* bits = cache.read && cache.signs ? plan.sign_tile(cache.signs, i0, ni, jt) : nullptr;
+    const T* z = nullptr;
+    Index z_stride = 0;
+    if (!bits) {
+      const CTile<T> Z = preactivation_tile(cache, w.tile(w.Z, ni, nj), p, X, i0, ni, j0, nj);
+      z = Z.data();
+      z_stride = Z.outerStride();
+    }
+    for (Index r = 0; r < ni; ++r) {
+      T* dr = &D(r, 0);
+      masked_row(bits ? bits + r * words : nullptr, z + r * z_stride, R[i0 + r], nj, dr);
+      for (Index c = 0; c < nj; ++c) s[c] += dr[c];
+    }
+    V.noalias() += D.transpose() * CMapMat<T>(X + i0 * p.d, ni, p.d);
+  }
+  for (Index c = 0; c < nj; ++c) {
+    const T sc = s[c], aj = p.a[j0 + c];
+    const T* wj = p.W + (j0 + c) * p.d;
+    T* vj = g.W + (j0 + c) * p.d;
+    T dot = T(0);  // in index order (Eigen's dot would order by the rows' alignment)
+    for (Index e = 0; e < p.d; ++e) dot += wj[e] * vj[e];
+    s[c] = dot + (p.b ? p.b[j0 + c] * sc : T(0));
+    if (g.b) g.b[j0 + c] = aj * sc;
+    for (Index e = 0; e < p.d; ++e) vj[e] *= aj;
+  }
+}
+
+// The sign-mask jvp of samples [i0, i0 + ni) and particle tile jt (k = 1): acc_i += sum_j m_ij
+// (<u_j, x_i> + c_j) with the combined tangent u_j = tA_j w_j + a_j tW_j, c_j = tA_j b_j + a_j tb_j.
+template <class T, class Acc>
+void sign_mask_jvp_tile(const Particles<T>& p, const T* X, const Particles<T>& t, const TilePlan& plan, Index i0,
+                        Index ni, Index jt, TileWorkspace<T>& w, const ZCache<T>& cache, Acc& acc) {
+  const auto [j0, nj] = plan.particle_tiles[jt];
+  const Index words = TilePlan::sign_words(nj);
+  if (w.tangent.rows() < nj || w.tangent.cols() != p.d) w.tangent.resize(nj, p.d);
+  if (w.tangent_bias.size() < nj) w.tangent_bias.resize(nj);
+  MapMat<T> U(w.tangent.data(), nj, p.d);
+  MapVec<T> ub(w.tangent_bias.data(), nj);
+  CMapMat<T> WJ(p.W + j0 * p.d, nj, p.d);
+  U.setZero();
+  ub.setZero();
+  for (Index c = 0; c < nj; ++c) {
+    if (t.a) {
+      U.row(c) = t.a[j0 + c] * WJ.row(c);
+      if (p.b) ub[c] = t.a[j0 + c] * p.b[j0 + c];
+    }
+    if (t.W) {
+      U.row(c) += p.a[j0 + c] * CMapVec<T>(t.W + (j0 + c) * p.d, p.d).transpose();
+      if (p.b && t.b) ub[c] += p.a[j0 + c] * t.b[j0 + c];
+    }
+  }
+  const std::uint64_t* bits = cache.read && cache.signs ? plan.sign_tile(cache.signs, i0, ni, jt) : nullptr;
+  const T* z = nullptr;
+  Index z_stride = 0;
+  if (!bits) {
+    const CTile<T> Z = preactivation_tile(cache, w.tile(w.Z, ni, nj), p, X, i0, ni, j0, nj);
+    z = Z.data();
+    z_stride = Z.outerStride();
+  }
+  Tile<T> G = w.tile(w.D, ni, nj);
+  preactivation<T>(G, X, U.data(), p.b ? ub.data() : nullptr, p.d, i0, ni, 0, nj);
+  for (Index r = 0; r < ni; ++r)
+    acc(r, 0) += masked_sum(bits ? bits + r * words : nullptr, z + r * z_stride, &G(r, 0), nj);
 }
 
 }  // namespace detail
@@ -129,6 +310,18 @@ void forward(const Act& act, const Particles<T>& p, const T* X, Index n, T* F, W
       Tile<T> scratch = w.tile(w.D, ni, nj);
       const CTile<T> Z = detail::preactivation_tile(cache, S, p, X, i0, ni, j0, nj);
       auto& sum = jt < plan.first_of_second_half ? acc : acc2;
+      if constexpr (uses_sign_mask<Act>(1)) {
+        if (p.k == 1) {  // relu: the signs into the cache, sum_j a_j max(z_ij, 0) in lanes
+          std::uint64_t* bits = cache.write && cache.signs ? plan.sign_tile(cache.signs, i0, ni, jt) : nullptr;
+          const Index words = TilePlan::sign_words(nj);
+          for (Index r = 0; r < ni; ++r) {
+            const T* z = Z.data() + r * Z.outerStride();
+            if (bits) detail::pack_signs(z, nj, bits + r * words);
+            sum(r, 0) += detail::relu_dot(z, p.a + j0, nj);
+          }
+          continue;
+        }
+      }
       if (p.k == 1) {  // one output: each row's activation and its dot product with a, in L1
         const T* a = p.a + j0;
         for (Index r = 0; r < ni; ++r) {
@@ -168,6 +361,12 @@ void vjp(const Act& act, const Particles<T>& p, const T* X, Index n, const T* R,
     gA.setZero();
     gW.setZero();
     if (g.b) MapVec<T>(g.b + j0, nj).setZero();
+    if constexpr (uses_sign_mask<Act>(1)) {
+      if (p.k == 1) {
+        detail::sign_mask_vjp_tile(p, X, n, R, g, plan, jt, w, cache);
+        continue;
+      }
+    }
     for (Index i0 = 0; i0 < n; i0 += plan.sample_tile) {
       const Index ni = std::min(plan.sample_tile, n - i0);
       Tile<T> S = w.tile(w.Z, ni, nj);
@@ -197,7 +396,7 @@ void vjp(const Act& act, const Particles<T>& p, const T* X, Index n, const T* R,
         RA.noalias() = RI * AJ.transpose();  // <R_i, a_j>
         D.array() *= RA.array();
         gA.noalias() += S.transpose() * RI;
-        if (g.b) MapVec<T>(g.b + j0, nj) += D.colwise().sum().transpose();
+        if (g.b) detail::add_column_sums(D, g.b + j0, w.column_sum.data());
       }
       gW.noalias() += D.transpose() * XI;
     }
@@ -219,6 +418,14 @@ void jvp(const Act& act, const Particles<T>& p, const T* X, Index n, const Parti
     const Index i0 = it * plan.sample_tile, ni = std::min(plan.sample_tile, n - i0);
     auto acc = w.acc.topLeftCorner(ni, p.k);
     acc.setZero();
+    if constexpr (uses_sign_mask<Act>(1)) {
+      if (p.k == 1) {
+        for (Index jt = 0; jt < static_cast<Index>(plan.particle_tiles.size()); ++jt)
+          detail::sign_mask_jvp_tile(p, X, t, plan, i0, ni, jt, w, cache, acc);
+        MapMat<T>(O + i0 * p.k, ni, p.k) = acc;
+        continue;
+      }
+    }
     for (const auto& [j0, nj] : plan.particle_tiles) {
       Tile<T> S = w.tile(w.Z, ni, nj);
       Tile<T> D = w.tile(w.D, ni, nj);

@@ -20,6 +20,7 @@ struct ActivationInfo {
   bool has_c0;
   bool homogeneous;
   bool smooth;
+  bool step_derivative;  // sigma'(z) = 1[z > 0]
 };
 
 struct LossInfo {
@@ -50,7 +51,7 @@ inline std::vector<ActivationInfo> activation_registry() {
   std::vector<ActivationInfo> out;
   Activations::for_each([&](auto tag) {
     using A = typename decltype(tag)::type;
-    out.push_back({A::name, GaussianMoments<A>::closed_form, A::has_c0, A::homogeneous, A::smooth});
+    out.push_back({A::name, GaussianMoments<A>::closed_form, A::has_c0, A::homogeneous, A::smooth, A::step_derivative});
   });
   return out;
 }
