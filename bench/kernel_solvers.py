@@ -34,6 +34,7 @@ import datetime
 import json
 import multiprocessing
 import os
+import queue as queues
 import resource
 import socket
 import statistics
@@ -117,7 +118,13 @@ def in_child(fn, **kwargs):
     queue = ctx.Queue()
     proc = ctx.Process(target=_child, args=(queue, fn, kwargs))
     proc.start()
-    out = queue.get()
+    while True:  # a child killed by a signal (OOM, ...) never answers: report it instead of waiting
+        try:
+            out = queue.get(timeout=1.0)
+            break
+        except queues.Empty:
+            if not proc.is_alive():
+                return {"error": f"the child process died (exit code {proc.exitcode})"}
     proc.join()
     return out
 

@@ -123,6 +123,20 @@ def _identity(V):
     return V
 
 
+def _decision_inputs(estimator, X):
+    """X checked for a fitted kernel model's decision values (for a precomputed kernel: the
+    columns K(X2, X_train), one per training point)."""
+    check_is_fitted(estimator)
+    try:
+        return _validate_data(estimator, X, reset=False, dtype=estimator._DTYPES)
+    except ValueError as exc:
+        shape = getattr(X, "shape", ())
+        if estimator._precomputed() and len(shape) == 2 and shape[1] != estimator.n_fit_:
+            raise ValueError(f"{exc} A precomputed kernel K(X2, X_train) needs one column per training "
+                             "point.") from exc
+        raise
+
+
 def _stored(values, vector):
     """(n, k) coefficients or (k,) constants as stored: the single column of a 1-D target."""
     if np.ndim(values) == 1:
@@ -320,15 +334,7 @@ class _KernelModel(BaseEstimator):
         return self
 
     def _decision(self, X, chunk=4096):
-        check_is_fitted(self)
-        try:
-            X = _validate_data(self, X, reset=False, dtype=self._DTYPES)
-        except ValueError as exc:
-            shape = getattr(X, "shape", ())
-            if self._precomputed() and len(shape) == 2 and shape[1] != self.n_fit_:
-                raise ValueError(f"{exc} A precomputed kernel K(X2, X_train) needs one column per training "
-                                 "point.") from exc
-            raise
+        X = _decision_inputs(self, X)
         coef = _column(self.dual_coef_)
         const = np.atleast_1d(self.intercept_)
         if self._precomputed():
@@ -706,15 +712,7 @@ class _NystromModel(BaseEstimator):
         return self
 
     def _decision(self, X, chunk=4096):
-        check_is_fitted(self)
-        try:
-            X = _validate_data(self, X, reset=False, dtype=self._DTYPES)
-        except ValueError as exc:
-            shape = getattr(X, "shape", ())
-            if self._precomputed() and len(shape) == 2 and shape[1] != self.n_fit_:
-                raise ValueError(f"{exc} A precomputed kernel K(X2, X_train) needs one column per training "
-                                 "point.") from exc
-            raise
+        X = _decision_inputs(self, X)
         coef = _column(self.dual_coef_)
         const = np.atleast_1d(self.intercept_)
         if self._precomputed():

@@ -207,6 +207,28 @@ template <class T> T masked_sum(const std::uint64_t* bits, const T* __restrict z
   return sum_lanes(lane);
 }
 
+// The signs of samples [i0, i0 + ni) x particle tile jt: the cached bits when the cache holds
+// them, else the pre-activations (from the cache or computed into w.Z) with their row stride.
+template <class T> struct TileSigns {
+  const std::uint64_t* bits = nullptr;
+  const T* z = nullptr;
+  Index z_stride = 0;
+};
+
+template <class T>
+TileSigns<T> tile_signs(const Particles<T>& p, const T* X, const TilePlan& plan, Index i0, Index ni, Index jt,
+                        TileWorkspace<T>& w, const ZCache<T>& cache) {
+  TileSigns<T> m;
+  m.bits = cache.read && cache.signs ? plan.sign_tile(cache.signs, i0, ni, jt) : nullptr;
+  if (!m.bits) {
+    const auto [j0, nj] = plan.particle_tiles[jt];
+    const CTile<T> Z = preactivation_tile(cache, w.tile(w.Z, ni, nj), p, X, i0, ni, j0, nj);
+    m.z = Z.data();
+    m.z_stride = Z.outerStride();
+  }
+  return m;
+}
+
 // The sign-mask vjp of particle tile jt (k = 1): V_j and s_j summed over the sample tiles in
 // order, V in gW and s in gA, then gA_j = <w_j, V_j> + b_j s_j, gb_j = a_j s_j, gW_j = a_j V_j.
 template <class T>
@@ -219,17 +241,10 @@ void sign_mask_vjp_tile(const Particles<T>& p, const T* X, Index n, const T* R, 
   for (Index i0 = 0; i0 < n; i0 += plan.sample_tile) {
     const Index ni = std::min(plan.sample_tile, n - i0);
     Tile<T> D = w.tile(w.D, ni, nj);
-    const std::uint64_t* bits = cache.read && cache.signs ? plan.sign_tile(cache.signs, i0, ni, jt) : nullptr;
-    const T* z = nullptr;
-    Index z_stride = 0;
-    if (!bits) {
-      const CTile<T> Z = preactivation_tile(cache, w.tile(w.Z, ni, nj), p, X, i0, ni, j0, nj);
-      z = Z.data();
-      z_stride = Z.outerStride();
-    }
+    const auto m = tile_signs(p, X, plan, i0, ni, jt, w, cache);
     for (Index r = 0; r < ni; ++r) {
       T* dr = &D(r, 0);
-      masked_row(bits ? bits + r * words : nullptr, z + r * z_stride, R[i0 + r], nj, dr);
+      masked_row(m.bits ? m.bits + r * words : nullptr, m.z + r * m.z_stride, R[i0 + r], nj, dr);
       for (Index c = 0; c < nj; ++c) s[c] += dr[c];
     }
     V.noalias() += D.transpose() * CMapMat<T>(X + i0 * p.d, ni, p.d);
@@ -270,18 +285,11 @@ void sign_mask_jvp_tile(const Particles<T>& p, const T* X, const Particles<T>& t
       if (p.b && t.b) ub[c] += p.a[j0 + c] * t.b[j0 + c];
     }
   }
-  const std::uint64_t* bits = cache.read && cache.signs ? plan.sign_tile(cache.signs, i0, ni, jt) : nullptr;
-  const T* z = nullptr;
-  Index z_stride = 0;
-  if (!bits) {
-    const CTile<T> Z = preactivation_tile(cache, w.tile(w.Z, ni, nj), p, X, i0, ni, j0, nj);
-    z = Z.data();
-    z_stride = Z.outerStride();
-  }
+  const auto m = tile_signs(p, X, plan, i0, ni, jt, w, cache);
   Tile<T> G = w.tile(w.D, ni, nj);
   preactivation<T>(G, X, U.data(), p.b ? ub.data() : nullptr, p.d, i0, ni, 0, nj);
   for (Index r = 0; r < ni; ++r)
-    acc(r, 0) += masked_sum(bits ? bits + r * words : nullptr, z + r * z_stride, &G(r, 0), nj);
+    acc(r, 0) += masked_sum(m.bits ? m.bits + r * words : nullptr, m.z + r * m.z_stride, &G(r, 0), nj);
 }
 
 }  // namespace detail
