@@ -123,6 +123,16 @@ def _identity(V):
     return V
 
 
+def _check_kernel(kernel):
+    """A kernel model's ``kernel``: "precomputed" or a callable kernel object."""
+    if isinstance(kernel, str):
+        if kernel != "precomputed":
+            raise ValueError(f"kernel: unknown value {kernel!r}; expected 'precomputed' or a kernel object "
+                             "(mfntk.kernels.Analytic, mfntk.kernels.Empirical or a callable k(X, X2))")
+    elif not callable(kernel):
+        raise TypeError(f"kernel: expected 'precomputed' or a callable kernel object, got {type(kernel).__name__}")
+
+
 def _decision_inputs(estimator, X):
     """X checked for a fitted kernel model's decision values (for a precomputed kernel: the
     columns K(X2, X_train), one per training point)."""
@@ -180,13 +190,7 @@ class _KernelModel(BaseEstimator):
         return isinstance(self.kernel, str) and self.kernel == "precomputed"
 
     def _check_params(self):
-        if isinstance(self.kernel, str):
-            if self.kernel != "precomputed":
-                raise ValueError(f"kernel: unknown value {self.kernel!r}; expected 'precomputed' or a kernel object "
-                                 "(mfntk.kernels.Analytic, mfntk.kernels.Empirical or a callable k(X, X2))")
-        elif not callable(self.kernel):
-            raise TypeError(f"kernel: expected 'precomputed' or a callable kernel object, got "
-                            f"{type(self.kernel).__name__}")
+        _check_kernel(self.kernel)
         ridge = check_float(self.ridge, "ridge", minimum=0.0)
         t = None if self.t is None else check_float(self.t, "t", minimum=0.0, allow_inf=True)
         solver = check_choice(self.solver, "solver", SOLVERS)
@@ -670,13 +674,7 @@ class _NystromModel(BaseEstimator):
 
     def _fit_targets(self, X, Y2, vector):
         """Fit on X (checked by scikit-learn) and float64 targets (n, k)."""
-        if isinstance(self.kernel, str):
-            if self.kernel != "precomputed":
-                raise ValueError(f"kernel: unknown value {self.kernel!r}; expected 'precomputed' or a kernel object "
-                                 "(mfntk.kernels.Analytic, mfntk.kernels.Empirical or a callable k(X, X2))")
-        elif not callable(self.kernel):
-            raise TypeError(f"kernel: expected 'precomputed' or a callable kernel object, got "
-                            f"{type(self.kernel).__name__}")
+        _check_kernel(self.kernel)
         ridge = check_float(self.ridge, "ridge", minimum=0.0)
         selection = check_choice(self.center_selection, "center_selection", CENTER_SELECTIONS)
         intercept = check_bool(self.fit_intercept, "fit_intercept")
