@@ -7,7 +7,7 @@ import pytest
 import mfntk as mf
 import reference as ref
 from mfntk import _core
-from mfntk._options import RunOptions
+from mfntk._options import RunOptions, default_particle_chunk
 
 # Relative tolerances against the float64 reference, per block, relative to its largest entry.
 RTOL = {"float64": 1e-12, "float32": 1e-5}
@@ -118,14 +118,21 @@ def test_sign_mask_passes_for_tile_edges(N):
 
 def test_cache_holds_one_bit_per_preactivation():
     n = 4096
+
+    def cache_bytes(activation, N, k, value_bytes, chunk=None):
+        shard = _core.Shard(N, default_particle_chunk(N) if chunk is None else chunk)
+        return _core.preactivation_cache_bytes(activation, n, shard, k, value_bytes)
+
     # relu, one output: one bit per (i, j), rounded up to whole 64-bit words per tile row
-    assert _core.preactivation_cache_bytes("relu", n, 2 ** 21, 1, 8) == n * 2 ** 21 / 8 == 2 ** 30
-    assert _core.preactivation_cache_bytes("relu", n, 302, 1, 8) == n * 2 * 3 * 8   # halves of 151: 128 + 23
-    assert _core.preactivation_cache_bytes("relu", n, 301, 1, 4) == n * 5 * 8       # 128, 128, 45
+    assert cache_bytes("relu", 2 ** 21, 1, 8) == n * 2 ** 21 / 8 == 2 ** 30       # 32 chunks of 2^16
+    assert cache_bytes("relu", 302, 1, 8) == n * 2 * 3 * 8    # one chunk, halves of 151: 128 + 23
+    assert cache_bytes("relu", 301, 1, 4) == n * 5 * 8        # 128, 128, 45
+    assert cache_bytes("relu", 302, 1, 8, chunk=128) == n * 2 * 3 * 8   # chunks 128, 23 in each half
+    assert cache_bytes("relu", 301, 1, 8, chunk=128) == n * 5 * 8
     # other activations and several outputs keep the pre-activations
-    assert _core.preactivation_cache_bytes("relu", n, 302, 3, 8) == n * 302 * 8
-    assert _core.preactivation_cache_bytes("identity", n, 302, 1, 4) == n * 302 * 4
-    assert _core.preactivation_cache_bytes("tanh", n, 302, 1, 8) == n * 302 * 8
+    assert cache_bytes("relu", 302, 3, 8) == n * 302 * 8
+    assert cache_bytes("identity", 302, 1, 4) == n * 302 * 4
+    assert cache_bytes("tanh", 302, 1, 8) == n * 302 * 8
     # the memory estimate of a run counts the cache the engine takes: the signs (8 MiB) fit in
     # 10 MiB where the 512 MiB of pre-activations do not
     options = RunOptions(t_max=1.0, dt=0.1, cache_mb=10.0)

@@ -12,6 +12,27 @@ using namespace mfntk::py_arrays;
 
 namespace {
 
+// An Exchange whose gather and all are a Python object's (an MPI communicator's wrapper).
+template <class T> class PyExchange final : public Exchange<T> {
+ public:
+  explicit PyExchange(py::object impl) : impl_(std::move(impl)) {}
+  void gather(const Shard& shard, const T* local, Index m, T* all) override {
+    py::gil_scoped_acquire acquire;
+    Array<T> mine({static_cast<py::ssize_t>(shard.local_chunks()), static_cast<py::ssize_t>(m)});
+    std::copy(local, local + shard.local_chunks() * m, mine.mutable_data());
+    Array<T> out = impl_.attr("gather")(mine).template cast<Array<T>>();
+    expect_shape(out, "gathered partials", {shard.count(), m});
+    std::copy(out.data(), out.data() + shard.count() * m, all);
+  }
+  bool all(bool ok) override {
+    py::gil_scoped_acquire acquire;
+    return impl_.attr("all")(ok).template cast<bool>();
+  }
+
+ private:
+  py::object impl_;
+};
+
 template <class T> void bind_for(py::module_& m, const char* name) {
   using Self = PyEngine<Dynamics<T>, T>;
   py::class_<Self> cls(m, name);
@@ -29,7 +50,15 @@ template <class T> void bind_for(py::module_& m, const char* name) {
              expect_shape(f0, "f0", {self.n, o.k});
              self.core->set_reference(theta0.data(), f0.data(), self.n);
            },
-           py::arg("theta0").noconvert(), py::arg("f0").noconvert());
+           py::arg("theta0").noconvert(), py::arg("f0").noconvert())
+      .def("set_exchange",
+           [](Self& self, py::object exchange) {
+             self.exchange = exchange.is_none() ? nullptr : std::make_unique<PyExchange<T>>(exchange);
+             self.core->set_exchange(self.exchange.get());
+           },
+           py::arg("exchange"),
+           "The processes' exchange of a sharded run: an object with gather(partials (local chunks, m)) -> "
+           "(chunks, m) and all(bool) -> bool (None: this process holds every chunk).");
   def_engine_methods(cls);
 }
 
@@ -44,18 +73,22 @@ void bind_dynamics(py::module_& m) {
         .def_readwrite("bias", &DynamicsOptions::bias)
         .def_readwrite("output_bias", &DynamicsOptions::output_bias)
         .def_readwrite("alpha", &DynamicsOptions::alpha)
-        .def_readwrite("cache_bytes", &DynamicsOptions::cache_bytes);
-    return py::make_tuple("N", "d", "k", "bias", "output_bias", "alpha", "cache_bytes");
+        .def_readwrite("cache_bytes", &DynamicsOptions::cache_bytes)
+        .def_readwrite("particle_chunk", &DynamicsOptions::particle_chunk)
+        .def_readwrite("chunk_begin", &DynamicsOptions::chunk_begin)
+        .def_readwrite("chunk_end", &DynamicsOptions::chunk_end);
+    return py::make_tuple("N", "d", "k", "bias", "output_bias", "alpha", "cache_bytes", "particle_chunk", "chunk_begin",
+                          "chunk_end");
   });
   bind_for<double>(m, "Dynamics64");
   bind_for<float>(m, "Dynamics32");
   m.def(
       "preactivation_cache_bytes",
-      [](const std::string& activation, Index n, Index N, Index k, std::size_t value_bytes) {
-        return preactivation_cache_bytes(parse_activation(activation), n, N, k, value_bytes);
+      [](const std::string& activation, Index n, const Shard& shard, Index k, std::size_t value_bytes) {
+        return preactivation_cache_bytes(parse_activation(activation), n, shard, k, value_bytes);
       },
-      py::arg("activation"), py::arg("n"), py::arg("N"), py::arg("k"), py::arg("value_bytes"),
-      "Bytes of the engine's pre-activation cache of a step on n points (N particles, k outputs, "
+      py::arg("activation"), py::arg("n"), py::arg("shard"), py::arg("k"), py::arg("value_bytes"),
+      "Bytes of the engine's pre-activation cache of a step on n points (the shard's particles, k outputs, "
       "value_bytes per scalar): the signs of X W^T, one bit each, when the activation's derivative is "
       "the step 1[z > 0] and k = 1 (relu); else the n N values.");
 }

@@ -12,6 +12,7 @@
 #include "arrays.hpp"
 #include "mfntk/integrators.hpp"
 #include "mfntk/losses.hpp"
+#include "mfntk/shard.hpp"
 #include "mfntk/time_stepper.hpp"
 
 namespace mfntk::py_arrays {
@@ -22,6 +23,7 @@ template <class Core, class T> struct PyEngine {
   Array<T> X, Y;  // full-batch data
   OptArray<T> O;  // offsets of the full-batch points, or none
   Index n = 0;
+  std::unique_ptr<Exchange<T>> exchange;  // a sharded run's, or none
 
   const T* offsets() const { return O ? O->data() : nullptr; }
   void check_data() const {

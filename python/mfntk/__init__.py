@@ -14,6 +14,7 @@ import importlib
 
 from . import datasets, kernels, studies, theory
 from ._backend import BACKENDS, Backend, CPUBackend, get_backend
+from ._backend import MPIBackend, MPITimeoutError
 from ._diagonal import DiagonalLinear
 from ._io import TrajectoryFileError, load
 from ._network import TwoLayer
@@ -42,7 +43,7 @@ __all__ = [
     "RandomFeatures", "NeuralTangent", "ConvergenceWarning", "IndefiniteKernelWarning", "NumericalRidgeWarning",
     "SolverFallbackWarning",
     "load", "resume", "TrajectoryFileError", "datasets", "studies", "theory", "plot", "reproduce", "Backend",
-    "CPUBackend", "BACKENDS",
+    "CPUBackend", "MPIBackend", "MPITimeoutError", "BACKENDS",
     "get_backend", "__version__",
 ]
 

@@ -8,11 +8,20 @@ one. Another backend (MPI, GPU) is a new subclass registered in :data:`BACKENDS`
 by one argument.
 
 Arguments are the core's: ``p`` is any object with the particle arrays ``a`` (N, k), ``W``
-(N, d), ``b`` (N,) or None and the activation's ``activation`` (name) and ``c0``, all
-C-contiguous of one float dtype; inputs are validated before they get here.
+(N, d), ``b`` (N,) or None, the activation's ``activation`` (name) and ``c0``, all
+C-contiguous of one float dtype, and optionally ``shard`` (a ``_core.Shard``: the fixed chunks
+of the particles and those held here; then a, W, b are the shard's rows); inputs are
+validated before they get here.
+
+Sums over particles (forward, jvp) are taken per chunk and the chunks' sums combined in one
+fixed order (``cpp/include/mfntk/shard.hpp``); a network of one chunk takes the whole
+network's passes. A backend whose processes hold different chunks gathers the chunks' sums
+(:meth:`Backend.gather`); everything else is the same code.
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import time
 
@@ -20,7 +29,8 @@ import numpy as np
 
 from . import _core
 
-__all__ = ["Backend", "CPUBackend", "BACKENDS", "CHUNK_SECONDS", "get_backend"]
+__all__ = ["Backend", "CPUBackend", "MPIBackend", "MPITimeoutError", "BACKENDS", "CHUNK_SECONDS", "DEFAULT_TIMEOUT",
+           "get_backend", "backend_for"]
 
 
 class Backend:
@@ -41,18 +51,52 @@ class CPUBackend(Backend):
 
     name = "cpu"
 
+    # ---- the processes of a run: one here ---------------------------------------------------
+    def shard(self, N, chunk):
+        """The chunks of N particles (``chunk`` per chunk) and those this process holds: all."""
+        return _core.Shard(N, chunk)
+
+    def gather(self, shard, partials):
+        """Every chunk's block (count, m) from this process's (local chunks, m): here the same."""
+        return partials
+
+    def all(self, ok):
+        """Whether ``ok`` holds in every process."""
+        return bool(ok)
+
+    def check_same(self, name, value):
+        """ValueError when ``value`` (JSON-able, or arrays in it) differs between the processes; one
+        process: nothing to check."""
+
+    def exchange(self, shard):
+        """The object the core's engine calls to gather ``shard``'s chunk sums (None: one process)."""
+        return None
+
     # ---- the network's passes (unscaled: the factor alpha / N is the caller's) ------------
     def forward(self, p, X, threads):
         """sum_j a_j sigma(<w_j, x_i> + b_j), shape (n, k)."""
-        return _core.forward(p.activation, p.c0, p.a, p.W, p.b, X, threads)
+        shard = _shard_of(p)
+        if shard is None:
+            return _core.forward(p.activation, p.c0, p.a, p.W, p.b, X, threads)
+        return self._combine(shard, _core.forward(p.activation, p.c0, p.a, p.W, p.b, X, threads, shard), threads)
 
     def vjp(self, p, X, R, threads, a=None):
         """J^T R: the gradients (gA, gW, gb) of sum_i <R_i, sum_j a_j sigma(...)> (a replaces p.a)."""
-        return _core.vjp(p.activation, p.c0, p.a if a is None else a, p.W, p.b, X, R, threads)
+        return _core.vjp(p.activation, p.c0, p.a if a is None else a, p.W, p.b, X, R, threads, _shard_of(p))
 
     def jvp(self, p, X, ta, tW, tb, threads, a=None):
         """J t: the directional derivative along (ta, tW, tb) (None: zero), shape (n, k)."""
-        return _core.jvp(p.activation, p.c0, p.a if a is None else a, p.W, p.b, X, ta, tW, tb, threads)
+        a = p.a if a is None else a
+        shard = _shard_of(p)
+        if shard is None:
+            return _core.jvp(p.activation, p.c0, a, p.W, p.b, X, ta, tW, tb, threads)
+        return self._combine(shard, _core.jvp(p.activation, p.c0, a, p.W, p.b, X, ta, tW, tb, threads, shard), threads)
+
+    def _combine(self, shard, partials, threads):
+        """The fixed-order sum of every chunk's partial sums, from this process's (local chunks, n, k)."""
+        shape = partials.shape[1:]
+        every = self.gather(shard, partials.reshape(shard.local_chunks, math.prod(shape)))
+        return shard.combine(np.ascontiguousarray(every).reshape((shard.count,) + shape), threads)
 
     def activation(self, name, c0, Z, order):
         """sigma (order 0), sigma' (1) or sigma'' (2) of the activation ``name`` on Z, elementwise."""
@@ -106,18 +150,22 @@ class CPUBackend(Backend):
         (``field(state)``) and ``advance(state, steps, dt, method, step0, X_batches,
         Y_batches, offset_batches) -> (done, finite)``.
         """
+        shard = net.shard
         options = _core_options(_core.DynamicsOptions, dict(
             N=net.width, d=net.d, k=net.outputs, bias=net.bias, output_bias=net.output_bias, alpha=net.alpha,
             loss=loss, weight_decay=weight_decay, temperature=temperature, seed=seed,
-            residual_dynamics=residual_dynamics, linearized=linearized, threads=threads, cache_bytes=cache_bytes))
+            residual_dynamics=residual_dynamics, linearized=linearized, threads=threads, cache_bytes=cache_bytes,
+            particle_chunk=shard.chunk, chunk_begin=shard.begin, chunk_end=shard.end))
         cls = _core.Dynamics64 if net.dtype == np.float64 else _core.Dynamics32
-        return cls(options, net.activation, net.c0)
+        engine = cls(options, net.activation, net.c0)
+        engine.set_exchange(self.exchange(shard))
+        return engine
 
     def preactivation_cache_bytes(self, net, n):
         """Bytes of :meth:`dynamics`'s pre-activation cache on n points (kept when within its
         ``cache_bytes``): the n N values of X W^T or, for relu with one output, their signs
         (one bit each)."""
-        return _core.preactivation_cache_bytes(net.activation, n, net.width, net.outputs, net.dtype.itemsize)
+        return _core.preactivation_cache_bytes(net.activation, n, net.shard, net.outputs, net.dtype.itemsize)
 
     def diagonal_dynamics(self, model, *, loss, weight_decay, temperature, seed, residual_dynamics, linearized,
                           threads):
@@ -135,6 +183,12 @@ class CPUBackend(Backend):
             residual_dynamics=residual_dynamics, linearized=linearized, threads=threads))
         cls = _core.DiagonalDynamics64 if model.dtype == np.float64 else _core.DiagonalDynamics32
         return cls(options)
+
+
+def _shard_of(p):
+    """p's shard when its passes go chunk by chunk (None: the whole network's passes)."""
+    shard = getattr(p, "shard", None)
+    return None if shard is None or (shard.whole and shard.local_chunks == 1) else shard
 
 
 def _core_options(cls, values):
@@ -175,8 +229,185 @@ def _drive(plan, seconds=None):
     return plan.result()
 
 
-#: The backends by name (the ``backend=`` argument).
-BACKENDS = {"cpu": CPUBackend}
+# ---- the MPI backend -----------------------------------------------------------------------
+# The particles sharded over the ranks of an mpi4py communicator.
+#
+# Each rank holds a contiguous range of the network's fixed chunks (``_core.Shard``) and draws
+# only those (each chunk has its own seed). The dynamics couple the particles only through the
+# network's outputs: every sum over particles is taken per chunk, the chunks' sums are gathered
+# on every rank (one allgather of n k values per chunk) and added in one fixed order, so that
+# every rank holds the same outputs, residuals and recorded series, and the particles are the
+# same, bit for bit, for any number of ranks and threads and as in one process. Gradients,
+# weight decay and Langevin noise (keyed by the particle's index in the whole network) are local.
+#
+# Every collective waits at most ``timeout`` seconds: a rank that died or stopped makes the
+# others raise :class:`MPITimeoutError` instead of hanging. Launch scripts with
+# ``mpiexec -n P python -m mpi4py script.py`` so that an exception on one rank aborts them all.
+
+#: Seconds a rank waits in a collective before it gives up (MPIBackend(timeout=...)).
+DEFAULT_TIMEOUT = 600.0
+
+
+class MPITimeoutError(RuntimeError):
+    """A collective of the MPI backend did not complete within its timeout: another rank died,
+    stopped, or is not running the same program."""
+
+
+def _mpi():
+    try:
+        from mpi4py import MPI
+    except ImportError as exc:
+        raise ImportError("comm: the MPI backend needs mpi4py and an MPI library: pip install mpi4py mpich "
+                          "(or mpi4py with the cluster's MPI: see the README, Running on a cluster)") from exc
+    return MPI
+
+
+def _digest(value):
+    """sha256 of a JSON-able value whose leaves may be numpy arrays (their dtype, shape and bytes)."""
+    h = hashlib.sha256()
+
+    def feed(v):
+        if isinstance(v, np.ndarray):
+            h.update(f"array{v.dtype.str}{v.shape}".encode())
+            h.update(np.ascontiguousarray(v).tobytes())
+        elif isinstance(v, dict):
+            h.update(b"{")
+            for key in sorted(v):
+                h.update(json.dumps(str(key)).encode())
+                feed(v[key])
+            h.update(b"}")
+        elif isinstance(v, (list, tuple)):
+            h.update(b"[")
+            for item in v:
+                feed(item)
+            h.update(b"]")
+        else:
+            h.update(json.dumps(v, sort_keys=True, default=repr).encode())
+
+    feed(value)
+    return h.digest()
+
+
+class _EngineExchange:
+    """What the core's engine calls between its passes: the gather of one shard's chunk sums."""
+
+    def __init__(self, backend, shard):
+        self.backend, self.shard = backend, shard
+
+    def gather(self, partials):
+        return self.backend.gather(self.shard, partials)
+
+    def all(self, ok):
+        return self.backend.all(ok)
+
+
+class MPIBackend(CPUBackend):
+    """The OpenMP core on each rank of an mpi4py communicator, the particles sharded by chunks.
+
+    Parameters
+    ----------
+    comm : mpi4py.MPI.Intracomm, optional
+        The processes that share the particles (default ``MPI.COMM_WORLD``). Every rank must make
+        the same calls in the same order (the SPMD style of ``mpiexec -n P python script.py``).
+    timeout : float
+        Seconds a collective waits before raising :class:`MPITimeoutError` (default 600).
+
+    Examples
+    --------
+    Run with ``mpiexec -n 2 python -m mpi4py script.py``::
+
+        from mpi4py import MPI
+        import mfntk as mf
+        net = mf.TwoLayer(32, 2 ** 20, comm=MPI.COMM_WORLD)   # each rank draws half the particles
+        traj = mf.simulate(net, mf.datasets.teacher_dataset(...), t_max=1.0, dt=0.01, comm=MPI.COMM_WORLD)
+        print(traj.train_risk[-1])                           # the same on every rank
+    """
+
+    name = "mpi"
+    _on = {}
+
+    def __init__(self, comm=None, timeout=DEFAULT_TIMEOUT):
+        MPI = _mpi()
+        if comm is None:
+            comm = MPI.COMM_WORLD
+        if not isinstance(comm, MPI.Intracomm):
+            raise TypeError(f"comm: expected an mpi4py intracommunicator (e.g. MPI.COMM_WORLD), got "
+                            f"{type(comm).__name__}")
+        timeout = float(timeout)
+        if not timeout > 0:
+            raise ValueError(f"timeout: must be positive, got {timeout}")
+        self.comm, self.timeout = comm, timeout
+        self.rank, self.size = comm.Get_rank(), comm.Get_size()
+        self._MPI = MPI
+
+    @classmethod
+    def on(cls, comm):
+        """The backend of ``comm`` (one per communicator, with the default timeout)."""
+        MPI = _mpi()
+        if not isinstance(comm, MPI.Intracomm):
+            raise TypeError(f"comm: expected an mpi4py intracommunicator (e.g. MPI.COMM_WORLD), got "
+                            f"{type(comm).__name__}")
+        key = MPI._handleof(comm)
+        if key not in cls._on:
+            cls._on[key] = cls(comm)
+        return cls._on[key]
+
+    def __repr__(self):
+        return f"MPIBackend(rank {self.rank} of {self.size}, timeout={self.timeout:g})"
+
+    # ---- the processes of a run -------------------------------------------------------------
+    def shard(self, N, chunk):
+        """The chunks of N particles; this rank holds chunks [C r / P, C (r + 1) / P)."""
+        count = _core.Shard(N, chunk).count
+        return _core.Shard(N, chunk, count * self.rank // self.size, count * (self.rank + 1) // self.size)
+
+    def _wait(self, request, what):
+        deadline = time.monotonic() + self.timeout
+        pause = 0.0
+        while not request.Test():
+            if time.monotonic() > deadline:
+                raise MPITimeoutError(
+                    f"{what}: rank {self.rank} of {self.size} waited {self.timeout:g} s for the other ranks; one of "
+                    "them died, stopped or runs another program (launch with `python -m mpi4py` so that an error "
+                    "on one rank stops all)")
+            time.sleep(pause)
+            pause = min(1e-3, pause * 2 + 1e-6)
+
+    def gather(self, shard, partials):
+        """Every chunk's block (count, m) on every rank, from this rank's (local chunks, m)."""
+        partials = np.ascontiguousarray(partials)
+        m = partials.shape[1] if partials.ndim == 2 else 0
+        every = np.empty((shard.count, m), dtype=partials.dtype)
+        count = shard.count
+        sizes = [(count * (r + 1) // self.size - count * r // self.size) * m for r in range(self.size)]
+        starts = [count * r // self.size * m for r in range(self.size)]
+        request = self.comm.Iallgatherv(partials, [every, (sizes, starts)])
+        self._wait(request, "gather of the chunks' sums")
+        return every
+
+    def all(self, ok):
+        """Whether ``ok`` holds on every rank."""
+        mine = np.array([1 if ok else 0], dtype=np.int32)
+        out = np.zeros(1, dtype=np.int32)
+        self._wait(self.comm.Iallreduce(mine, out, op=self._MPI.MIN), "agreement on finiteness")
+        return bool(out[0])
+
+    def check_same(self, name, value):
+        """ValueError naming ``name`` when it differs between the ranks (compared by sha256)."""
+        mine = np.frombuffer(_digest(value), dtype=np.uint8).copy()
+        every = np.empty((self.size, mine.size), dtype=np.uint8)
+        self._wait(self.comm.Iallgather(mine, every), f"check of {name}")
+        differ = [r for r in range(self.size) if not np.array_equal(every[r], every[0])]
+        if differ:
+            raise ValueError(f"{name}: differs between the MPI ranks (rank{'s' if len(differ) > 1 else ''} "
+                             f"{', '.join(map(str, differ))} against rank 0); every rank must pass the same {name}")
+
+    def exchange(self, shard):
+        return _EngineExchange(self, shard)
+
+
+#: The backends by name (the ``backend=`` argument; "mpi" on MPI.COMM_WORLD).
+BACKENDS = {"cpu": CPUBackend, "mpi": MPIBackend}
 _DEFAULT = {}
 
 
@@ -193,3 +424,17 @@ def get_backend(backend=None):
     if backend not in _DEFAULT:
         _DEFAULT[backend] = BACKENDS[backend]()
     return _DEFAULT[backend]
+
+
+def backend_for(backend=None, comm=None):
+    """The backend of ``backend=`` and ``comm=`` arguments: with a communicator, the MPI backend on
+    it (``backend`` then None, "mpi", or an MPIBackend on the same communicator)."""
+    if comm is None:
+        return get_backend(backend)
+    if isinstance(backend, MPIBackend):
+        if backend.comm is not comm:
+            raise ValueError("comm: differs from the communicator of the MPIBackend passed as backend")
+        return backend
+    if backend not in (None, "mpi"):
+        raise ValueError(f"backend: {backend!r} cannot shard over comm; leave it None (the MPI backend)")
+    return MPIBackend.on(comm)

@@ -8,8 +8,8 @@ import numbers
 import numpy as np
 
 from . import _diagnostics
-from ._backend import get_backend
-from ._options import NetOptions
+from ._backend import backend_for
+from ._options import NetOptions, default_particle_chunk
 from ._validation import (as_matrix, check_choice, check_finite, check_float, check_network_memory,
                           resolve_dtype, resolve_threads)
 
@@ -91,7 +91,10 @@ class TwoLayer:
         Draw N/2 particles and complete them with (-a_j, w_j, b_j), so that f(x; theta_0) = 0
         exactly (N must be even).
     seed : int
-        Seed of the initialisation (numpy Generator).
+        Seed of the initialisation (numpy Generator): a network of one chunk (see
+        ``particle_chunk``) is drawn from ``default_rng(seed)``, W then a then b; chunk c of a
+        larger one from the c-th child of ``SeedSequence(seed)`` (chunk 0 from the seed itself),
+        so that any process can draw its own chunks alone.
     dtype : "float64" or "float32"
         Precision of the particles and of every computation on them.
     a_init : "gaussian" or "rademacher"
@@ -103,12 +106,27 @@ class TwoLayer:
         sigma(<w_j, x> + b_j) + c. In a simulation it follows dc/dt = (1/n) sum_i r_i, the
         gradient flow of the risk in c, so that the tangent kernel gains a constant 1
         (docs/MATH.md); it is not a particle (no weight decay, no Langevin noise).
+    particle_chunk : int or None
+        Particles per chunk (a multiple of 128; None: 65536 up to N = 2^24, then N / 256 rounded
+        up). Every sum over particles is taken per chunk and the chunks' sums are added in one
+        fixed order, so that the numbers do not depend on how many processes hold the chunks.
+    backend : str or Backend, optional
+        Where the passes run (:mod:`mfntk._backend`); default the OpenMP core of this process.
+    comm : mpi4py communicator, optional
+        Shard the particles over the processes of ``comm`` (the MPI backend,
+        :class:`mfntk.MPIBackend`): each process draws and holds only its chunks (``a``, ``W``,
+        ``b`` are its shard; ``width`` stays N); predictions and simulations give the same
+        numbers, bit for bit, for any number of processes and as without ``comm``.
 
     Attributes
     ----------
     a : ndarray (N, k)
     W : ndarray (N, d)
     b : ndarray (N,) or None
+        With ``comm``: the rows of this process's shard, particles
+        [shard.particle_begin, shard.particle_end).
+    shard : mfntk._core.Shard
+        The chunks of the particles and the range of them held here.
     c : ndarray (k,) or None
         The output bias (with ``output_bias=True``).
     alpha : float
@@ -128,38 +146,94 @@ class TwoLayer:
 
     def __init__(self, d, width, activation="relu", scaling="mf", bias=False, outputs=1, w_std=None, a_std=1.0,
                  b_std=0.0, symmetric=False, seed=0, dtype="float64", a_init="gaussian", c0=0.0, output_bias=False, *,
-                 backend=None):
+                 particle_chunk=None, backend=None, comm=None):
         opts = NetOptions(d=d, width=width, activation=activation, scaling=scaling, bias=bias, outputs=outputs,
                           w_std=w_std, a_std=a_std, b_std=b_std, symmetric=symmetric, seed=seed,
-                          dtype=resolve_dtype(dtype).name, a_init=a_init, c0=c0, output_bias=output_bias)
+                          dtype=resolve_dtype(dtype).name, a_init=a_init, c0=c0, output_bias=output_bias,
+                          particle_chunk=particle_chunk)
         if opts.w_std is None:
             opts = opts.replace(w_std=1.0 / math.sqrt(opts.d))
-        check_network_memory(opts.width, opts.d, opts.outputs, opts.bias, opts.dtype)
+        if opts.particle_chunk is None:
+            opts = opts.replace(particle_chunk=default_particle_chunk(opts.width))
         self.options = opts
         for name, value in opts.to_dict().items():
             setattr(self, name, value)
         self.dtype = np.dtype(opts.dtype)
         self.alpha = resolve_alpha(opts.scaling, opts.width)
-        self.layout = ParticleLayout(opts.width, opts.outputs, opts.d, opts.bias, opts.output_bias)
-        self.backend = get_backend(backend)
+        self.backend = backend_for(backend, comm)
+        self.shard = self.backend.shard(opts.width, opts.particle_chunk)
+        check_network_memory(self.shard.local_width, opts.d, opts.outputs, opts.bias, opts.dtype)
+        self.layout = ParticleLayout(self.shard.local_width, opts.outputs, opts.d, opts.bias, opts.output_bias)
+        self.backend.check_same("net", self.config())
         self.a, self.W, self.b = self._initial_particles()
         self.c = np.zeros(opts.outputs, dtype=self.dtype) if opts.output_bias else None
 
-    def _initial_particles(self):
-        rng = np.random.default_rng(self.seed)
-        m = self.width // 2 if self.symmetric else self.width
+    def _draw(self, rng, m):
+        """(a, W, b) of m particles drawn from ``rng``: W, then a, then b."""
         W = self.w_std * rng.standard_normal((m, self.d))
         if self.a_init == "gaussian":
             a = self.a_std * rng.standard_normal((m, self.outputs))
         else:
             a = self.a_std * rng.choice([-1.0, 1.0], size=(m, self.outputs))
         b = self.b_std * rng.standard_normal(m) if self.bias else None
-        if self.symmetric:
-            W = np.concatenate([W, W])
-            a = np.concatenate([a, -a])
-            b = np.concatenate([b, b]) if self.bias else None
-        cast = lambda x: None if x is None else np.ascontiguousarray(x, dtype=self.dtype)  # noqa: E731
-        return cast(a), cast(W), cast(b)
+        return a, W, b
+
+    def _initial_particles(self):
+        """The shard's particles: each chunk drawn from its own generator (see ``seed``), the
+        second half of a symmetric network the first with a negated."""
+        shard, N = self.shard, self.width
+        parts = []
+        if shard.whole:
+            if shard.local_chunks:
+                m = N // 2 if self.symmetric else N
+                a, W, b = self._draw(np.random.default_rng(self.seed), m)
+                if self.symmetric:
+                    a, W, b = np.concatenate([a, -a]), np.concatenate([W, W]), None if b is None else np.concatenate([b, b])
+                parts.append((a, W, b))
+        else:
+            half = shard.first_of_second_half if self.symmetric else shard.count
+            for c in range(shard.begin, shard.end):
+                drawn = c - half if c >= half else c
+                rng = np.random.default_rng(np.random.SeedSequence(self.seed, spawn_key=(drawn,) if drawn else ()))
+                a, W, b = self._draw(rng, shard.chunks[c][1])
+                parts.append((-a, W, b) if c >= half else (a, W, b))
+        cast = lambda x: np.ascontiguousarray(x, dtype=self.dtype)  # noqa: E731
+        if not parts:
+            empty = lambda cols: np.zeros((0, cols), dtype=self.dtype)  # noqa: E731
+            return empty(self.outputs), empty(self.d), (np.zeros(0, self.dtype) if self.bias else None)
+        a = cast(np.concatenate([p[0] for p in parts]))
+        W = cast(np.concatenate([p[1] for p in parts]))
+        b = cast(np.concatenate([p[2] for p in parts])) if self.bias else None
+        return a, W, b
+
+    def shard_over(self, comm):
+        """This network with its particles sharded over the ranks of ``comm`` (each rank keeps its
+        chunks' rows; the same network on every rank is checked); itself when it already is."""
+        backend = backend_for(None, comm)
+        if self.backend is backend:
+            return self
+        if self.sharded:
+            raise ValueError("comm: the network is sharded over another communicator")
+        new = self.copy()
+        new.backend = backend
+        new.shard = backend.shard(self.width, self.particle_chunk)
+        new.layout = ParticleLayout(new.shard.local_width, self.outputs, self.d, self.bias, self.output_bias)
+        backend.check_same("net", {"config": self.config(), "parameters": self.get_flat()})
+        rows = slice(new.shard.particle_begin, new.shard.particle_end)
+        new.a, new.W = self.a[rows].copy(), self.W[rows].copy()
+        new.b = None if self.b is None else self.b[rows].copy()
+        return new
+
+    @property
+    def sharded(self):
+        """Whether this process holds only some of the particles (a network built with ``comm``)."""
+        return self.shard.local_width != self.width
+
+    def require_whole(self, what):
+        """ValueError for an operation ``what`` that needs every particle in this process."""
+        if self.sharded:
+            raise ValueError(f"{what}: not available for a network sharded over MPI ranks (built with comm=); "
+                             "it needs every particle in one process")
 
     # ---- parameters as one flat vector [a | W | b | c] -------------------------------------
     @property

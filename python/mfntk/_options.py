@@ -136,6 +136,9 @@ def option(default, kind, doc, **kw):
 
 REQUIRED = _REQUIRED
 
+#: Particles per tile of the core's passes: a network's chunk is a whole number of tiles.
+PARTICLE_TILE = 128
+
 
 class Options:
     """Base of the option sets (frozen dataclasses whose fields are :func:`option`).
@@ -315,10 +318,25 @@ class NetOptions(Options):
     output_bias: bool = option(False, "bool", "A trained output bias c in R^k (initialised at 0): f(x) = (alpha/N) "
                                "sum_j a_j sigma(<w_j, x> + b_j) + c, trained by dc/dt = (1/n) sum_i r_i (the "
                                "gradient flow of the risk in c, so the tangent kernel gains + 1; docs/MATH.md).")
+    particle_chunk: int | None = option(
+        None, "int", "Particles per chunk: the sums over particles are taken per chunk and the chunks' sums added "
+        "in a fixed order, and chunk c is drawn from its own seed, so that a run gives the same numbers on any "
+        "number of MPI ranks. A multiple of 128; None: max(65536, N / 256 rounded up), so that a network of "
+        "at most 65536 particles is one chunk.", minimum=PARTICLE_TILE, optional=True)
 
     def _check_together(self):
         if self.symmetric and self.width % 2:
             raise ValueError(f"width: symmetric=True needs an even width, got {self.width}")
+        if self.particle_chunk is not None and self.particle_chunk % PARTICLE_TILE:
+            raise ValueError(f"particle_chunk: must be a multiple of {PARTICLE_TILE}, got {self.particle_chunk}")
+
+
+def default_particle_chunk(width):
+    """The chunk size of a network of ``width`` particles: 65536 up to 2^24 particles (one chunk
+    up to 65536), then width / 256 rounded up to a whole tile, so that a run never has much more
+    than 256 chunks to exchange."""
+    per = -(-width // 256)
+    return max(2 ** 16, -(-per // PARTICLE_TILE) * PARTICLE_TILE)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -229,9 +229,15 @@ class Simulation:
     ``learning_rate``, ``step_flops``, ``engine_memory`` and the methods the recorder calls).
     """
 
-    def __init__(self, net, data, t_max, dt, **options):
+    def __init__(self, net, data, t_max, dt, *, comm=None, **options):
         model_kind(net)
         opts = RunOptions.build("Simulation", t_max=t_max, dt=dt, **options)
+        if comm is not None:
+            if not hasattr(net, "shard_over"):
+                raise ValueError(f"comm: {net.description} cannot be sharded over MPI ranks")
+            net = net.shard_over(comm)
+        if getattr(net, "sharded", False) and opts.diagnostics:
+            net.require_whole("diagnostics")
         self.data = as_dataset(data)
         if self.data.d != net.d:
             raise ValueError(f"data: inputs have d = {self.data.d} but the network has d = {net.d}")
@@ -265,6 +271,9 @@ class Simulation:
         self.net = net.copy()
         self.X = net.check_inputs(self.data.X, "data.X", note_copy=False)  # once per run: no note
         self.Y = _targets(net, self.data.y, "data.y")
+        backend = getattr(net, "backend", None)
+        if backend is not None:
+            backend.check_same("data", {"X": self.X, "Y": self.Y, "options": self.options.to_dict()})
         _check_labels(self.Y, opts.loss, "data.y")
         self.X_test, self.Y_test = self._test_set(net)
         m = min(self.probe_size, self.data.n)
@@ -393,6 +402,8 @@ class Simulation:
         out = OutputOptions.build("Simulation.run", **output)
         if out.out is None:
             return self._run(progress, callback)
+        if getattr(self.net0, "sharded", False):
+            self.net0.require_whole("out")
         if self.step != 0 or self.series["t"]:
             raise ValueError("out: a file starts with a new run; continue a started run with mfntk.resume")
         writer = _io.TrajectoryWriter.create(self, out)
@@ -494,11 +505,12 @@ class Simulation:
 
 
 def simulate(net, data, t_max, dt, *, progress=None, **options):
+    comm = options.pop("comm", None)
     sim_options = {k: v for k, v in options.items() if k not in OutputOptions.opts()}
     output = {k: v for k, v in options.items() if k in OutputOptions.opts()}
     RunOptions.build("simulate", t_max=t_max, dt=dt, **sim_options)  # messages name simulate
     OutputOptions.build("simulate", **output)  # checked before the (possibly long) setup
-    sim = Simulation(net, data, t_max, dt, **sim_options)
+    sim = Simulation(net, data, t_max, dt, comm=comm, **sim_options)
     return sim.run(progress=progress, **output)
 
 
@@ -526,6 +538,12 @@ simulate.__doc__ = """Train a two-layer network by the distributional dynamics (
     progress : bool or None
         Progress on stderr. None: a bar on a terminal, otherwise (a script's log, a batch
         job) a line at the start, every 30 s and at the end; True: a bar; False: nothing.
+    comm : mpi4py communicator, optional
+        Shard the particles over the ranks of ``comm`` (:class:`mfntk.MPIBackend`); every rank
+        calls ``simulate`` with the same arguments (checked) and gets the same records. The
+        particles (``traj.net``) are each rank's shard. The numbers are those of the run
+        without ``comm``, bit for bit, for any number of ranks. ``diagnostics`` and ``out``
+        need every particle in one process (one rank).
 {run}
 {output}
 
@@ -566,8 +584,10 @@ def _signature(*leading, extra=()):
 
 
 simulate.__signature__ = _signature("net", "data", "t_max", "dt", extra=[
-    inspect.Parameter("progress", inspect.Parameter.KEYWORD_ONLY, default=None), *OutputOptions.parameters()])
-Simulation.__init__.__signature__ = _signature("self", "net", "data", "t_max", "dt")
+    inspect.Parameter("progress", inspect.Parameter.KEYWORD_ONLY, default=None),
+    inspect.Parameter("comm", inspect.Parameter.KEYWORD_ONLY, default=None), *OutputOptions.parameters()])
+Simulation.__init__.__signature__ = _signature("self", "net", "data", "t_max", "dt", extra=[
+    inspect.Parameter("comm", inspect.Parameter.KEYWORD_ONLY, default=None)])
 
 
 def resume(path, data=None, progress=None, threads=None, t_max=None):

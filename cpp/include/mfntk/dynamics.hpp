@@ -29,6 +29,7 @@
 #include "integrators.hpp"
 #include "losses.hpp"
 #include "network.hpp"
+#include "shard.hpp"
 #include "time_stepper.hpp"
 
 namespace mfntk {
@@ -42,20 +43,33 @@ struct DynamicsOptions : RunSettings {
   // only their signs) when they fit this many bytes (preactivation_cache_bytes; saves a third
   // of the flops); otherwise recompute them tile by tile.
   std::size_t cache_bytes = std::size_t(1) << 30;
+  // The fixed chunks of the particles (shard.hpp; 0: one chunk) and the range [chunk_begin,
+  // chunk_end) of them this engine holds (chunk_end < 0: to the last). N stays the width of
+  // the whole network; the state holds the shard's particles only.
+  Index particle_chunk = 0;
+  Index chunk_begin = 0, chunk_end = -1;
 };
 
-// Bytes of the pre-activation cache of a stage on n points: the sign bits of Z when the passes
-// take the sign-mask path (network.hpp), else the n N values of Z.
-template <class Act>
-double preactivation_cache_bytes(Index n, Index N, Index k, std::size_t value_bytes, const Tiling& tiling = {}) {
-  if (uses_sign_mask<Act>(k))
-    return static_cast<double>(n) * TilePlan(n, N, tiling).sign_words_per_sample * sizeof(std::uint64_t);
-  return static_cast<double>(n) * N * value_bytes;
+inline Shard shard_of(const DynamicsOptions& o) {
+  const Index tile = Tiling{}.particles;
+  const Index chunk = o.particle_chunk > 0 ? o.particle_chunk : std::max<Index>(tile, (o.N + tile - 1) / tile * tile);
+  return Shard(o.N, chunk, o.chunk_begin, o.chunk_end);
 }
 
-inline double preactivation_cache_bytes(ActivationId act, Index n, Index N, Index k, std::size_t value_bytes) {
+// Bytes of the pre-activation cache of a stage on n points, for the particles the shard holds:
+// the sign bits of Z when the passes take the sign-mask path (network.hpp), else the n N values of Z.
+template <class Act>
+double preactivation_cache_bytes(Index n, const Shard& shard, Index k, std::size_t value_bytes,
+                                 const Tiling& tiling = {}) {
+  if (uses_sign_mask<Act>(k))
+    return static_cast<double>(n) * shard.sign_words_per_sample(n, tiling) * sizeof(std::uint64_t);
+  return static_cast<double>(n) * shard.local_width() * value_bytes;
+}
+
+inline double preactivation_cache_bytes(ActivationId act, Index n, const Shard& shard, Index k,
+                                        std::size_t value_bytes) {
   return with_activation(act, 0.0, [&](auto a) {
-    return preactivation_cache_bytes<decltype(a)>(n, N, k, value_bytes);
+    return preactivation_cache_bytes<decltype(a)>(n, shard, k, value_bytes);
   });
 }
 
@@ -66,15 +80,16 @@ struct StateLayout {
   Index size = 0;
 };
 
-// Number of trained scalars: the particles and, with an output bias, its k values.
+// Number of trained scalars held here: the shard's particles and, with an output bias, its k values.
 inline Index parameter_size(const DynamicsOptions& o) {
-  return particle_size(o.N, o.d, o.k, o.bias) + (o.output_bias ? o.k : 0);
+  return particle_size(shard_of(o).local_width(), o.d, o.k, o.bias) + (o.output_bias ? o.k : 0);
 }
 
 template <class T> class Dynamics {
  public:
   explicit Dynamics(const DynamicsOptions& o) : opt_(o) {
     if (o.N <= 0 || o.d <= 0 || o.k <= 0) throw std::invalid_argument("Dynamics: N, d and k must be positive");
+    shard_ = shard_of(o);
     if (single_output(o.loss) && o.k != 1)
       throw std::invalid_argument(std::string("loss: '") + o.loss.name() + "' needs outputs = 1");
     if (!(o.alpha > 0)) throw std::invalid_argument("alpha: must be positive");
@@ -83,6 +98,9 @@ template <class T> class Dynamics {
   virtual ~Dynamics() = default;
 
   const DynamicsOptions& options() const { return opt_; }
+  const Shard& shard() const { return shard_; }
+  // The processes' exchange of a sharded run (null: this process holds every chunk). Not owned.
+  virtual void set_exchange(Exchange<T>* exchange) { exchange_ = exchange; }
   Index inputs() const { return opt_.d; }
   Index outputs() const { return opt_.k; }
 
@@ -111,40 +129,58 @@ template <class T> class Dynamics {
                         const Batches<T>& data) {
     if ((opt_.residual_dynamics || opt_.linearized) && data.stacked)
       throw std::invalid_argument("batch: residual_dynamics and linearized need full-batch dynamics");
-    const Index k = opt_.k;
+    const Index k = opt_.k, Nl = shard_.local_width(), j0 = shard_.particle_begin();
+    const Index N = opt_.N, d = opt_.d;
+    // The noise of a value is keyed by its index in the whole network's [a | W | b].
+    const auto global_index = [=](Index i) -> Index {
+      if (i < Nl * k) return j0 * k + i;
+      if (i < Nl * (k + d)) return N * k + j0 * d + (i - Nl * k);
+      return N * (k + d) + j0 + (i - Nl * (k + d));
+    };
     return stepper_.advance(
         method, y, layout(n_train).size, steps, dt, opt_.threads, opt_.temperature > 0,
         [&](Index s, const T* state, T* slope) {
           field(state, slope, data.x(s, opt_.d), data.y(s, k), data.size, data.o(s, k));
         },
         [&](Index s) {  // on the particles only, not on the output bias
-          add_langevin_noise(y, particle_size(opt_.N, opt_.d, k, opt_.bias), opt_.temperature, dt, opt_.seed,
-                             step0 + s, opt_.threads);
-        });
+          add_langevin_noise(y, particle_size(Nl, d, k, opt_.bias), opt_.temperature, dt, opt_.seed, step0 + s,
+                             opt_.threads, global_index);
+        },
+        [&](bool finite) { return exchange_ ? exchange_->all(finite) : finite; });
   }
 
  protected:
   DynamicsOptions opt_;
+  Shard shard_;
+  Exchange<T>* exchange_ = nullptr;
   std::vector<T> theta0_, f0_;
   TimeStepper<T> stepper_;
 };
 
 template <class T, class Act> class DynamicsOf final : public Dynamics<T> {
  public:
-  DynamicsOf(const DynamicsOptions& o, Act act, Tiling tiling) : Dynamics<T>(o), act_(act) { ws_.tiling = tiling; }
+  DynamicsOf(const DynamicsOptions& o, Act act, Tiling tiling)
+      : Dynamics<T>(o), act_(act), passes_(this->shard_, nullptr) {
+    ws_.tiling = tiling;
+  }
+
+  void set_exchange(Exchange<T>* exchange) override {
+    Dynamics<T>::set_exchange(exchange);
+    passes_.set_exchange(exchange);
+  }
 
   void field(const T* y, T* dy, const T* X, const T* Y, Index n, const T* O = nullptr) override {
     const auto& o = this->opt_;
     const int th = o.threads;
-    const Index N = o.N, d = o.d, k = o.k, nk = n * k;
+    const Index N = o.N, Nl = this->shard_.local_width(), d = o.d, k = o.k, nk = n * k;
     const auto L = this->layout(n);
     const T alpha = static_cast<T>(o.alpha), lambda = static_cast<T>(o.weight_decay);
     const T f_scale = alpha / static_cast<T>(N), g_scale = T(1) / (alpha * static_cast<T>(n));
     F_.resize(nk); R_.resize(nk);
 
-    const Particles<T> theta = particles(y, N, d, k, o.bias);
+    const Particles<T> theta = particles(y, Nl, d, k, o.bias);
     ZCache<T> cache;
-    const double cache_bytes = preactivation_cache_bytes<Act>(n, N, k, sizeof(T), ws_.tiling);
+    const double cache_bytes = preactivation_cache_bytes<Act>(n, this->shard_, k, sizeof(T), ws_.tiling);
     if (cache_bytes <= static_cast<double>(o.cache_bytes)) {  // uninitialised: forward writes it first
       if (uses_sign_mask<Act>(k)) {
         const auto words = static_cast<std::size_t>(cache_bytes) / sizeof(std::uint64_t);
@@ -154,8 +190,8 @@ template <class T, class Act> class DynamicsOf final : public Dynamics<T> {
         }
         cache.signs = signs_.get();
       } else {
-        if (cache_size_ < static_cast<std::size_t>(n * N)) {
-          cache_size_ = static_cast<std::size_t>(n * N);
+        if (cache_size_ < static_cast<std::size_t>(n * Nl)) {
+          cache_size_ = static_cast<std::size_t>(n * Nl);
           cache_.reset(new T[cache_size_]);
         }
         cache.data = cache_.get();
@@ -164,8 +200,8 @@ template <class T, class Act> class DynamicsOf final : public Dynamics<T> {
     }
 
     // particles: J^T r(f) / (alpha n) - lambda theta
-    const Index P = particle_size(N, d, k, o.bias);  // the particles; the output bias follows them
-    forward(act_, theta, X, n, F_.data(), ws_, th, cache);
+    const Index P = particle_size(Nl, d, k, o.bias);  // the particles; the output bias follows them
+    passes_.forward(act_, theta, X, n, F_.data(), ws_, th, cache);
     for (Index i = 0; i < nk; ++i) F_[i] *= f_scale;
     add_output_bias(y + P, O, n);
     residual(o.loss, F_.data(), Y, nk, R_.data());
@@ -178,9 +214,9 @@ template <class T, class Act> class DynamicsOf final : public Dynamics<T> {
       residual(o.loss, y + L.residual, Y, nk, R_.data());
       particle_field(theta, X, n, R_.data(), y, scratch_.data(), g_scale, lambda, P, cache);
       output_bias_field(R_.data(), n, scratch_.data() + P);
-      const Particles<T> v = particles<T>(scratch_.data(), N, d, k, o.bias);
+      const Particles<T> v = particles<T>(scratch_.data(), Nl, d, k, o.bias);
       T* dg = dy + L.residual;
-      jvp(act_, theta, X, n, v, dg, ws_, th, cache);
+      passes_.jvp(act_, theta, X, n, v, dg, ws_, th, cache);
       for (Index i = 0; i < nk; ++i) dg[i] *= f_scale;
       if (o.output_bias)
         for (Index i = 0; i < n; ++i)
@@ -194,8 +230,8 @@ template <class T, class Act> class DynamicsOf final : public Dynamics<T> {
       scratch_.resize(L.particles);
       const T* tbar = y + L.linearized;
       for (Index i = 0; i < L.particles; ++i) scratch_[i] = tbar[i] - this->theta0_[i];
-      const Particles<T> theta0 = particles<T>(this->theta0_.data(), N, d, k, o.bias);
-      jvp(act_, theta0, X, n, particles<T>(scratch_.data(), N, d, k, o.bias), F_.data(), ws_, th);
+      const Particles<T> theta0 = particles<T>(this->theta0_.data(), Nl, d, k, o.bias);
+      passes_.jvp(act_, theta0, X, n, particles<T>(scratch_.data(), Nl, d, k, o.bias), F_.data(), ws_, th);
       for (Index i = 0; i < nk; ++i) F_[i] = this->f0_[i] + f_scale * F_[i];
       if (o.output_bias)
         for (Index i = 0; i < n; ++i)
@@ -208,6 +244,7 @@ template <class T, class Act> class DynamicsOf final : public Dynamics<T> {
 
  private:
   Act act_;
+  ShardedPasses<T> passes_;
   Workspaces<T> ws_;
   Vec<T> F_, R_, scratch_;
   std::unique_ptr<T[]> cache_;
@@ -239,7 +276,8 @@ template <class T, class Act> class DynamicsOf final : public Dynamics<T> {
   void particle_field(const Particles<T>& theta, const T* X, Index n, const T* R, const T* theta_flat, T* out,
                       T g_scale, T lambda, Index P, ZCache<T> cache = {}) {
     const auto& o = this->opt_;
-    vjp(act_, theta, X, n, R, particle_vec(out, o.N, o.d, o.k, o.bias), ws_, o.threads, cache);
+    passes_.vjp(act_, theta, X, n, R, particle_vec(out, this->shard_.local_width(), o.d, o.k, o.bias), ws_, o.threads,
+                cache);
 #pragma omp parallel for schedule(static) num_threads(o.threads) if (P > kParallelMin)
     for (Index i = 0; i < P; ++i) out[i] = g_scale * out[i] - lambda * theta_flat[i];
   }

@@ -37,7 +37,7 @@
 namespace mfntk {
 
 // The fixed partition of samples and particles into tiles. Particles are tiled over the halves
-// [0, N/2) and [N/2, N) separately (N even), so that the two halves of a symmetric
+// [0, N/2) and [N/2, N) separately (N even, Tiling::halves), so that the two halves of a symmetric
 // initialisation are summed in mirrored order (see forward).
 struct TilePlan {
   Index n = 0, N = 0, sample_tile = 0;
@@ -50,7 +50,7 @@ struct TilePlan {
   Index sign_words_per_sample = 0;
 
   TilePlan(Index n_, Index N_, const Tiling& t) : n(n_), N(N_), sample_tile(t.samples) {
-    const Index half = N % 2 == 0 ? N / 2 : N;
+    const Index half = t.halves && N % 2 == 0 ? N / 2 : N;
     for (Index j0 = 0; j0 < half; j0 += t.particles) particle_tiles.emplace_back(j0, std::min(t.particles, half - j0));
     first_of_second_half = static_cast<Index>(particle_tiles.size());
     for (Index j0 = half; j0 < N; j0 += t.particles) particle_tiles.emplace_back(j0, std::min(t.particles, N - j0));

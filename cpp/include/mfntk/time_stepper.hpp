@@ -56,26 +56,36 @@ template <class T> bool all_finite(int threads, Index size, const T* y) {
 
 // Euler-Maruyama increment sqrt(2 tau dt) xi on the first `particles` values of the state,
 // xi keyed by (seed, step, index): independent of threads and of how steps are grouped in calls.
-template <class T>
+// `index(i)` is the key of value i (a shard's values take their index in the whole network).
+struct SameIndex {
+  Index operator()(Index i) const { return i; }
+};
+
+template <class T, class IndexOf = SameIndex>
 void add_langevin_noise(T* y, Index particles, double temperature, T dt, std::uint64_t seed, std::int64_t step,
-                        int threads) {
+                        int threads, IndexOf index = {}) {
   const T scale = static_cast<T>(std::sqrt(2.0 * temperature * static_cast<double>(dt)));
   const std::uint64_t key = noise_key(seed, static_cast<std::uint64_t>(step));
 #pragma omp parallel for schedule(static) num_threads(threads) if (particles > kParallelMin / 8)
   for (Index i = 0; i < particles; ++i)
-    y[i] += scale * static_cast<T>(standard_normal(key, static_cast<std::uint64_t>(i)));
+    y[i] += scale * static_cast<T>(standard_normal(key, static_cast<std::uint64_t>(index(i))));
 }
 
 // Owns the integrators' stage buffers between calls (at N = 2^20 each holds hundreds of MB, so
 // only those the method uses are kept).
+struct Unanimous {
+  bool operator()(bool ok) const { return ok; }
+};
+
 template <class T> class TimeStepper {
  public:
   // `steps` steps of `method` on the state y (size values, in place): field(s, state, slope) is
   // the vector field at step s; noise(s) adds step s's noise when `noisy`. Stops after the first
-  // step that leaves a non-finite value.
-  template <class Field, class Noise>
+  // step that leaves a non-finite value; all_agree(finite) says whether every process of a
+  // sharded run found its state finite.
+  template <class Field, class Noise, class Agree = Unanimous>
   AdvanceResult advance(Method method, T* y, Index size, Index steps, T dt, int threads, bool noisy, Field&& field,
-                        Noise&& noise) {
+                        Noise&& noise, Agree all_agree = {}) {
     return with_integrator(method, [&](auto integrator) {
       using I = decltype(integrator);
       static_assert(I::stages >= 1 && I::stages <= 4, "at most four stage buffers");
@@ -91,7 +101,7 @@ template <class T> class TimeStepper {
         I::step([&](const T* state, T* slope) { field(s, state, slope); }, y, dt, buffers);
         if (noisy) noise(s);
         res.steps = s + 1;
-        if (!all_finite(threads, size, y)) {
+        if (!all_agree(all_finite(threads, size, y))) {
           res.status = Status::nonfinite;
           return res;
         }

@@ -51,6 +51,9 @@ template <class T> Particles<T> particles(const T* flat, Index N, Index d, Index
 struct Tiling {
   Index samples = 256;
   Index particles = 128;
+  // Tile the halves [0, N/2) and [N/2, N) of an even N separately (network.hpp): the passes
+  // of a whole network. A chunk of a sharded network (shard.hpp) lies in one half: false.
+  bool halves = true;
 };
 
 inline Index num_tiles(Index n, Index tile) { return (n + tile - 1) / tile; }
