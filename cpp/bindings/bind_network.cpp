@@ -142,6 +142,15 @@ void bind_shard(py::module_& m) {
   py::class_<Shard>(m, "Shard", "The fixed chunks of N particles and the range of them one process holds (shard.hpp).")
       .def(py::init<Index, Index, Index, Index>(), py::arg("N"), py::arg("chunk"), py::arg("begin") = 0,
            py::arg("end") = -1)
+      .def(py::pickle([](const Shard& s) { return py::make_tuple(s.N, s.chunk, s.begin, s.end); },
+                      [](const py::tuple& t) {
+                        return Shard(t[0].cast<Index>(), t[1].cast<Index>(), t[2].cast<Index>(), t[3].cast<Index>());
+                      }))
+      .def("__repr__",
+           [](const Shard& s) {
+             return "Shard(N=" + std::to_string(s.N) + ", chunk=" + std::to_string(s.chunk) + ", chunks " +
+                    std::to_string(s.begin) + ".." + std::to_string(s.end) + " of " + std::to_string(s.count()) + ")";
+           })
       .def_readonly("N", &Shard::N)
       .def_readonly("chunk", &Shard::chunk)
       .def_readonly("begin", &Shard::begin)

@@ -111,6 +111,7 @@ class CPUBackend(Backend):
         (None: :data:`CHUNK_SECONDS`; 0: one unit per call; inf: one call), so that a Ctrl-C is
         answered between calls; the result does not depend on the grouping, bit for bit.
         """
+        _require_every_particle(p, "the empirical kernel")
         cls = _core.EmpiricalGram64 if p.a.dtype == np.float64 else _core.EmpiricalGram32
         plan = cls(p.activation, p.c0, p.a, p.W, p.b, X, X2, kind, output, threads)
         return _drive(plan, chunk_seconds)
@@ -118,6 +119,7 @@ class CPUBackend(Backend):
     def matvec(self, p, X, V, kind, threads, output="mean", X_rows=None, chunk_seconds=None):
         """K(X_rows, X) V without forming K (X_rows None: X); V has one row per point of X (mean)
         or per point and output (matrix, row i k + p). Driven in calls as :meth:`gram`."""
+        _require_every_particle(p, "the empirical kernel's matvec")
         cls = _core.EmpiricalMatvec64 if p.a.dtype == np.float64 else _core.EmpiricalMatvec32
         plan = cls(p.activation, p.c0, p.a, p.W, p.b, X, V, kind, output, threads, X_rows)
         return _drive(plan, chunk_seconds)
@@ -189,6 +191,14 @@ def _shard_of(p):
     """p's shard when its passes go chunk by chunk (None: the whole network's passes)."""
     shard = getattr(p, "shard", None)
     return None if shard is None or (shard.whole and shard.local_chunks == 1) else shard
+
+
+def _require_every_particle(p, what):
+    """ValueError when p holds only a shard of its network's particles."""
+    shard = getattr(p, "shard", None)
+    if shard is not None and shard.local_width != shard.N:
+        raise ValueError(f"net: {what} of a network sharded over MPI ranks is not available; it needs every "
+                         "particle in one process")
 
 
 def _core_options(cls, values):

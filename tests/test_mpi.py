@@ -1,0 +1,192 @@
+"""Particles in fixed chunks and the MPI backend: the same numbers for any number of ranks.
+
+The sharded runs start ``mpiexec`` themselves (tests/mpi_runs.py under ``mpiexec -n P`` for
+P = 1, 2, 3) and compare, bit for bit, with the same runs in this process.
+"""
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+import mfntk as mf
+from mfntk import _core
+from mfntk._options import default_particle_chunk
+
+import reference as ref
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+# ---- chunks in one process ----------------------------------------------------------------
+def test_chunks_tile_each_half():
+    shard = _core.Shard(1000, 128)
+    assert shard.chunks == [(0, 128), (128, 128), (256, 128), (384, 116),
+                            (500, 128), (628, 128), (756, 128), (884, 116)]
+    assert shard.first_of_second_half == 4
+    odd = _core.Shard(301, 128)
+    assert odd.chunks == [(0, 128), (128, 128), (256, 45)] and odd.first_of_second_half == 3
+    assert _core.Shard(65536, 65536).chunks == [(0, 65536)]
+    part = _core.Shard(1000, 128, 3, 6)
+    assert (part.particle_begin, part.particle_end, part.local_width, part.local_chunks) == (384, 756, 372, 3)
+
+
+def test_default_chunk():
+    assert default_particle_chunk(1) == default_particle_chunk(2 ** 24) == 2 ** 16
+    assert default_particle_chunk(10 ** 8) == 390656          # 10^8 / 256 rounded up to 128
+    assert _core.Shard(10 ** 8, default_particle_chunk(10 ** 8)).count == 256
+
+
+def test_combine_is_a_pairwise_tree_per_half():
+    rng = np.random.default_rng(0)
+    shard = _core.Shard(1000, 128)      # 4 chunks per half
+    P = rng.standard_normal((8, 5)) * 10.0 ** rng.integers(-8, 8, size=(8, 5))
+
+    def tree(blocks):
+        if len(blocks) == 1:
+            return blocks[0]
+        mid = len(blocks) // 2
+        return tree(blocks[:mid]) + tree(blocks[mid:])
+
+    np.testing.assert_array_equal(shard.combine(P), tree(list(P[:4])) + tree(list(P[4:])))
+    odd = _core.Shard(301, 128)         # no halves: one tree over 3 chunks, split 1 + 2
+    np.testing.assert_array_equal(odd.combine(P[:3]), P[0] + (P[1] + P[2]))
+    np.testing.assert_array_equal(shard.combine(P.astype(np.float32)), tree(list(P[:4].astype(np.float32)))
+                                  + tree(list(P[4:].astype(np.float32))))
+    with pytest.raises(ValueError, match="partials"):
+        shard.combine(P[:5])
+
+
+@pytest.mark.parametrize("activation,bias,outputs,dtype", [
+    ("relu", False, 1, "float64"), ("tanh", True, 1, "float64"), ("erf", True, 3, "float64"),
+    ("relu", True, 2, "float32"),
+])
+def test_chunked_passes_match_numpy(activation, bias, outputs, dtype):
+    net = mf.TwoLayer(4, 1000, activation=activation, bias=bias, b_std=0.4, outputs=outputs, dtype=dtype,
+                      particle_chunk=128, seed=3)
+    assert net.shard.count == 8 and not net.sharded
+    X = np.random.default_rng(1).standard_normal((37, 4)).astype(dtype)
+    tol = dict(rtol=1e-4, atol=1e-6) if dtype == "float32" else dict(rtol=1e-12, atol=1e-14)
+    like = ref.as_tuple(net)
+    F = ref.forward(like, X.astype(np.float64))
+    np.testing.assert_allclose(net.predict(X), F, **tol)
+    rng = np.random.default_rng(2)
+    t = [rng.standard_normal(x.shape).astype(dtype) for x in (net.a, net.W)] + (
+        [rng.standard_normal(net.b.shape).astype(dtype)] if bias else [None])
+    jvp = net.backend.jvp(net, X, *t, 1)
+    Ja, JW, Jb = ref.jacobian(like, X.astype(np.float64))
+    want = Ja @ t[0].ravel() + JW @ t[1].ravel() + (Jb @ t[2] if bias else 0.0)
+    np.testing.assert_allclose(jvp, want.reshape(37, outputs), **tol)
+    # the vjp has no sum over particles: chunked, it is the whole network's, bit for bit
+    whole = mf.TwoLayer(4, 1000, activation=activation, bias=bias, b_std=0.4, outputs=outputs, dtype=dtype, seed=3)
+    whole.a, whole.W, whole.b = net.a, net.W, net.b
+    R = rng.standard_normal((37, outputs)).astype(dtype)
+    for got, want in zip(net.backend.vjp(net, X, R, 1), whole.backend.vjp(whole, X, R, 1)):
+        if want is not None:
+            np.testing.assert_array_equal(got, want)
+
+
+def test_chunked_symmetric_network_is_exactly_zero():
+    net = mf.TwoLayer(3, 1000, activation="relu", bias=True, b_std=0.5, symmetric=True, particle_chunk=128, seed=2)
+    np.testing.assert_array_equal(net.a[500:], -net.a[:500])
+    np.testing.assert_array_equal(net.predict(np.random.default_rng(0).standard_normal((9, 3))), 0.0)
+
+
+def test_chunk_seeds():
+    net = mf.TwoLayer(3, 300, particle_chunk=128, bias=True, b_std=1.0, seed=7)
+    # chunk c from the c-th child of SeedSequence(seed), W then a then b; chunk 0 from the seed
+    for c, (start, size) in enumerate(net.shard.chunks):
+        rng = np.random.default_rng(np.random.SeedSequence(7, spawn_key=(c,) if c else ()))
+        W = rng.standard_normal((size, 3)) / np.sqrt(3)
+        a = rng.standard_normal((size, 1))
+        b = rng.standard_normal(size)
+        np.testing.assert_array_equal(net.W[start:start + size], W)
+        np.testing.assert_array_equal(net.a[start:start + size], a)
+        np.testing.assert_array_equal(net.b[start:start + size], b)
+    # one chunk: the draw of default_rng(seed) over the whole network
+    small = mf.TwoLayer(3, 300, seed=7)
+    rng = np.random.default_rng(7)
+    np.testing.assert_array_equal(small.W, rng.standard_normal((300, 3)) / np.sqrt(3))
+    np.testing.assert_array_equal(small.a, rng.standard_normal((300, 1)))
+
+
+def test_particle_chunk_is_checked():
+    with pytest.raises(ValueError, match="particle_chunk"):
+        mf.TwoLayer(3, 300, particle_chunk=100)
+    with pytest.raises(ValueError, match="particle_chunk"):
+        mf.TwoLayer(3, 300, particle_chunk=0)
+    assert mf.TwoLayer(3, 300).config()["particle_chunk"] == 2 ** 16
+
+
+def test_a_communicator_is_checked(monkeypatch):
+    with pytest.raises(TypeError, match="comm"):
+        mf.TwoLayer(3, 300, comm="COMM_WORLD")
+    monkeypatch.setitem(sys.modules, "mpi4py", None)   # mpi4py not installed
+    with pytest.raises(ImportError, match="comm: the MPI backend needs mpi4py"):
+        mf.TwoLayer(3, 300, comm=object())
+
+
+# ---- under mpiexec ------------------------------------------------------------------------
+def _mpiexec():
+    pytest.importorskip("mpi4py", reason="the MPI tests need mpi4py (pip install mpi4py mpich)")
+    for candidate in (os.path.join(os.path.dirname(sys.executable), "mpiexec"), shutil.which("mpiexec")):
+        if candidate and os.path.exists(candidate):
+            return candidate
+    pytest.skip("the MPI tests need mpiexec (pip install mpich)")
+
+
+def _launch(tmp_path, ranks, mode, timeout=240):
+    out = tmp_path / f"{mode}-{ranks}.json"
+    env = dict(os.environ, OMP_NUM_THREADS="1",
+               PYTHONPATH=os.pathsep.join(p for p in [os.path.dirname(os.path.dirname(mf.__file__)),
+                                                      os.environ.get("PYTHONPATH", "")] if p))
+    cmd = [_mpiexec(), "-n", str(ranks), sys.executable, os.path.join(HERE, "mpi_runs.py"), str(out), mode]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+    return proc, out
+
+
+@pytest.fixture(scope="module")
+def single_process(tmp_path_factory):
+    out = tmp_path_factory.mktemp("mpi") / "single.json"
+    subprocess.run([sys.executable, os.path.join(HERE, "mpi_runs.py"), str(out)], check=True, timeout=240,
+                   env=dict(os.environ, PYTHONPATH=os.pathsep.join(
+                       p for p in [os.path.dirname(os.path.dirname(mf.__file__)), os.environ.get("PYTHONPATH", "")]
+                       if p)))
+    return json.loads(out.read_text())
+
+
+@pytest.mark.parametrize("ranks", [1, 2, 3])
+def test_sharded_runs_match_one_process(tmp_path, single_process, ranks):
+    proc, out = _launch(tmp_path, ranks, "mpi")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    sharded = json.loads(out.read_text())
+    assert sharded.keys() == single_process.keys()
+    for name, want in single_process.items():
+        got = sharded[name]
+        assert got["predict"] == want["predict"], name
+        assert got["series"] == want["series"], name          # every recorded series, bit for bit
+        assert got["particles"] == want["particles"], name    # the particles, gathered in order
+    # the runs did something: the risk fell
+    assert all(r["train_risk"][-1] < r["train_risk"][0] for r in single_process.values())
+
+
+def test_ranks_with_different_data_are_refused(tmp_path):
+    proc, out = _launch(tmp_path, 2, "mpi-bad-data")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    errors = [r["error"] for r in json.loads(out.read_text())]
+    assert all(e is not None and e.startswith("data: differs between the MPI ranks") for e in errors), errors
+
+
+def test_a_stalled_rank_makes_the_others_stop(tmp_path):
+    start = time.monotonic()
+    proc, out = _launch(tmp_path, 2, "mpi-stalled", timeout=120)
+    elapsed = time.monotonic() - start
+    assert proc.returncode != 0                  # rank 0 aborted the job
+    report = json.loads(out.read_text())
+    assert "rank 0 of 2 waited 2 s" in report["error"]
+    assert 2.0 <= report["seconds"] < 10.0
+    assert elapsed < 60.0                        # rank 1 sleeps 60 s: the job did not wait for it
