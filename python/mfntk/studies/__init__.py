@@ -44,12 +44,13 @@ from ._base import (
     net_keys,
     run_tasks,
 )
+from ._executors import RayExecutor
 from ._time_step import ORDERS, TimeStepOptions, time_step
 from ._width import WidthOptions, width
 
 __all__ = ["Table", "Fit", "StudyResult", "fit_loglog", "width", "time_step", "alpha_sweep", "default_data",
            "run_tasks", "STUDIES", "Study", "StudyInterrupted", "ParallelOptions", "WidthOptions",
-           "TimeStepOptions", "AlphaOptions", "ORDERS", "net_keys"]
+           "TimeStepOptions", "AlphaOptions", "ORDERS", "net_keys", "RayExecutor"]
 
 #: The studies by name (``mfntk study NAME``): name -> :class:`Study`.
 STUDIES.update((entry.name, entry) for entry in (_width.STUDY, _time_step.STUDY, _alpha.STUDY))

@@ -65,6 +65,7 @@ import os
 import signal
 import sys
 import textwrap
+import uuid
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from types import MappingProxyType
@@ -601,6 +602,37 @@ def _stop_workers(executor):
             p.join(timeout=5)
 
 
+class _RunInterrupted(Exception):
+    """A run's KeyboardInterrupt on its way back from an executor's worker.
+
+    Cluster executors do not all carry a KeyboardInterrupt raised by a task back to the
+    caller: a dask.distributed worker dies of it (and the scheduler runs the task again on
+    another worker), a Ray worker reports a cancelled task. An ordinary exception crosses
+    every executor; :func:`run_tasks` raises KeyboardInterrupt again in its place.
+    """
+
+
+class _Call:
+    """``fn(task)`` in an executor's worker, its KeyboardInterrupt turned into :class:`_RunInterrupted`.
+
+    Each :func:`run_tasks` call makes its own: dask.distributed names a task by a hash of its
+    function and arguments, and a task submitted under the name of one that an earlier call
+    cancelled (after a failure or an interrupt) would come back cancelled too.
+    """
+
+    def __init__(self, fn):
+        self.fn, self.token = fn, uuid.uuid4().hex
+
+    def __call__(self, task):
+        try:
+            return self.fn(task)
+        except KeyboardInterrupt as exc:
+            raise _RunInterrupted(str(exc)) from None
+
+    def __dask_tokenize__(self):
+        return (type(self).__qualname__, self.token)
+
+
 def run_tasks(fn, tasks, executor=None, workers=None, threads=None, progress=None, desc="runs"):
     """Run ``fn(task)`` for every task and return the results in the order of ``tasks``.
 
@@ -612,8 +644,11 @@ def run_tasks(fn, tasks, executor=None, workers=None, threads=None, progress=Non
     tasks : list of dict
         Each gets a ``"threads"`` entry: the OpenMP threads of that run.
     executor : concurrent.futures.Executor-like, optional
-        Anything with ``submit(fn, *args)`` returning futures. Default: a process pool of
-        ``workers`` processes (spawn), or this process when ``workers == 1``.
+        Anything with ``submit(fn, *args)`` returning :class:`concurrent.futures.Future`
+        objects, e.g. ``distributed.Client.get_executor()``,
+        ``mpi4py.futures.MPIPoolExecutor()`` or :class:`RayExecutor`. It is the caller's:
+        it is never shut down here. Default: a process pool of ``workers`` processes
+        (spawn), or this process when ``workers == 1``.
     workers : int, optional
         Number of parallel processes (default: min(len(tasks), threads)).
     threads : int, optional
@@ -627,6 +662,9 @@ def run_tasks(fn, tasks, executor=None, workers=None, threads=None, progress=Non
         On Ctrl-C (or a run that returns an interrupted trajectory), with the results of
         the completed runs (None for the others) in ``results``. A pool started here is
         stopped before it is raised.
+    Exception
+        The exception of the first run found failed (in the order of completion), as the
+        run raised it; the runs not yet started are cancelled first.
     """
     from concurrent.futures import as_completed
 
@@ -655,10 +693,14 @@ def run_tasks(fn, tasks, executor=None, workers=None, threads=None, progress=Non
                                            initializer=_ignore_sigint)
         futures, finished = {}, False
         try:
+            call = _Call(fn)
             for i, t in enumerate(tasks):
-                futures[executor.submit(fn, t)] = i
+                futures[executor.submit(call, t)] = i
             for fut in as_completed(futures):
-                results[futures[fut]] = fut.result()
+                try:
+                    results[futures[fut]] = fut.result()
+                except _RunInterrupted as exc:
+                    raise KeyboardInterrupt(str(exc)) from None
                 bar.update(1)
             finished = True
             return results
