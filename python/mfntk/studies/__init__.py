@@ -19,6 +19,8 @@ function, figure, ``STUDY = Study(...)``) and one line below.
 Parallel runs and Ctrl-C are described in :mod:`mfntk.studies._base`: an interrupted run
 never enters a table; an interrupted study raises :class:`StudyInterrupted` (a
 KeyboardInterrupt) whose ``result`` holds the rows of the completed runs, marked partial.
+``executor`` takes a cluster executor (dask.distributed, ``mpi4py.futures.MPIPoolExecutor``,
+:class:`RayExecutor`) with the same results; :doc:`/cluster` shows how.
 
 References
 ----------

@@ -15,14 +15,33 @@ Parallel runs
 -------------
 The runs of a sweep are independent tasks. ``executor`` may be anything with the
 :mod:`concurrent.futures` interface (``submit`` returning futures): a ``ProcessPoolExecutor``,
-a ``ThreadPoolExecutor``, or a cluster executor (dask.distributed's
-``Client.get_executor()``, mpi4py.futures, ...). Without one, ``workers`` processes are
+a ``ThreadPoolExecutor``, or a cluster executor. Without one, ``workers`` processes are
 started with the "spawn" method (safe with OpenMP; a script that runs a study must then
 guard its top level with ``if __name__ == "__main__":``), and each run gets
 ``threads // workers`` OpenMP threads (at least one), so that the machine's cores are split
 instead of oversubscribed. ``workers=1`` runs everything in this process. Every run's seeds
 are fixed by the study's ``seed`` and the run's place in the sweep, so the results do not
 depend on the executor, the number of workers or the order of completion.
+
+The test suite (``tests/test_cluster_executors.py``) checks that these cluster executors give
+the tables of a ``workers=1`` run bit for bit, and that a run failing or interrupted on a
+worker reaches the caller as from a process pool (its exception; :class:`StudyInterrupted`)
+with the cluster's workers left alive:
+
+* dask.distributed: ``Client(LocalCluster(...)).get_executor()``, tested on a
+  ``LocalCluster`` of two worker processes; on a Slurm cluster the same client runs on a
+  dask-jobqueue ``SLURMCluster``;
+* mpi4py: ``mpi4py.futures.MPIPoolExecutor()`` in a script started by
+  ``mpiexec -n K python -m mpi4py.futures script.py`` (``srun`` in place of ``mpiexec -n K``
+  on a cluster): rank 0 runs the script, the K - 1 others the runs;
+* Ray: :class:`~mfntk.studies.RayExecutor` (when Ray is installed).
+
+An executor's workers may be on other machines: each run still gets
+``threads // workers`` OpenMP threads, computed from the arguments (``threads`` defaults to
+the cores of *this* machine), so set them to the cores of one worker slot, e.g.
+``workers=1, threads=4`` for runs of 4 threads each. A cluster executor is the caller's: a
+study cancels its pending runs on a failure or an interrupt, and never shuts it down.
+Batch scripts for Slurm: the documentation's page "Running on a cluster" (``docs/cluster.md``).
 
 Interruption (Ctrl-C)
 ---------------------
