@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 import types
 from pathlib import Path
 
@@ -25,6 +26,7 @@ DATA = dict(d=5, n_train=100, n_test=200)
 SWEEP = dict(alphas=[1.0, 4.0, 16.0], widths=[16], t_max=0.5, dt=0.1)
 MPI_RANKS = 3            # the script's rank and two workers
 MPI_TIMEOUT = 120        # s; the run takes about 3 s
+RAY_TASK_DELAY = 0.5     # s before the task of the cancel test has an effect
 
 
 @pytest.fixture(scope="module")
@@ -210,7 +212,17 @@ def test_ray_failing_and_interrupted_runs(ray_cluster):
     assert info.value.results[1] is None
 
 
-def test_ray_executor_cancels_its_task(ray_cluster):
-    import time
-    future = studies.RayExecutor().submit(time.sleep, 60)
+def touch_after(path, delay):
+    time.sleep(delay)
+    Path(path).touch()
+
+
+def test_ray_executor_cancel_stops_the_task(ray_cluster, tmp_path):
+    """Cancelling the future of a running task cancels the Ray task (a plain ObjectRef.future() does not)."""
+    executor = studies.RayExecutor()
+    executor.submit(touch_after, tmp_path / "warm-up", 0.0).result(timeout=60)   # a worker is up
+    marker = tmp_path / "ran"
+    future = executor.submit(touch_after, marker, RAY_TASK_DELAY)
     assert future.cancel() and future.cancelled()
+    time.sleep(4 * RAY_TASK_DELAY)
+    assert not marker.exists()
