@@ -19,6 +19,8 @@ function, figure, ``STUDY = Study(...)``) and one line below.
 Parallel runs and Ctrl-C are described in :mod:`mfntk.studies._base`: an interrupted run
 never enters a table; an interrupted study raises :class:`StudyInterrupted` (a
 KeyboardInterrupt) whose ``result`` holds the rows of the completed runs, marked partial.
+``executor`` takes a cluster executor (dask.distributed, ``mpi4py.futures.MPIPoolExecutor``,
+:class:`RayExecutor`) with the same results; :doc:`/cluster` shows how.
 
 References
 ----------
@@ -44,12 +46,13 @@ from ._base import (
     net_keys,
     run_tasks,
 )
+from ._executors import RayExecutor
 from ._time_step import ORDERS, TimeStepOptions, time_step
 from ._width import WidthOptions, width
 
 __all__ = ["Table", "Fit", "StudyResult", "fit_loglog", "width", "time_step", "alpha_sweep", "default_data",
            "run_tasks", "STUDIES", "Study", "StudyInterrupted", "ParallelOptions", "WidthOptions",
-           "TimeStepOptions", "AlphaOptions", "ORDERS", "net_keys"]
+           "TimeStepOptions", "AlphaOptions", "ORDERS", "net_keys", "RayExecutor"]
 
 #: The studies by name (``mfntk study NAME``): name -> :class:`Study`.
 STUDIES.update((entry.name, entry) for entry in (_width.STUDY, _time_step.STUDY, _alpha.STUDY))

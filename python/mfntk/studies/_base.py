@@ -15,14 +15,33 @@ Parallel runs
 -------------
 The runs of a sweep are independent tasks. ``executor`` may be anything with the
 :mod:`concurrent.futures` interface (``submit`` returning futures): a ``ProcessPoolExecutor``,
-a ``ThreadPoolExecutor``, or a cluster executor (dask.distributed's
-``Client.get_executor()``, mpi4py.futures, ...). Without one, ``workers`` processes are
+a ``ThreadPoolExecutor``, or a cluster executor. Without one, ``workers`` processes are
 started with the "spawn" method (safe with OpenMP; a script that runs a study must then
 guard its top level with ``if __name__ == "__main__":``), and each run gets
 ``threads // workers`` OpenMP threads (at least one), so that the machine's cores are split
 instead of oversubscribed. ``workers=1`` runs everything in this process. Every run's seeds
 are fixed by the study's ``seed`` and the run's place in the sweep, so the results do not
 depend on the executor, the number of workers or the order of completion.
+
+The test suite (``tests/test_cluster_executors.py``) checks that these cluster executors give
+the tables of a ``workers=1`` run bit for bit, and that a run failing or interrupted on a
+worker reaches the caller as from a process pool (its exception; :class:`StudyInterrupted`)
+with the cluster's workers left alive:
+
+* dask.distributed: ``Client(LocalCluster(...)).get_executor()``, tested on a
+  ``LocalCluster`` of two worker processes; on a Slurm cluster the same client runs on a
+  dask-jobqueue ``SLURMCluster``;
+* mpi4py: ``mpi4py.futures.MPIPoolExecutor()`` in a script started by
+  ``mpiexec -n K python -m mpi4py.futures script.py`` (``srun`` in place of ``mpiexec -n K``
+  on a cluster): rank 0 runs the script, the K - 1 others the runs;
+* Ray: :class:`~mfntk.studies.RayExecutor` (when Ray is installed).
+
+An executor's workers may be on other machines: each run still gets
+``threads // workers`` OpenMP threads, computed from the arguments (``threads`` defaults to
+the cores of *this* machine), so set them to the cores of one worker slot, e.g.
+``workers=1, threads=4`` for runs of 4 threads each. A cluster executor is the caller's: a
+study cancels its pending runs on a failure or an interrupt, and never shuts it down.
+Batch scripts for Slurm: the documentation's page "Running on a cluster" (``docs/cluster.md``).
 
 Interruption (Ctrl-C)
 ---------------------
@@ -65,6 +84,7 @@ import os
 import signal
 import sys
 import textwrap
+import uuid
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from types import MappingProxyType
@@ -601,6 +621,37 @@ def _stop_workers(executor):
             p.join(timeout=5)
 
 
+class _RunInterrupted(Exception):
+    """A run's KeyboardInterrupt on its way back from an executor's worker.
+
+    Cluster executors do not all carry a KeyboardInterrupt raised by a task back to the
+    caller: a dask.distributed worker dies of it (and the scheduler runs the task again on
+    another worker), a Ray worker reports a cancelled task. An ordinary exception crosses
+    every executor; :func:`run_tasks` raises KeyboardInterrupt again in its place.
+    """
+
+
+class _Call:
+    """``fn(task)`` in an executor's worker, its KeyboardInterrupt turned into :class:`_RunInterrupted`.
+
+    Each :func:`run_tasks` call makes its own: dask.distributed names a task by a hash of its
+    function and arguments, and a task submitted under the name of one that an earlier call
+    cancelled (after a failure or an interrupt) would come back cancelled too.
+    """
+
+    def __init__(self, fn):
+        self.fn, self.token = fn, uuid.uuid4().hex
+
+    def __call__(self, task):
+        try:
+            return self.fn(task)
+        except KeyboardInterrupt as exc:
+            raise _RunInterrupted(str(exc)) from None
+
+    def __dask_tokenize__(self):
+        return (type(self).__qualname__, self.token)
+
+
 def run_tasks(fn, tasks, executor=None, workers=None, threads=None, progress=None, desc="runs"):
     """Run ``fn(task)`` for every task and return the results in the order of ``tasks``.
 
@@ -612,8 +663,11 @@ def run_tasks(fn, tasks, executor=None, workers=None, threads=None, progress=Non
     tasks : list of dict
         Each gets a ``"threads"`` entry: the OpenMP threads of that run.
     executor : concurrent.futures.Executor-like, optional
-        Anything with ``submit(fn, *args)`` returning futures. Default: a process pool of
-        ``workers`` processes (spawn), or this process when ``workers == 1``.
+        Anything with ``submit(fn, *args)`` returning :class:`concurrent.futures.Future`
+        objects, e.g. ``distributed.Client.get_executor()``,
+        ``mpi4py.futures.MPIPoolExecutor()`` or :class:`RayExecutor`. It is the caller's:
+        it is never shut down here. Default: a process pool of ``workers`` processes
+        (spawn), or this process when ``workers == 1``.
     workers : int, optional
         Number of parallel processes (default: min(len(tasks), threads)).
     threads : int, optional
@@ -627,6 +681,9 @@ def run_tasks(fn, tasks, executor=None, workers=None, threads=None, progress=Non
         On Ctrl-C (or a run that returns an interrupted trajectory), with the results of
         the completed runs (None for the others) in ``results``. A pool started here is
         stopped before it is raised.
+    Exception
+        The exception of the first run found failed (in the order of completion), as the
+        run raised it; the runs not yet started are cancelled first.
     """
     from concurrent.futures import as_completed
 
@@ -655,10 +712,14 @@ def run_tasks(fn, tasks, executor=None, workers=None, threads=None, progress=Non
                                            initializer=_ignore_sigint)
         futures, finished = {}, False
         try:
+            call = _Call(fn)
             for i, t in enumerate(tasks):
-                futures[executor.submit(fn, t)] = i
+                futures[executor.submit(call, t)] = i
             for fut in as_completed(futures):
-                results[futures[fut]] = fut.result()
+                try:
+                    results[futures[fut]] = fut.result()
+                except _RunInterrupted as exc:
+                    raise KeyboardInterrupt(str(exc)) from None
                 bar.update(1)
             finished = True
             return results
