@@ -22,8 +22,6 @@ import subprocess
 import sys
 import time
 
-import numpy as np
-
 
 def worker(args):
     from mpi4py import MPI
@@ -49,6 +47,8 @@ def worker(args):
     data = mf.datasets.teacher_dataset(teacher, args.d, args.n, 0, noise=0.0, seed=2)
     sim = mf.Simulation(net, data, t_max=1.0, dt=1e-3, method="euler", threads=args.threads_per_rank,
                         record_every=1.0, comm=comm)
+    shard = net.shard
+    del net   # the simulation holds its own copies
     setup = time.perf_counter() - start
     sim.advance(1)
     steps, comm_time = [], []
@@ -61,8 +61,8 @@ def worker(args):
         comm_time.append(spent["seconds"] - before)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     mine = {"rank": comm.rank, "step_s": statistics.median(steps), "comm_s": statistics.median(comm_time),
-            "peak_bytes": peak, "setup_s": setup, "local_particles": int(net.shard.local_width),
-            "chunks": int(net.shard.count)}
+            "peak_bytes": peak, "setup_s": setup, "local_particles": int(shard.local_width),
+            "chunks": int(shard.count)}
     every = comm.gather(mine, root=0)
     if comm.rank == 0:
         print(json.dumps(every), flush=True)
@@ -89,9 +89,7 @@ def main():
     with open("/proc/loadavg") as f:
         print(f"load average: {f.read().split()[:3]}; cores: {cores}")
     print(f"n = {args.n}, N = {args.N}, d = {args.d}, {args.dtype}, Euler, full batch; median of {args.steps} steps")
-    print(f"{'ranks':>5} {'threads':>7} {'step s':>8} {'comm s':>8} {'comm %':>6} {'speed-up':>8} "
-          f"{'peak GiB/rank':>13} {'setup s':>7}")
-    rows, base = [], None
+    rows = []
     for P in [int(p) for p in args.ranks.split(",")]:
         threads = args.threads_per_rank or max(1, cores // P)
         cmd = [mpiexec, "-n", str(P), sys.executable, os.path.abspath(__file__), "--worker", "--n", str(args.n),
@@ -99,19 +97,22 @@ def main():
                "--threads-per-rank", str(threads)]
         proc = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, OMP_NUM_THREADS=str(threads)))
         if proc.returncode != 0:
-            print(f"{P:>5} failed (exit {proc.returncode}): {proc.stderr.strip()[-500:]}")
+            print(f"ranks = {P}: failed (exit {proc.returncode}): {proc.stderr.strip()[-500:]}")
             continue
         ranks = json.loads(proc.stdout.strip().splitlines()[-1])
-        step = max(r["step_s"] for r in ranks)
-        comm_s = max(r["comm_s"] for r in ranks)
-        peak = max(r["peak_bytes"] for r in ranks) / 2 ** 30
-        base = base or step * P / P if P == 1 else base
-        speedup = (base / step) if base else float("nan")
-        print(f"{P:>5} {threads:>7} {step:>8.3f} {comm_s:>8.4f} {100 * comm_s / step:>5.1f}% {speedup:>8.2f} "
-              f"{peak:>13.2f} {max(r['setup_s'] for r in ranks):>7.1f}")
         rows.append({"ranks": P, "threads_per_rank": threads, "n": args.n, "N": args.N, "d": args.d,
-                     "dtype": args.dtype, "step_s": step, "comm_s": comm_s, "peak_gib_per_rank": peak,
-                     "per_rank": ranks})
+                     "dtype": args.dtype, "step_s": max(r["step_s"] for r in ranks),
+                     "comm_s": max(r["comm_s"] for r in ranks),
+                     "peak_gib_per_rank": max(r["peak_bytes"] for r in ranks) / 2 ** 30,
+                     "setup_s": max(r["setup_s"] for r in ranks), "per_rank": ranks})
+    one = next((r["step_s"] for r in rows if r["ranks"] == 1), None)
+    print(f"{'ranks':>5} {'threads':>7} {'step s':>8} {'comm s':>8} {'comm %':>6} {'speed-up':>8} "
+          f"{'peak GiB/rank':>13} {'setup s':>7}")
+    for r in sorted(rows, key=lambda r: r["ranks"]):
+        speedup = one / r["step_s"] if one else float("nan")
+        print(f"{r['ranks']:>5} {r['threads_per_rank']:>7} {r['step_s']:>8.3f} {r['comm_s']:>8.4f} "
+              f"{100 * r['comm_s'] / r['step_s']:>5.1f}% {speedup:>8.2f} {r['peak_gib_per_rank']:>13.2f} "
+              f"{r['setup_s']:>7.1f}")
     if args.json:
         old = json.load(open(args.json)) if os.path.exists(args.json) else []
         with open(args.json, "w") as f:

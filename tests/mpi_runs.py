@@ -1,7 +1,8 @@
 """Runs of the MPI tests (test_mpi.py), the same in one process and under ``mpiexec -n P``.
 
     python mpi_runs.py OUT.json [mpi]          every case; with "mpi", sharded over COMM_WORLD
-    python mpi_runs.py OUT.json mpi-bad-data   each rank passes other data (the check must refuse)
+    python mpi_runs.py OUT.json mpi-bad-data   each rank passes other data (the check must refuse);
+                                               diagnostics and out= on a sharded network (refused)
     python mpi_runs.py OUT.json mpi-stalled    rank 1 never joins (the others must time out)
 
 Rank 0 writes, for each case, sha256 digests of the recorded series and of the particles
@@ -80,12 +81,17 @@ def main():
         comm = MPI.COMM_WORLD
     if mode == "mpi-bad-data":
         net = mf.TwoLayer(D, N, particle_chunk=CHUNK, comm=comm)
-        try:
-            mf.simulate(net, data(seed=10 + comm.rank), t_max=0.1, dt=0.05, progress=False, comm=comm)
-        except ValueError as exc:
-            result = {"error": str(exc)}
-        else:
-            result = {"error": None}
+        result = {}
+        for what, kwargs in [("error", dict(data=data(seed=10 + comm.rank))),
+                             ("diagnostics", dict(data=data(), diagnostics=True)),
+                             ("out", dict(data=data(), out=f"{path}-{comm.rank}.h5"))]:
+            try:
+                kwargs = dict(kwargs)
+                mf.simulate(net, kwargs.pop("data"), t_max=0.1, dt=0.05, progress=False, comm=comm, **kwargs)
+            except ValueError as exc:
+                result[what] = str(exc)
+            else:
+                result[what] = None
         every = comm.gather(result, root=0)
         if comm.rank == 0:
             with open(path, "w") as f:

@@ -209,9 +209,9 @@ class TwoLayer:
     def shard_over(self, comm):
         """This network with its particles sharded over the ranks of ``comm`` (each rank keeps its
         chunks' rows; the same network on every rank is checked); itself when it already is."""
-        backend = backend_for(None, comm)
-        if self.backend is backend:
+        if getattr(self.backend, "comm", None) == comm:
             return self
+        backend = backend_for(None, comm)
         if self.sharded:
             raise ValueError("comm: the network is sharded over another communicator")
         new = self.copy()

@@ -50,7 +50,7 @@ class Recorder:
         for key, value in sets.items():
             setattr(self, key, value)
         self.series = {name: [] for name in Trajectory._SERIES}
-        self._theta0 = net0.parameter_blocks()
+        self._theta0 = net0.parameter_blocks() if options.diagnostics else None  # a copy of the particles
         self._K0 = None
         self._prev = None  # (parameter blocks, train risk) at the previous record, for the per-interval changes
 
