@@ -31,6 +31,9 @@ CASES = {
     "online_centered": (dict(activation="relu"), dict(method="euler", batch=8, online=True, centered=True)),
     "float32_relu": (dict(activation="relu", dtype="float32"), dict(method="rk4")),
     "logistic_relu": (dict(activation="relu"), dict(method="euler", loss="logistic")),
+    # one chunk: one rank holds it, the others none
+    "one_chunk_rd_linearized": (dict(activation="tanh", bias=True, width=100, particle_chunk=None),
+                                dict(method="rk4", residual_dynamics=True, linearized=True)),
 }
 
 

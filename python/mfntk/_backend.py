@@ -188,9 +188,13 @@ class CPUBackend(Backend):
 
 
 def _shard_of(p):
-    """p's shard when its passes go chunk by chunk (None: the whole network's passes)."""
+    """p's shard when its passes go chunk by chunk and exchange the chunks' sums (None: the whole
+    network's passes in this process). Every process of a backend takes the same branch."""
     shard = getattr(p, "shard", None)
-    return None if shard is None or (shard.whole and shard.local_chunks == 1) else shard
+    if shard is None:
+        return None
+    processes = getattr(getattr(p, "backend", None), "size", 1)
+    return None if shard.whole and shard.local_chunks == 1 and processes == 1 else shard
 
 
 def _require_every_particle(p, what):

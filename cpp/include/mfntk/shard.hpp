@@ -197,7 +197,7 @@ template <class T> class ShardedPasses {
   // out (m values) = the combined sum of pass(c, chunk particles, partial) over all chunks.
   template <class Pass> void reduce(Index m, T* out, int threads, Pass&& pass, const Particles<T>& p) {
     const Index local = shard_.local_chunks();
-    if (shard_.whole() && local == 1) {  // one process, one chunk: the network's own pass
+    if (shard_.whole() && local == 1 && exchange_ == nullptr) {  // one process, one chunk: the network's own pass
       pass(shard_.begin, chunk(p, shard_.begin), out);
       return;
     }
