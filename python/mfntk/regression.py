@@ -133,6 +133,15 @@ def _check_kernel(kernel):
         raise TypeError(f"kernel: expected 'precomputed' or a callable kernel object, got {type(kernel).__name__}")
 
 
+def _kernel_expansion(estimator, X2, points, coef, const, chunk):
+    """K(X2, points) coef + const in blocks of ``chunk`` rows (the kernel matrix never whole)."""
+    out = np.empty((X2.shape[0], coef.shape[1]))
+    for i0 in range(0, X2.shape[0], chunk):
+        K2 = np.asarray(estimator._kernel_matrix(X2[i0:i0 + chunk], points), dtype=np.float64)
+        out[i0:i0 + chunk] = K2 @ coef + const
+    return out
+
+
 def _decision_inputs(estimator, X):
     """X checked for a fitted kernel model's decision values (for a precomputed kernel: the
     columns K(X2, X_train), one per training point)."""
@@ -346,11 +355,7 @@ class _KernelModel(BaseEstimator):
         X2 = self._validate_X(X, "X")
         if self.solver_ == "cg" and hasattr(self.kernel, "cross_matvec"):
             return np.asarray(self.kernel.cross_matvec(X2, self.X_fit_, coef), dtype=np.float64) + const
-        out = np.empty((X2.shape[0], coef.shape[1]))
-        for i0 in range(0, X2.shape[0], chunk):
-            K2 = np.asarray(self._kernel_matrix(X2[i0:i0 + chunk], self.X_fit_), dtype=np.float64)
-            out[i0:i0 + chunk] = K2 @ coef + const
-        return out
+        return _kernel_expansion(self, X2, self.X_fit_, coef, const, chunk)
 
     def _more_tags(self):  # scikit-learn < 1.6
         return {"pairwise": self._precomputed()}
@@ -715,12 +720,7 @@ class _NystromModel(BaseEstimator):
         const = np.atleast_1d(self.intercept_)
         if self._precomputed():
             return np.asarray(X, dtype=np.float64)[:, self.centers_] @ coef + const
-        X2 = self._validate_X(X, "X")
-        out = np.empty((X2.shape[0], coef.shape[1]))
-        for i0 in range(0, X2.shape[0], chunk):
-            K2 = np.asarray(self._kernel_matrix(X2[i0:i0 + chunk], self.X_centers_), dtype=np.float64)
-            out[i0:i0 + chunk] = K2 @ coef + const
-        return out
+        return _kernel_expansion(self, self._validate_X(X, "X"), self.X_centers_, coef, const, chunk)
 
 
 _NYSTROM_DOC = """
