@@ -2,8 +2,10 @@
 
     python mpi_runs.py OUT.json [mpi]          every case; with "mpi", sharded over COMM_WORLD
     python mpi_runs.py OUT.json mpi-bad-data   each rank passes other data (the check must refuse);
-                                               diagnostics and out= on a sharded network (refused)
+                                               and diagnostics on a sharded network (refused)
     python mpi_runs.py OUT.json mpi-stalled    rank 1 never joins (the others must time out)
+    python mpi_runs.py DIR mpi-write           the runs of FILE_CASES written to DIR/NAME.h5 up to t = 0.3
+    python mpi_runs.py DIR mpi-resume          ... resumed from there to t = 0.5
 
 Rank 0 writes, for each case, sha256 digests of the recorded series and of the particles
 gathered in the order of the whole network, and the predictions, jvp and vjp of the initial
@@ -37,6 +39,36 @@ CASES = {
 }
 
 
+#: The runs written to files (test_mpi.test_files_of_sharded_runs).
+FILE_CASES = ("rd_linearized_symmetric", "langevin_relu_bias", "heun_k2_output_bias", "online_centered",
+              "one_chunk_rd_linearized")
+
+
+def write_case(name, folder, comm):
+    """Run ``name`` to t = 0.3 into folder/NAME.h5 (a checkpoint and a snapshot every 0.1)."""
+    net, ds, sim_kw = setup(name, comm)
+    traj = mf.simulate(net, ds, t_max=0.3, dt=0.05, progress=False, comm=comm, threads=1, record_every=0.05,
+                       out=f"{folder}/{name}.h5", checkpoint_every=0.1, snapshot_every=0.1, **sim_kw)
+    return digest(np.asarray(traj.train_risk))
+
+
+def resume_case(name, folder, comm):
+    """Resume folder/NAME.h5 to t = 0.5."""
+    traj = mf.resume(f"{folder}/{name}.h5", t_max=0.5, progress=False, threads=1, comm=comm)
+    return digest(np.asarray(traj.train_risk))
+
+
+def setup(name, comm):
+    net_kw, sim_kw = CASES[name]
+    net_kw, sim_kw = dict(net_kw), dict(sim_kw)
+    k = sim_kw.pop("k", 1)
+    net = mf.TwoLayer(D, **{"width": N, "particle_chunk": CHUNK, "seed": 5, **net_kw}, comm=comm)
+    ds = data(k)
+    if sim_kw.get("loss") == "logistic":
+        ds = (ds.X, np.where(ds.y >= 0, 1.0, -1.0))
+    return net, ds, sim_kw
+
+
 def data(k=1, seed=2):
     teacher = mf.datasets.TwoLayerTeacher(D, 3, "tanh", seed=1, a=np.arange(3 * k, dtype=float).reshape(3, k) - 1.0)
     return mf.datasets.teacher_dataset(teacher, D, 40, 20, noise=0.1, seed=seed)
@@ -56,14 +88,8 @@ def whole_blocks(net, comm):
 
 
 def run_case(name, comm):
-    net_kw, sim_kw = CASES[name]
-    net_kw, sim_kw = dict(net_kw), dict(sim_kw)
-    k = sim_kw.pop("k", 1)
-    net = mf.TwoLayer(D, **{"width": N, "particle_chunk": CHUNK, "seed": 5, **net_kw}, comm=comm)
-    ds = data(k)
-    if sim_kw.get("loss") == "logistic":
-        ds = (ds.X, np.where(ds.y >= 0, 1.0, -1.0))
-    X = np.ascontiguousarray(data(k).X[:7], dtype=net.dtype)
+    net, ds, sim_kw = setup(name, comm)
+    X = np.ascontiguousarray(data(net.outputs).X[:7], dtype=net.dtype)
     out = {"predict": net.predict(X, threads=1).tolist()}
     traj = mf.simulate(net, ds, t_max=0.5, dt=0.05, progress=False, comm=comm, threads=1, record_every=0.1,
                        **sim_kw)
@@ -82,12 +108,16 @@ def main():
     if mode.startswith("mpi"):
         from mpi4py import MPI
         comm = MPI.COMM_WORLD
+    if mode in ("mpi-write", "mpi-resume"):
+        step = write_case if mode == "mpi-write" else resume_case
+        records = {name: step(name, path, comm) for name in FILE_CASES}
+        assert all(other == records for other in comm.allgather(records))   # the same records on every rank
+        return
     if mode == "mpi-bad-data":
         net = mf.TwoLayer(D, N, particle_chunk=CHUNK, comm=comm)
         result = {}
         for what, kwargs in [("error", dict(data=data(seed=10 + comm.rank))),
-                             ("diagnostics", dict(data=data(), diagnostics=True)),
-                             ("out", dict(data=data(), out=f"{path}-{comm.rank}.h5"))]:
+                             ("diagnostics", dict(data=data(), diagnostics=True))]:
             try:
                 kwargs = dict(kwargs)
                 mf.simulate(net, kwargs.pop("data"), t_max=0.1, dt=0.05, progress=False, comm=comm, **kwargs)

@@ -391,13 +391,13 @@ def test_a_full_disk_keeps_the_last_checkpoint(tmp_path, monkeypatch):
     write = _io.TrajectoryWriter._write_checkpoint
     calls = []
 
-    def fill_the_disk(f, sd, layout):
+    def fill_the_disk(self, f, sd):
         calls.append(sd["step"])
         if len(calls) == 3:
             raise OSError(errno.ENOSPC, "No space left on device")
-        write(f, sd, layout)
+        write(self, f, sd)
 
-    monkeypatch.setattr(_io.TrajectoryWriter, "_write_checkpoint", staticmethod(fill_the_disk))
+    monkeypatch.setattr(_io.TrajectoryWriter, "_write_checkpoint", fill_the_disk)
     with pytest.raises(OSError, match="No space left"):
         mf.simulate(_student(), _online_data("quadratic"), **run, out=path, checkpoint_every=0.2)
     monkeypatch.undo()

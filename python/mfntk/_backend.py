@@ -198,9 +198,8 @@ def _shard_of(p):
 
 
 def _require_every_particle(p, what):
-    """ValueError when p holds only a shard of its network's particles."""
-    shard = getattr(p, "shard", None)
-    if shard is not None and shard.local_width != shard.N:
+    """ValueError when p's particles are shared out between processes."""
+    if getattr(getattr(p, "backend", None), "size", 1) > 1:
         raise ValueError(f"net: {what} of a network sharded over MPI ranks is not available; it needs every "
                          "particle in one process")
 
@@ -260,6 +259,8 @@ def _drive(plan, seconds=None):
 
 #: Seconds a rank waits in a collective before it gives up (MPIBackend(timeout=...)).
 DEFAULT_TIMEOUT = 600.0
+#: The MPI tag of the parts of vectors sent to rank 0 for a file.
+_FILE_TAG = 77
 
 
 class MPITimeoutError(RuntimeError):
@@ -372,8 +373,23 @@ class MPIBackend(CPUBackend):
     # ---- the processes of a run -------------------------------------------------------------
     def shard(self, N, chunk):
         """The chunks of N particles; this rank holds chunks [C r / P, C (r + 1) / P)."""
+        return self.shard_of_rank(N, chunk, self.rank)
+
+    def shard_of_rank(self, N, chunk, rank):
+        """The shard rank ``rank`` holds."""
         count = _core.Shard(N, chunk).count
-        return _core.Shard(N, chunk, count * self.rank // self.size, count * (self.rank + 1) // self.size)
+        return _core.Shard(N, chunk, count * rank // self.size, count * (rank + 1) // self.size)
+
+    def send_to_root(self, values):
+        """Send a flat array to rank 0 (which receives it with :meth:`receive`)."""
+        values = np.ascontiguousarray(values)
+        self._wait(self.comm.Isend(values, dest=0, tag=_FILE_TAG), "sending to rank 0")
+
+    def receive(self, rank, size, dtype):
+        """The flat array of ``size`` values rank ``rank`` sends with :meth:`send_to_root`."""
+        values = np.empty(size, dtype=dtype)
+        self._wait(self.comm.Irecv(values, source=rank, tag=_FILE_TAG), f"receiving from rank {rank}")
+        return values
 
     def _wait(self, request, what):
         deadline = time.monotonic() + self.timeout

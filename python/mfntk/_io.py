@@ -315,6 +315,47 @@ def _fsync_file(path):
 # writing
 # ---------------------------------------------------------------------------------------
 
+class _FileVectors:
+    """The flat vectors of a run (the parameters, the state) as files hold them: in the layout of
+    the whole network, written by one process.
+
+    In one process a vector is written as it is. In a run sharded over MPI ranks, rank 0 writes
+    every file: it receives each rank's part of a vector in turn (never more than one part at a
+    time in its memory) and writes its blocks where they lie in the whole vector; the other
+    ranks only send their parts, in the order rank 0 writes the vectors.
+    """
+
+    def __init__(self, sim):
+        self.sim, net = sim, sim.net0
+        self.sharded = bool(getattr(net, "sharded", False))
+        self.backend = net.backend if self.sharded else None
+        self.root = not self.sharded or self.backend.rank == 0
+        self.state_layout = sim.state_segments()[0]
+        self.params = self.state_layout["particles"]
+
+    def _segments(self, kind, rank):
+        net = self.sim.net0
+        shard = self.backend.shard_of_rank(net.width, net.particle_chunk, rank)
+        return net.flat_segments(shard) if kind == "params" else self.sim.state_segments(shard)[1]
+
+    def write(self, target, local, kind):
+        """The vector of ``kind`` ("params" or "state") whose part here is ``local``: written through
+        ``target(index, values)`` (``index`` a slice of the whole vector) on rank 0, sent there
+        from the others."""
+        if not self.sharded:
+            target(slice(0, local.size), local)
+        elif not self.root:
+            self.backend.send_to_root(local)
+        else:
+            for rank in range(self.backend.size):
+                segments = self._segments(kind, rank)
+                part = local if rank == 0 else self.backend.receive(
+                    rank, sum(length for _, _, length in segments), local.dtype)
+                for at, here, length in segments:
+                    if length:
+                        target(slice(at, at + length), part[here:here + length])
+
+
 class TrajectoryWriter:
     """Writes a run to ``path``: the first file at t = 0, then checkpoints (see the module doc).
 
@@ -351,11 +392,14 @@ class TrajectoryWriter:
         self.sim, self.path = sim, path
         self.tmp = path + ".partial"
         self.parts_dir = path + PARTS_SUFFIX
-        self._lock = _Lock(path)
-        if os.path.exists(self.tmp):   # left by a run that was killed while writing: never complete
-            os.remove(self.tmp)
+        self.vectors = _FileVectors(sim)
         self.parts = [] if fresh else list(parts)   # the snapshot parts the file lists, in order
-        _remove_parts(self.parts_dir, keep=self.parts)  # parts of an older run, or never committed
+        self._lock = None
+        if self.vectors.root:   # the one process that writes
+            self._lock = _Lock(path)
+            if os.path.exists(self.tmp):   # left by a run that was killed while writing: never complete
+                os.remove(self.tmp)
+            _remove_parts(self.parts_dir, keep=self.parts)  # parts of an older run, or never committed
         self.checkpoint_steps, self.snapshot_steps = checkpoint_steps, snapshot_steps
         self.pending = []          # snapshots taken since the last checkpoint: (t, step, theta)
         self._last_snapshot = None if fresh else sim.step
@@ -394,6 +438,8 @@ class TrajectoryWriter:
 
     def close(self):
         """Release the file without writing (after a failure: the last checkpoint stays)."""
+        if self._lock is None:
+            return
         if os.path.exists(self.tmp):
             os.remove(self.tmp)
         self._lock.release()
@@ -405,6 +451,15 @@ class TrajectoryWriter:
         The file is replaced atomically, after the parts it lists are on disk."""
         h5py = _h5py()
         sim = self.sim
+        if not self.vectors.root:   # a rank of a sharded run: its parts, in the order rank 0 writes them
+            if first:
+                self.vectors.write(None, sim.net0.get_flat(), "params")
+            for _, _, theta in self.pending:
+                self.vectors.write(None, theta, "params")
+            self.vectors.write(None, sim.state, "state")
+            self.pending = []
+            self.last_step = sim.step
+            return
         sd = sim.state_dict()
         sd["wall_time"] = self._wall0 + (time.perf_counter() - self._clock0)
         complete = bool(sim.step >= sim.steps_total)
@@ -438,7 +493,7 @@ class TrajectoryWriter:
                 parts = []
             elif self.pending:
                 parts.append(self._write_part(self.pending))
-            self._write_checkpoint(f, sd, sim.layout)
+            self._write_checkpoint(f, sd)
             f.attrs["config"] = _json(sim.config())
             f.attrs["updated"] = time.strftime("%Y-%m-%dT%H:%M:%S")
             f.attrs["complete"] = complete
@@ -463,8 +518,9 @@ class TrajectoryWriter:
             f.attrs["format"] = PART_FORMAT
             _create(f, "t", np.array([p[0] for p in pending], np.float64))
             _create(f, "step", np.array([p[1] for p in pending], np.int64))
-            theta = np.stack([p[2] for p in pending])
-            _create(f, "theta", theta, chunks=(1, theta.shape[1]))
+            P = self.vectors.params
+            theta = _create(f, "theta", shape=(len(pending), P), dtype=self.sim.net0.dtype, chunks=(1, P))
+            self._write_snapshots(theta, 0)
             _seal(f)
         return self._commit_part(path)
 
@@ -509,10 +565,16 @@ class TrajectoryWriter:
                 s[key].resize(m0 + m, axis=0)
             s["t"][m0:] = [p[0] for p in self.pending]
             s["step"][m0:] = [p[1] for p in self.pending]
-            s["theta"][m0:] = np.stack([p[2] for p in self.pending])
+            self._write_snapshots(s["theta"], m0)
+
+    def _write_snapshots(self, theta, first_row):
+        """The pending snapshots into the rows of ``theta`` from ``first_row`` on, one at a time."""
+        for i, (_, _, values) in enumerate(self.pending):
+            self.vectors.write(lambda index, v, row=first_row + i: theta.__setitem__((row, index), v), values,
+                               "params")
 
     def _empty_snapshots(self, f):
-        P = self.sim.layout["particles"]
+        P = self.vectors.params
         s = f.create_group("snapshots")
         _create(s, "t", shape=(0,), maxshape=(None,), dtype="f8", chunks=(256,))
         _create(s, "step", shape=(0,), maxshape=(None,), dtype="i8", chunks=(256,))
@@ -532,7 +594,8 @@ class TrajectoryWriter:
         f.attrs["checkpoint_steps"] = int(self.checkpoint_steps or 0)
         f.attrs["snapshot_steps"] = int(self.snapshot_steps or 0)
         g = f.create_group("net0")
-        _create(g, "theta", sim.net0.get_flat())
+        theta = _create(g, "theta", shape=(self.vectors.params,), dtype=sim.net0.dtype)
+        self.vectors.write(theta.__setitem__, sim.net0.get_flat(), "params")
         g.attrs["config"] = _json(sim.net0.config())
         g.attrs["model"] = sim.net0.kind
         _seal(g)
@@ -548,11 +611,12 @@ class TrajectoryWriter:
                 raise TypeError(f"series {name!r}: cannot be stored (ragged)")
             _create(g, name, arr)
 
-    @staticmethod
-    def _write_checkpoint(f, sd, layout):
+    def _write_checkpoint(self, f, sd):
         g = f.create_group("checkpoint")
-        g.attrs["layout"] = _json(dict(layout))
-        _create(g, "state", sd["state"])
+        layout = self.vectors.state_layout
+        g.attrs["layout"] = _json(layout)
+        state = _create(g, "state", shape=(layout["size"],), dtype=sd["state"].dtype)
+        self.vectors.write(state.__setitem__, sd["state"], "state")
         if sd["K0"] is not None:
             _create(g, "K0", sd["K0"])
         if sd["prev"] is not None:
@@ -851,9 +915,10 @@ def _read_snapshots(f, h, read=True):
     return t, step, theta
 
 
-def _read_state_dict(f, h):
-    """The checkpoint as :meth:`Simulation.state_dict` gives it (arrays read after their sizes are checked)."""
-    arrays = [h.state, *h.series.values()] + ([h.K0] if h.K0 is not None else [])
+def _read_state_dict(f, h, state=True):
+    """The checkpoint as :meth:`Simulation.state_dict` gives it (arrays read after their sizes are
+    checked); without ``state``, its ``state`` is None (a shard's part is read by :func:`read_state`)."""
+    arrays = ([h.state] if state else []) + [*h.series.values()] + ([h.K0] if h.K0 is not None else [])
     if h.prev is not None:
         arrays += [v for k, v in h.prev.items() if k != "risk" and v is not None]
     _fits_in_memory(f, arrays, "the checkpoint")
@@ -867,14 +932,36 @@ def _read_state_dict(f, h):
     prev = None
     if h.prev is not None:
         prev = {k: (v if k == "risk" or v is None else v[()]) for k, v in h.prev.items()}
-    return {"state": h.state[()], "step": h.step, "record_steps": h.record_steps, "series": series, "rng": h.rng,
+    return {"state": h.state[()] if state else None, "step": h.step, "record_steps": h.record_steps, "series": series, "rng": h.rng,
             "K0": h.K0[()] if h.K0 is not None else None, "prev": prev, "wall_time": h.wall_time}
 
 
-def _net0(f, h):
-    net0 = h.model_class(**h.net_config)
-    net0.set_flat(h.theta0[()])
+def _net0(f, h, comm=None):
+    """The model at t = 0; with ``comm``, sharded over its ranks, each reading its own rows."""
+    if comm is None:
+        net0 = h.model_class(**h.net_config)
+        net0.set_flat(h.theta0[()])
+        return net0
+    if not hasattr(h.model_class, "shard_over"):
+        raise ValueError(f"comm: the {h.kind} run in {h.path} cannot be sharded over MPI ranks")
+    net0 = h.model_class(**h.net_config, comm=comm)
+    net0.set_flat(_read_segments(h.theta0, net0.flat_segments(), net0.n_params))
     return net0
+
+
+def _read_segments(dataset, segments, size):
+    """A flat vector of ``size`` values from the (whole offset, offset here, length) ``segments`` of ``dataset``."""
+    out = np.empty(size, dtype=dataset.dtype)
+    for at, here, length in segments:
+        out[here:here + length] = dataset[at:at + length]
+    return out
+
+
+def read_state(path, segments, size):
+    """A sharded run's part of the checkpoint's state in ``path``: ``size`` values from the
+    (whole offset, offset here, length) ``segments`` of ``Simulation.state_segments``."""
+    with _open(path) as f:
+        return _read(f, "the checkpoint", lambda: _read_segments(_read_header(f).state, segments, size))
 
 
 def load(path):
@@ -955,15 +1042,16 @@ class StoredRun:
         self.__dict__.update(fields)
 
 
-def read_run(path, data=None):
+def read_run(path, data=None, comm=None):
     """The stored run of ``path`` for resuming it (see :func:`mfntk.resume` for ``data``).
 
     Returns
     -------
     StoredRun
         ``path``, ``config`` (the run's options), ``net0`` (the model at t = 0),
-        ``state`` (the checkpoint, as ``Simulation.state_dict`` gives it), ``data`` (a
-        Dataset), ``checkpoint_steps``, ``snapshot_steps``.
+        ``state`` (the checkpoint, as ``Simulation.state_dict`` gives it; with ``comm``, when
+        the network is sharded, without its ``state``: read each rank's part with
+        :func:`read_state`), ``data`` (a Dataset), ``checkpoint_steps``, ``snapshot_steps``.
 
     Raises
     ------
@@ -979,8 +1067,9 @@ def read_run(path, data=None):
         data = as_dataset(data, name="data")
     with _open(path) as f:
         h = _read(f, "the header", lambda: _read_header(f))
-        sd = _read(f, "the checkpoint", lambda: _read_state_dict(f, h))
-        net0 = _read(f, "the initial network", lambda: _net0(f, h))
+        net0 = _read(f, "the initial network", lambda: _net0(f, h, comm))
+        sharded = bool(getattr(net0, "sharded", False))
+        sd = _read(f, "the checkpoint", lambda: _read_state_dict(f, h, state=not sharded))
         _read(f, "the snapshots", lambda: _read_snapshots(f, h, read=False))
         stored = _read(f, "the data", lambda: _dataset_from_group(f, sampler=None))
         g = f["data"]

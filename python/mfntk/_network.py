@@ -55,6 +55,18 @@ class ParticleLayout:
         """c (k,): a view of the output bias in ``flat``, or None without one."""
         return flat[self.particles_size:self.size] if self.output_bias else None
 
+    def shard_segments(self, whole, begin):
+        """Where this layout's values (the particles [begin, begin + width) of a network whose
+        layout is ``whole``, and its output bias) lie in ``whole``'s flat vector: a list of
+        (offset in whole, offset here, length), one per block."""
+        N, n, k, d = whole.width, self.width, self.outputs, self.d
+        segments = [(begin * k, 0, n * k), (N * k + begin * d, n * k, n * d)]
+        if self.bias:
+            segments.append((N * (k + d) + begin, n * (k + d), n))
+        if self.output_bias:
+            segments.append((whole.particles_size, self.particles_size, k))
+        return segments
+
     def join(self, a, W, b, c=None):
         """The flat vector of (a, W, b, c) (a new array)."""
         return np.concatenate([a.ravel(), W.ravel()] + ([b] if self.bias else []) + ([c] if self.output_bias else []))
@@ -225,9 +237,22 @@ class TwoLayer:
         return new
 
     @property
+    def whole_layout(self):
+        """The layout of the whole network (of ``layout`` itself when this process holds every particle)."""
+        return ParticleLayout(self.width, self.outputs, self.d, self.bias, self.output_bias)
+
+    def flat_segments(self, shard=None):
+        """(offset in the whole network's flat vector, offset in the shard's, length) of the blocks
+        of ``shard`` (default: this process's), as :meth:`ParticleLayout.shard_segments`."""
+        shard = self.shard if shard is None else shard
+        local = ParticleLayout(shard.local_width, self.outputs, self.d, self.bias, self.output_bias)
+        return local.shard_segments(self.whole_layout, shard.particle_begin)
+
+    @property
     def sharded(self):
-        """Whether this process holds only some of the particles (a network built with ``comm``)."""
-        return self.shard.local_width != self.width
+        """Whether the particles are shared out between several processes (a network built with
+        ``comm`` of more than one rank; the same answer on every rank, whichever holds what)."""
+        return getattr(self.backend, "size", 1) > 1
 
     def require_whole(self, what):
         """ValueError for an operation ``what`` that needs every particle in this process."""

@@ -349,6 +349,26 @@ class Simulation:
         ``self.net0.layout.output_bias_of(self.state)``."""
         return self.net0.layout.split(self.state)
 
+    def state_segments(self, shard=None):
+        """The layout of the whole run's state, as one process holds it (the layout files store),
+        and where the state of ``shard`` (default: this process's; only a sharded network has
+        others) lies in it: ``(layout, [(offset in the whole state, offset here, length), ...])``."""
+        net = self.net0
+        if shard is None and not getattr(net, "sharded", False):
+            return dict(self.layout), [(0, 0, self.layout["size"])]
+        params = net.flat_segments(shard)
+        whole, here = net.whole_layout.size, sum(length for _, _, length in params)
+        residual = self.data.n * net.outputs if self.residual_dynamics else 0
+        layout = {"particles": whole, "residual": whole if residual else 0,
+                  "linearized": whole + residual if self.linearized else 0,
+                  "size": whole + residual + (whole if self.linearized else 0)}
+        segments = list(params)
+        if residual:
+            segments.append((whole, here, residual))
+        if self.linearized:
+            segments += [(at + whole + residual, local + here + residual, length) for at, local, length in params]
+        return layout, segments
+
     def _current_net(self):
         self.net.set_flat(self.state[:self.layout["particles"]])
         return self.net
@@ -402,8 +422,6 @@ class Simulation:
         out = OutputOptions.build("Simulation.run", **output)
         if out.out is None:
             return self._run(progress, callback)
-        if getattr(self.net0, "sharded", False):
-            self.net0.require_whole("out")
         if self.step != 0 or self.series["t"]:
             raise ValueError("out: a file starts with a new run; continue a started run with mfntk.resume")
         writer = _io.TrajectoryWriter.create(self, out)
@@ -420,6 +438,8 @@ class Simulation:
             writer.close()   # the file keeps its last checkpoint
             raise
         writer.finish(traj.interrupted)
+        if getattr(self.net0, "sharded", False):   # each rank keeps its shard; the file holds them all
+            return traj
         return _io.load(writer.path)
 
     def _run(self, progress, callback):
@@ -590,7 +610,7 @@ Simulation.__init__.__signature__ = _signature("self", "net", "data", "t_max", "
     inspect.Parameter("comm", inspect.Parameter.KEYWORD_ONLY, default=None)])
 
 
-def resume(path, data=None, progress=None, threads=None, t_max=None):
+def resume(path, data=None, progress=None, threads=None, t_max=None, comm=None):
     """Continue a run written by ``simulate(..., out=path, checkpoint_every=...)`` from its last checkpoint.
 
     The continued run gives the same numbers, bit for bit, as an uninterrupted run (full
@@ -613,6 +633,10 @@ def resume(path, data=None, progress=None, threads=None, t_max=None):
         OpenMP threads (results do not depend on it). None: all available.
     t_max : float, optional
         Extend the run to a later final time (default: the stored one).
+    comm : mpi4py communicator, optional
+        Continue sharded over the ranks of ``comm`` (as ``simulate(..., comm=)``), each rank
+        reading only its particles; any number of ranks, whatever the run was written with,
+        gives the same numbers. Every rank returns the records and its shard of the particles.
     Returns
     -------
     Trajectory
@@ -626,7 +650,7 @@ def resume(path, data=None, progress=None, threads=None, t_max=None):
         When ``data`` is needed but missing, or does not match the stored training set, or
         when an online run's sampler is not stored as numbers in the file.
     """
-    stored = _io.read_run(path, data=data)
+    stored = _io.read_run(path, data=data, comm=comm)
     config, sd, net0 = stored.config, stored.state, stored.net0
     options = RunOptions.from_dict(config, ignore_unknown=True)
     if t_max is not None:
@@ -637,12 +661,14 @@ def resume(path, data=None, progress=None, threads=None, t_max=None):
     options = options.replace(threads=resolve_threads(threads), record_every=sd["record_steps"] * options.dt)
     run = options.to_dict()
     try:
-        sim = Simulation(net0, stored.data, run.pop("t_max"), run.pop("dt"), **run)
+        sim = Simulation(net0, stored.data, run.pop("t_max"), run.pop("dt"), comm=comm, **run)
+        if sd["state"] is None:   # sharded: this rank's part of the stored state
+            sd = {**sd, "state": _io.read_state(stored.path, sim.state_segments()[1], sim.state.size)}
         sim.load_state_dict(sd)
     except (TypeError, ValueError, KeyError) as exc:  # the stored pieces do not fit together
         raise _io.TrajectoryFileError(f"{stored.path}: the stored run cannot be restored (corrupt file?): "
                                       f"{type(exc).__name__}: {exc}") from None
     if sim.step >= sim.steps_total and options.t_max == config["t_max"]:
-        return _io.load(path)
+        return sim.trajectory() if getattr(sim.net0, "sharded", False) else _io.load(path)
     writer = _io.TrajectoryWriter.reopen(sim, stored)
     return sim._run_writing(writer, progress)

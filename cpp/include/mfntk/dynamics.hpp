@@ -62,7 +62,7 @@ template <class Act>
 double preactivation_cache_bytes(Index n, const Shard& shard, Index k, std::size_t value_bytes,
                                  const Tiling& tiling = {}) {
   if (uses_sign_mask<Act>(k))
-    return static_cast<double>(n) * shard.sign_words_per_sample(n, tiling) * sizeof(std::uint64_t);
+    return static_cast<double>(n) * shard.sign_word_offsets(tiling).back() * sizeof(std::uint64_t);
   return static_cast<double>(n) * shard.local_width() * value_bytes;
 }
 
@@ -160,7 +160,7 @@ template <class T> class Dynamics {
 template <class T, class Act> class DynamicsOf final : public Dynamics<T> {
  public:
   DynamicsOf(const DynamicsOptions& o, Act act, Tiling tiling)
-      : Dynamics<T>(o), act_(act), passes_(this->shard_, nullptr) {
+      : Dynamics<T>(o), act_(act), passes_(this->shard_, nullptr, tiling) {
     ws_.tiling = tiling;
   }
 

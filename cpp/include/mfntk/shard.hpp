@@ -74,11 +74,13 @@ struct Shard {
     return t;
   }
 
-  // The sign words per sample of the relu pre-activation cache, summed over the chunks held.
-  Index sign_words_per_sample(Index n, const Tiling& t) const {
-    Index words = 0;
-    for (Index c = begin; c < end; ++c) words += TilePlan(n, chunks[c].second, tiling(t)).sign_words_per_sample;
-    return words;
+  // The start of each held chunk's sign words in a sample's row of the relu pre-activation
+  // cache, and (last entry) the words of a row: local_chunks() + 1 values.
+  std::vector<Index> sign_word_offsets(const Tiling& t) const {
+    std::vector<Index> offsets{0};
+    for (Index c = begin; c < end; ++c)
+      offsets.push_back(offsets.back() + TilePlan(0, chunks[c].second, tiling(t)).sign_words_per_sample);
+    return offsets;
   }
 
   // out = the fixed-order sum of the partials of every chunk (count() blocks of m values).
@@ -119,7 +121,8 @@ template <class T> class Exchange {
 // block (chunk_cache).
 template <class T> class ShardedPasses {
  public:
-  ShardedPasses(const Shard& shard, Exchange<T>* exchange) : shard_(shard), exchange_(exchange) {}
+  ShardedPasses(const Shard& shard, Exchange<T>* exchange, const Tiling& tiling = {})
+      : shard_(shard), exchange_(exchange), sign_words_(shard.sign_word_offsets(tiling)) {}
 
   const Shard& shard() const { return shard_; }
   void set_exchange(Exchange<T>* exchange) { exchange_ = exchange; }
@@ -129,7 +132,7 @@ template <class T> class ShardedPasses {
   void forward(const Act& act, const Particles<T>& p, const T* X, Index n, T* F, Workspaces<T>& ws, int threads,
                ZCache<T> cache = {}) {
     reduce(n * p.k, F, threads, [&](Index c, const Particles<T>& q, T* out) {
-      forward_chunk(act, q, X, n, out, ws, threads, chunk_cache(cache, c, n, ws.tiling));
+      forward_chunk(act, q, X, n, out, ws, threads, chunk_cache(cache, c, n));
     }, p);
   }
 
@@ -141,7 +144,7 @@ template <class T> class ShardedPasses {
       const Index j0 = local_start(c);
       const Particles<T> tc{t.a ? t.a + j0 * p.k : nullptr, t.W ? t.W + j0 * p.d : nullptr,
                             t.b ? t.b + j0 : nullptr, q.N, q.d, q.k};
-      with_tiling(ws, [&] { mfntk::jvp(act, q, X, n, tc, out, ws, threads, chunk_cache(cache, c, n, ws.tiling)); });
+      with_tiling(ws, [&] { mfntk::jvp(act, q, X, n, tc, out, ws, threads, chunk_cache(cache, c, n)); });
     }, p);
   }
 
@@ -152,13 +155,14 @@ template <class T> class ShardedPasses {
     for (Index c = shard_.begin; c < shard_.end; ++c) {
       const Index j0 = local_start(c);
       const ParticleVec<T> gc{g.a + j0 * p.k, g.W + j0 * p.d, g.b ? g.b + j0 : nullptr, chunk_size(c), p.d, p.k};
-      with_tiling(ws, [&] { mfntk::vjp(act, chunk(p, c), X, n, R, gc, ws, threads, chunk_cache(cache, c, n, ws.tiling)); });
+      with_tiling(ws, [&] { mfntk::vjp(act, chunk(p, c), X, n, R, gc, ws, threads, chunk_cache(cache, c, n)); });
     }
   }
 
  private:
   Shard shard_;
   Exchange<T>* exchange_;
+  std::vector<Index> sign_words_;  // Shard::sign_word_offsets
   Exchange<T> local_;
   std::vector<T> partials_, all_;
 
@@ -184,13 +188,9 @@ template <class T> class ShardedPasses {
 
   // Chunk c's block of the cache: its n x size values, or its sign words, after those of the
   // chunks before it in the shard.
-  ZCache<T> chunk_cache(ZCache<T> cache, Index c, Index n, const Tiling& t) const {
+  ZCache<T> chunk_cache(ZCache<T> cache, Index c, Index n) const {
     if (cache.data) cache.data += n * local_start(c);
-    if (cache.signs) {
-      Index words = 0;
-      for (Index e = shard_.begin; e < c; ++e) words += TilePlan(n, chunk_size(e), shard_.tiling(t)).sign_words_per_sample;
-      cache.signs += n * words;
-    }
+    if (cache.signs) cache.signs += n * sign_words_[c - shard_.begin];
     return cache;
   }
 
