@@ -1,15 +1,14 @@
 """Runs of the MPI tests (test_mpi.py), the same in one process and under ``mpiexec -n P``.
 
     python mpi_runs.py OUT.json [mpi]          every case; with "mpi", sharded over COMM_WORLD
-    python mpi_runs.py OUT.json mpi-bad-data   each rank passes other data (the check must refuse);
-                                               and diagnostics on a sharded network (refused)
+    python mpi_runs.py OUT.json mpi-bad-data   each rank passes other data (the check must refuse)
     python mpi_runs.py OUT.json mpi-stalled    rank 1 never joins (the others must time out)
     python mpi_runs.py DIR mpi-write           the runs of FILE_CASES written to DIR/NAME.h5 up to t = 0.3
     python mpi_runs.py DIR mpi-resume          ... resumed from there to t = 0.5
 
 Rank 0 writes, for each case, sha256 digests of the recorded series and of the particles
-gathered in the order of the whole network, and the predictions, jvp and vjp of the initial
-network on a few points.
+gathered in the order of the whole network, and of the initial network's predictions, empirical
+kernels (mean and matrix), their matvec and a CG kernel-ridge fit with them.
 """
 import hashlib
 import json
@@ -33,6 +32,8 @@ CASES = {
     "online_centered": (dict(activation="relu"), dict(method="euler", batch=8, online=True, centered=True)),
     "float32_relu": (dict(activation="relu", dtype="float32"), dict(method="rk4")),
     "logistic_relu": (dict(activation="relu"), dict(method="euler", loss="logistic")),
+    "diagnostics_k2_bias": (dict(activation="tanh", bias=True, b_std=0.5, outputs=2),
+                            dict(method="heun", k=2, diagnostics=True, probe_size=16)),
     # one chunk: one rank holds it, the others none
     "one_chunk_rd_linearized": (dict(activation="tanh", bias=True, width=100, particle_chunk=None),
                                 dict(method="rk4", residual_dynamics=True, linearized=True)),
@@ -41,7 +42,7 @@ CASES = {
 
 #: The runs written to files (test_mpi.test_files_of_sharded_runs).
 FILE_CASES = ("rd_linearized_symmetric", "langevin_relu_bias", "heun_k2_output_bias", "online_centered",
-              "one_chunk_rd_linearized")
+              "diagnostics_k2_bias", "one_chunk_rd_linearized")
 
 
 def write_case(name, folder, comm):
@@ -91,6 +92,15 @@ def run_case(name, comm):
     net, ds, sim_kw = setup(name, comm)
     X = np.ascontiguousarray(data(net.outputs).X[:7], dtype=net.dtype)
     out = {"predict": net.predict(X, threads=1).tolist()}
+    # the empirical kernels, their matvec and a CG solve with them
+    for output in ("mean", "matrix"):
+        kernel = mf.kernels.Empirical(net, threads=1, output=output)
+        V = np.ones((kernel(X).shape[0], 2), dtype=net.dtype)
+        out[f"gram_{output}"] = digest(kernel(X, X[:3]))
+        out[f"matvec_{output}"] = digest(kernel.matvec(X, V))
+    fitted = mf.KernelRegressor(mf.kernels.Empirical(net, threads=1), ridge=0.1, solver="cg", tol=1e-10,
+                                preconditioner=None).fit(X, np.arange(7.0))
+    out["cg"] = digest(fitted.predict(X))
     traj = mf.simulate(net, ds, t_max=0.5, dt=0.05, progress=False, comm=comm, threads=1, record_every=0.1,
                        **sim_kw)
     series = {key: np.asarray(value, np.float64) for key, value in traj.series().items()}
@@ -115,16 +125,16 @@ def main():
         return
     if mode == "mpi-bad-data":
         net = mf.TwoLayer(D, N, particle_chunk=CHUNK, comm=comm)
-        result = {}
-        for what, kwargs in [("error", dict(data=data(seed=10 + comm.rank))),
-                             ("diagnostics", dict(data=data(), diagnostics=True))]:
-            try:
-                kwargs = dict(kwargs)
-                mf.simulate(net, kwargs.pop("data"), t_max=0.1, dt=0.05, progress=False, comm=comm, **kwargs)
-            except ValueError as exc:
-                result[what] = str(exc)
-            else:
-                result[what] = None
+        try:
+            mf.simulate(net, data(seed=10 + comm.rank), t_max=0.1, dt=0.05, progress=False, comm=comm)
+        except ValueError as exc:
+            result = {"error": str(exc)}
+        else:
+            result = {"error": None}
+        try:   # the features of a fixed network need all its particles in one process
+            mf.NeuralTangent(net=net).fit(data().X, data().y)
+        except ValueError as exc:
+            result["features"] = str(exc)
         every = comm.gather(result, root=0)
         if comm.rank == 0:
             with open(path, "w") as f:

@@ -90,6 +90,46 @@ def test_chunked_passes_match_numpy(activation, bias, outputs, dtype):
             np.testing.assert_array_equal(got, want)
 
 
+@pytest.mark.parametrize("output", ["mean", "matrix"])
+def test_chunked_kernels_and_diagnostics_match_the_whole_network(output):
+    """A network of 8 chunks sums its kernels, matvec, tangent change and displacement chunk by
+    chunk (each chunk's kernel weighted by N_c / N): the same numbers, to rounding, as the same
+    particles taken as one chunk."""
+    from mfntk import _diagnostics
+    kw = dict(activation="tanh", bias=True, b_std=0.5, outputs=2, seed=4)
+    chunked, whole = mf.TwoLayer(5, 1000, particle_chunk=128, **kw), mf.TwoLayer(5, 1000, **kw)
+    np.testing.assert_array_equal(chunked.a, mf.TwoLayer(5, 1000, particle_chunk=128, **kw).a)
+    whole.a, whole.W, whole.b = chunked.a, chunked.W, chunked.b
+    assert chunked.shard.count == 8 and whole.shard.count == 1
+    X = np.random.default_rng(3).standard_normal((11, 5))
+    K = mf.kernels.Empirical(chunked, output=output)(X)
+    np.testing.assert_allclose(K, mf.kernels.Empirical(whole, output=output)(X), rtol=1e-12, atol=1e-14)
+    # against numpy: the Jacobian's Gram (1/N) J J^T of the matrix kernel
+    Ja, JW, Jb = ref.jacobian(ref.as_tuple(whole), X)
+    J = np.hstack([Ja, JW, Jb])
+    matrix = J @ J.T / 1000
+    want = matrix if output == "matrix" else matrix.reshape(11, 2, 11, 2).diagonal(axis1=1, axis2=3).mean(-1)
+    np.testing.assert_allclose(K, want, rtol=1e-11, atol=1e-13)
+    V = np.random.default_rng(4).standard_normal((K.shape[0], 3))
+    np.testing.assert_allclose(mf.kernels.Empirical(chunked, output=output).matvec(X, V), K @ V,
+                               rtol=1e-11, atol=1e-13)
+    moved = chunked.copy()
+    moved.W = moved.W + 0.01 * np.random.default_rng(5).standard_normal(moved.W.shape)
+    moved_whole = whole.copy()
+    moved_whole.W = moved.W
+    np.testing.assert_allclose(
+        _diagnostics.tangent_change(chunked, (chunked.a, chunked.W, chunked.b), (moved.a, moved.W, moved.b), X),
+        _diagnostics.tangent_change(whole, (whole.a, whole.W, whole.b), (moved.a, moved.W, moved.b), X), rtol=1e-12)
+    d_chunked = _diagnostics.displacement(chunked.parameter_blocks(), moved.parameter_blocks(), moved.particle_sums)
+    d_whole = _diagnostics.displacement(whole.parameter_blocks(), moved_whole.parameter_blocks(),
+                                        moved_whole.particle_sums)
+    for key in ("a", "W", "b", "all"):
+        np.testing.assert_allclose(d_chunked[key], d_whole[key], rtol=1e-12)
+    np.testing.assert_allclose(d_whole["W"], np.linalg.norm(moved.W - whole.W) / np.linalg.norm(whole.W),
+                               rtol=1e-12)
+    assert d_whole["a"] == 0.0
+
+
 def test_chunked_symmetric_network_is_exactly_zero():
     net = mf.TwoLayer(3, 1000, activation="relu", bias=True, b_std=0.5, symmetric=True, particle_chunk=128, seed=2)
     np.testing.assert_array_equal(net.a[500:], -net.a[:500])
@@ -179,15 +219,13 @@ def test_sharded_runs_match_one_process(tmp_path, single_process, ranks):
     assert all(r["train_risk"][-1] < r["train_risk"][0] for r in single_process.values())
 
 
-def test_bad_launches_are_refused(tmp_path):
+def test_ranks_with_different_data_are_refused(tmp_path):
     proc, out = _launch(tmp_path, 2, "mpi-bad-data")
     assert proc.returncode == 0, proc.stderr[-3000:]
     ranks = json.loads(out.read_text())
     errors = [r["error"] for r in ranks]
     assert all(e is not None and e.startswith("data: differs between the MPI ranks") for e in errors), errors
-    # what needs every particle in one process says so, naming the option
-    assert all(r["diagnostics"] is not None and r["diagnostics"].startswith("diagnostics: not available for a "
-                                                                             "network sharded") for r in ranks)
+    assert all(r.get("features", "").startswith("net: not available for a network sharded") for r in ranks), ranks
 
 
 def test_a_stalled_rank_makes_the_others_stop(tmp_path):

@@ -24,6 +24,7 @@ import hashlib
 import json
 import math
 import time
+import types
 
 import numpy as np
 
@@ -50,6 +51,8 @@ class CPUBackend(Backend):
     """The OpenMP C++ core on this machine (tiled passes, fixed reduction order)."""
 
     name = "cpu"
+    #: The processes that share a network's particles.
+    size = 1
 
     # ---- the processes of a run: one here ---------------------------------------------------
     def shard(self, N, chunk):
@@ -59,6 +62,37 @@ class CPUBackend(Backend):
     def gather(self, shard, partials):
         """Every chunk's block (count, m) from this process's (local chunks, m): here the same."""
         return partials
+
+    def chunk_sum(self, shard, leaf):
+        """The fixed-order sum over every chunk of ``leaf(j0, j1)`` (an array computed from the
+        chunk's particles, rows [j0, j1) of the arrays here), in the order of ``Shard.combine``:
+        here with the leaves computed as the tree needs them, at most one per level in memory."""
+        starts = [start - shard.particle_begin for start, _ in shard.chunks]
+
+        def tree(lo, hi):
+            if hi - lo == 1:
+                return leaf(starts[lo], starts[lo] + shard.chunks[lo][1])
+            mid = lo + (hi - lo) // 2
+            return tree(lo, mid) + tree(mid, hi)
+
+        half, count = shard.first_of_second_half, shard.count
+        return tree(0, half) + tree(half, count) if half < count else tree(0, half)
+
+    def particle_sums(self, p, sums):
+        """``sums(j0, j1)`` (a float64 vector of sums over the particles [j0, j1) here) over all the
+        network's particles: per chunk, combined as :meth:`chunk_sum` (one chunk in one process:
+        one call over all the rows)."""
+        shard = self._chunks_of(p, "a sum over particles")
+        return sums(0, p.a.shape[0]) if shard is None else self.chunk_sum(shard, sums)
+
+    def _chunks_of(self, p, what):
+        """p's shard when a sum over its particles goes chunk by chunk (None: one pass over all)."""
+        shard = getattr(p, "shard", None)
+        if shard is None:
+            if self.size > 1:   # arrays of a shard without its chunks
+                raise ValueError(f"net: {what} of a network sharded over MPI ranks needs the network itself")
+            return None
+        return shard if shard.count > 1 or self.size > 1 else None
 
     def all(self, ok):
         """Whether ``ok`` holds in every process."""
@@ -111,7 +145,13 @@ class CPUBackend(Backend):
         (None: :data:`CHUNK_SECONDS`; 0: one unit per call; inf: one call), so that a Ctrl-C is
         answered between calls; the result does not depend on the grouping, bit for bit.
         """
-        _require_every_particle(p, "the empirical kernel")
+        shard = self._chunks_of(p, "the empirical kernel")
+        if shard is not None:   # the chunks' kernels (each with its own 1 / N_c) weighted by N_c / N
+            return self.chunk_sum(shard, lambda j0, j1: self._gram(
+                _rows(p, j0, j1), X, X2, kind, threads, output, chunk_seconds) * p.a.dtype.type((j1 - j0) / shard.N))
+        return self._gram(p, X, X2, kind, threads, output, chunk_seconds)
+
+    def _gram(self, p, X, X2, kind, threads, output, chunk_seconds):
         cls = _core.EmpiricalGram64 if p.a.dtype == np.float64 else _core.EmpiricalGram32
         plan = cls(p.activation, p.c0, p.a, p.W, p.b, X, X2, kind, output, threads)
         return _drive(plan, chunk_seconds)
@@ -119,7 +159,14 @@ class CPUBackend(Backend):
     def matvec(self, p, X, V, kind, threads, output="mean", X_rows=None, chunk_seconds=None):
         """K(X_rows, X) V without forming K (X_rows None: X); V has one row per point of X (mean)
         or per point and output (matrix, row i k + p). Driven in calls as :meth:`gram`."""
-        _require_every_particle(p, "the empirical kernel's matvec")
+        shard = self._chunks_of(p, "the empirical kernel's matvec")
+        if shard is not None:
+            return self.chunk_sum(shard, lambda j0, j1: self._matvec(
+                _rows(p, j0, j1), X, V, kind, threads, output, X_rows, chunk_seconds)
+                * p.a.dtype.type((j1 - j0) / shard.N))
+        return self._matvec(p, X, V, kind, threads, output, X_rows, chunk_seconds)
+
+    def _matvec(self, p, X, V, kind, threads, output, X_rows, chunk_seconds):
         cls = _core.EmpiricalMatvec64 if p.a.dtype == np.float64 else _core.EmpiricalMatvec32
         plan = cls(p.activation, p.c0, p.a, p.W, p.b, X, V, kind, output, threads, X_rows)
         return _drive(plan, chunk_seconds)
@@ -197,11 +244,10 @@ def _shard_of(p):
     return None if shard.whole and shard.local_chunks == 1 and processes == 1 else shard
 
 
-def _require_every_particle(p, what):
-    """ValueError when p's particles are shared out between processes."""
-    if getattr(getattr(p, "backend", None), "size", 1) > 1:
-        raise ValueError(f"net: {what} of a network sharded over MPI ranks is not available; it needs every "
-                         "particle in one process")
+def _rows(p, j0, j1):
+    """The particles [j0, j1) of p, as the core takes them (views, no copy)."""
+    return types.SimpleNamespace(activation=p.activation, c0=p.c0, a=p.a[j0:j1], W=p.W[j0:j1],
+                                 b=None if p.b is None else p.b[j0:j1])
 
 
 def _core_options(cls, values):
@@ -434,6 +480,29 @@ class MPIBackend(CPUBackend):
 
     def exchange(self, shard):
         return _EngineExchange(self, shard)
+
+    def chunk_sum(self, shard, leaf):
+        """As :meth:`CPUBackend.chunk_sum`: this rank's chunks' leaves, gathered on every rank (every
+        chunk's leaf in memory at once: checked first) and combined by ``Shard.combine``."""
+        from ._validation import check_memory
+        starts = [start - shard.particle_begin for start, _ in shard.chunks]
+        leaves = [leaf(starts[c], starts[c] + shard.chunks[c][1]) for c in range(shard.begin, shard.end)]
+        # the leaves' shape and dtype, from a rank that has some (a rank may hold no chunk)
+        mine = np.zeros(5, dtype=np.int64)
+        if leaves:
+            mine[0], mine[1] = 1, np.dtype(leaves[0].dtype).num
+            mine[2:2 + leaves[0].ndim] = leaves[0].shape
+            mine[4] = leaves[0].ndim
+        every = np.empty((self.size, 5), dtype=np.int64)
+        self._wait(self.comm.Iallgather(mine, every), "gather of the partial sums' shape")
+        found = every[every[:, 0] == 1][0]
+        shape = tuple(int(x) for x in found[2:2 + found[4]])
+        dtype = next(t for t in (np.float64, np.float32) if np.dtype(t).num == found[1])
+        size = math.prod(shape)
+        check_memory(2.0 * shard.count * size * np.dtype(dtype).itemsize, "net",
+                     f"the {shard.count} chunks' partial sums of shape {shape} gathered on every rank")
+        local = np.stack(leaves).reshape(len(leaves), size) if leaves else np.zeros((0, size), dtype)
+        return shard.combine(self.gather(shard, local).reshape((shard.count,) + tuple(shape)))
 
 
 #: The backends by name (the ``backend=`` argument; "mpi" on MPI.COMM_WORLD).

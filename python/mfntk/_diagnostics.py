@@ -30,16 +30,21 @@ def tangent_change(net, theta_prev, theta_now, X):
     X = np.asarray(X, np.float64)
     xx = np.sum(X * X, axis=1) + (1.0 if b0 is not None else 0.0)
     k = a0.shape[1]
-    num = den = 0.0
-    for j0 in range(0, W0.shape[0], _BLOCK):
-        j1 = min(j0 + _BLOCK, W0.shape[0])
-        s0, d0 = _features(net, a0, W0, b0, X, j0, j1)
-        s1, d1 = _features(net, a1, W1, b1, X, j0, j1)
-        num += k * np.sum((s1 - s0) ** 2)
-        den += k * np.sum(s0 ** 2)
-        for p in range(k):
-            num += np.sum(((d1 * a1[j0:j1, p]) - (d0 * a0[j0:j1, p])) ** 2 * xx[:, None])
-            den += np.sum((d0 * a0[j0:j1, p]) ** 2 * xx[:, None])
+
+    def sums(first, last):   # (num, den) over the particles [first, last), in blocks
+        num = den = 0.0
+        for j0 in range(first, last, _BLOCK):
+            j1 = min(j0 + _BLOCK, last)
+            s0, d0 = _features(net, a0, W0, b0, X, j0, j1)
+            s1, d1 = _features(net, a1, W1, b1, X, j0, j1)
+            num += k * np.sum((s1 - s0) ** 2)
+            den += k * np.sum(s0 ** 2)
+            for p in range(k):
+                num += np.sum(((d1 * a1[j0:j1, p]) - (d0 * a0[j0:j1, p])) ** 2 * xx[:, None])
+                den += np.sum((d0 * a0[j0:j1, p]) ** 2 * xx[:, None])
+        return np.array([num, den])
+
+    num, den = net.backend.particle_sums(net, sums)
     return float(np.sqrt(num / den)) if den > 0 else float("nan")
 
 
@@ -94,19 +99,29 @@ def alignment(K, Y):
     return float(np.sum(Y * (K @ Y)) / (np.linalg.norm(K) * np.linalg.norm(G)))
 
 
-def displacement(theta0, theta):
+def displacement(theta0, theta, particle_sums=None):
     """Relative displacements |theta - theta0| / |theta0|: per block and over all of them (``"all"``).
 
     ``theta0`` and ``theta`` map block names to arrays (a model's ``parameter_blocks()``); a
     block that is None (a two-layer network without bias has no ``b``) is left out.
+    ``particle_sums(sums)``: how sums over the rows of the blocks (the particles) are taken
+    (a TwoLayer's: chunk by chunk, as in ``Backend.particle_sums``); None: over all rows at once.
     """
+    names = [name for name, block0 in theta0.items() if block0 is not None]
+
+    def sums(j0, j1):   # |theta - theta0|^2 and |theta0|^2 of each block over its rows [j0, j1)
+        out = []
+        for name in names:
+            block0 = theta0[name][j0:j1]
+            out += [np.sum((np.asarray(theta[name][j0:j1], np.float64) - block0) ** 2),
+                    np.sum(np.asarray(block0, np.float64) ** 2)]
+        return np.array(out, dtype=np.float64)
+
+    totals = sums(0, None) if particle_sums is None else particle_sums(sums)
     out = {}
     num_all = den_all = 0.0
-    for name, block0 in theta0.items():
-        if block0 is None:
-            continue
-        num = float(np.sum((np.asarray(theta[name], np.float64) - block0) ** 2))
-        den = float(np.sum(np.asarray(block0, np.float64) ** 2))
+    for i, name in enumerate(names):
+        num, den = float(totals[2 * i]), float(totals[2 * i + 1])
         out[name] = np.sqrt(num / den) if den > 0 else float("nan")
         num_all += num
         den_all += den

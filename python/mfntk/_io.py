@@ -315,6 +315,25 @@ def _fsync_file(path):
 # writing
 # ---------------------------------------------------------------------------------------
 
+def _row_length(block):
+    """Values per particle of a particle block ((N,) or (N, w))."""
+    return 1 if block.ndim == 1 else int(block.shape[1])
+
+
+def _rows_target(dataset):
+    """A ``target`` of :meth:`_FileVectors.write` for a dataset of particle rows: a slice of the
+    flattened block that covers whole rows."""
+    width = _row_length(dataset)
+    return lambda index, values: dataset.__setitem__(slice(index.start // width, index.stop // width),
+                                                     values.reshape((-1,) + dataset.shape[1:]))
+
+
+def row_segments(shard, width):
+    """Where a shard's rows of a particle block of ``width`` values per particle lie in the whole
+    block, flattened: [(offset in the whole, offset here, length)]."""
+    return [(shard.particle_begin * width, 0, shard.local_width * width)]
+
+
 class _FileVectors:
     """The flat vectors of a run (the parameters, the state) as files hold them: in the layout of
     the whole network, written by one process.
@@ -333,13 +352,22 @@ class _FileVectors:
         self.state_layout = sim.state_segments()[0]
         self.params = self.state_layout["particles"]
 
+    def rows(self, block):
+        """Rows of the whole network's particle block of which ``block`` holds this process's part."""
+        return self.sim.net0.width if self.sharded else block.shape[0]
+
     def _segments(self, kind, rank):
         net = self.sim.net0
         shard = self.backend.shard_of_rank(net.width, net.particle_chunk, rank)
-        return net.flat_segments(shard) if kind == "params" else self.sim.state_segments(shard)[1]
+        if kind == "params":
+            return net.flat_segments(shard)
+        if kind == "state":
+            return self.sim.state_segments(shard)[1]
+        return row_segments(shard, kind)
 
     def write(self, target, local, kind):
-        """The vector of ``kind`` ("params" or "state") whose part here is ``local``: written through
+        """The vector of ``kind`` ("params", "state", or an int: the row length of a particle block
+        such as W, flattened) whose part here is ``local``: written through
         ``target(index, values)`` (``index`` a slice of the whole vector) on rank 0, sent there
         from the others."""
         if not self.sharded:
@@ -451,16 +479,19 @@ class TrajectoryWriter:
         The file is replaced atomically, after the parts it lists are on disk."""
         h5py = _h5py()
         sim = self.sim
+        sd = sim.state_dict()
         if not self.vectors.root:   # a rank of a sharded run: its parts, in the order rank 0 writes them
             if first:
                 self.vectors.write(None, sim.net0.get_flat(), "params")
             for _, _, theta in self.pending:
                 self.vectors.write(None, theta, "params")
-            self.vectors.write(None, sim.state, "state")
+            self.vectors.write(None, sd["state"], "state")
+            for key, block in (sd["prev"] or {}).items():
+                if key != "risk" and block is not None:
+                    self.vectors.write(None, block.ravel(), _row_length(block))
             self.pending = []
             self.last_step = sim.step
             return
-        sd = sim.state_dict()
         sd["wall_time"] = self._wall0 + (time.perf_counter() - self._clock0)
         complete = bool(sim.step >= sim.steps_total)
         if os.path.exists(self.tmp):
@@ -622,7 +653,9 @@ class TrajectoryWriter:
         if sd["prev"] is not None:
             for key, block in sd["prev"].items():
                 if key != "risk" and block is not None:
-                    _create(g, f"prev_{key}", block)
+                    stored = _create(g, f"prev_{key}", shape=(self.vectors.rows(block),) + block.shape[1:],
+                                     dtype=block.dtype)
+                    self.vectors.write(_rows_target(stored), block.ravel(), _row_length(block))
             g.attrs["prev_risk"] = sd["prev"]["risk"]
         g.attrs["step"] = sd["step"]
         g.attrs["record_steps"] = sd["record_steps"]
@@ -915,11 +948,13 @@ def _read_snapshots(f, h, read=True):
     return t, step, theta
 
 
-def _read_state_dict(f, h, state=True):
+def _read_state_dict(f, h, shard=None):
     """The checkpoint as :meth:`Simulation.state_dict` gives it (arrays read after their sizes are
-    checked); without ``state``, its ``state`` is None (a shard's part is read by :func:`read_state`)."""
-    arrays = ([h.state] if state else []) + [*h.series.values()] + ([h.K0] if h.K0 is not None else [])
-    if h.prev is not None:
+    checked). With the ``shard`` of a sharded network, its ``state`` is None (this rank's part is
+    read by :func:`read_state`) and the particle blocks are this rank's rows."""
+    arrays = ([h.state] if shard is None else []) + [*h.series.values()] + ([h.K0] if h.K0 is not None else [])
+    rows = slice(None) if shard is None else slice(shard.particle_begin, shard.particle_end)
+    if h.prev is not None and shard is None:
         arrays += [v for k, v in h.prev.items() if k != "risk" and v is not None]
     _fits_in_memory(f, arrays, "the checkpoint")
     series = {}
@@ -931,8 +966,8 @@ def _read_state_dict(f, h, state=True):
                 f"checkpoint's step {h.step}")
     prev = None
     if h.prev is not None:
-        prev = {k: (v if k == "risk" or v is None else v[()]) for k, v in h.prev.items()}
-    return {"state": h.state[()] if state else None, "step": h.step, "record_steps": h.record_steps, "series": series, "rng": h.rng,
+        prev = {k: (v if k == "risk" or v is None else v[rows]) for k, v in h.prev.items()}
+    return {"state": h.state[()] if shard is None else None, "step": h.step, "record_steps": h.record_steps, "series": series, "rng": h.rng,
             "K0": h.K0[()] if h.K0 is not None else None, "prev": prev, "wall_time": h.wall_time}
 
 
@@ -1069,7 +1104,7 @@ def read_run(path, data=None, comm=None):
         h = _read(f, "the header", lambda: _read_header(f))
         net0 = _read(f, "the initial network", lambda: _net0(f, h, comm))
         sharded = bool(getattr(net0, "sharded", False))
-        sd = _read(f, "the checkpoint", lambda: _read_state_dict(f, h, state=not sharded))
+        sd = _read(f, "the checkpoint", lambda: _read_state_dict(f, h, net0.shard if sharded else None))
         _read(f, "the snapshots", lambda: _read_snapshots(f, h, read=False))
         stored = _read(f, "the data", lambda: _dataset_from_group(f, sampler=None))
         g = f["data"]

@@ -254,6 +254,12 @@ class TwoLayer:
         ``comm`` of more than one rank; the same answer on every rank, whichever holds what)."""
         return getattr(self.backend, "size", 1) > 1
 
+    def particle_sums(self, sums):
+        """``sums(j0, j1)`` (a float64 vector of sums over the particles [j0, j1) here) over all the
+        particles, chunk by chunk in the fixed order of the backend's ``particle_sums``: the same
+        numbers on any number of ranks."""
+        return self.backend.particle_sums(self, sums)
+
     def require_whole(self, what):
         """ValueError for an operation ``what`` that needs every particle in this process."""
         if self.sharded:

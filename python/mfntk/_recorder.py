@@ -102,7 +102,7 @@ class Recorder:
     def _diagnostics(self, net, train):
         s = self.series
         theta = net.parameter_blocks()
-        disp = _diagnostics.displacement(self._theta0, theta)
+        disp = _diagnostics.displacement(self._theta0, theta, getattr(net, "particle_sums", None))
         s["displacement"].append(disp["all"])
         for layer in net.displacement_layers:
             s[f"displacement_{layer}"].append(disp.get(layer, float("nan")))

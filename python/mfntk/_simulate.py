@@ -236,8 +236,6 @@ class Simulation:
             if not hasattr(net, "shard_over"):
                 raise ValueError(f"comm: {net.description} cannot be sharded over MPI ranks")
             net = net.shard_over(comm)
-        if getattr(net, "sharded", False) and opts.diagnostics:
-            net.require_whole("diagnostics")
         self.data = as_dataset(data)
         if self.data.d != net.d:
             raise ValueError(f"data: inputs have d = {self.data.d} but the network has d = {net.d}")
@@ -562,8 +560,9 @@ simulate.__doc__ = """Train a two-layer network by the distributional dynamics (
         Shard the particles over the ranks of ``comm`` (:class:`mfntk.MPIBackend`); every rank
         calls ``simulate`` with the same arguments (checked) and gets the same records. The
         particles (``traj.net``) are each rank's shard. The numbers are those of the run
-        without ``comm``, bit for bit, for any number of ranks. ``diagnostics`` and ``out``
-        need every particle in one process (one rank).
+        without ``comm``, bit for bit, for any number of ranks. With ``out``, rank 0 writes
+        the file (the whole network's, as without ``comm``); ``resume(path, comm=)`` continues it
+        on any number of ranks.
 {run}
 {output}
 

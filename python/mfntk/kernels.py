@@ -573,6 +573,7 @@ class _Particles:
         self.W = cp(np.ascontiguousarray(net.W, dtype=self.dtype))
         self.b = None if net.b is None else cp(np.ascontiguousarray(net.b, dtype=self.dtype))
         self.N, self.d = self.W.shape
+        self.shard = getattr(net, "shard", None)   # the chunks whose kernels are summed (a TwoLayer's)
         self.k = self.a.shape[1]
         self.output_bias = bool(getattr(net, "output_bias", False))
 

@@ -870,6 +870,8 @@ class _FeatureModel(RegressorMixin, BaseEstimator):
             from .kernels import _check_net
 
             net = _check_net(self.net)
+            if getattr(net, "sharded", False):   # the features are the particles' own: all of them, here
+                net.require_whole("net")
             if net.d != d:
                 raise ValueError(f"X: has {d} columns but net.d = {net.d}")
             return net
