@@ -153,8 +153,9 @@ class DiagonalLinear:
         """The parameters as one flat vector [w_plus, w_minus] (a copy)."""
         return self.layout.join(self.w_plus, self.w_minus)
 
-    def set_flat(self, w):
-        """Set the parameters from a flat vector laid out as get_flat() (copied).
+    def set_flat(self, w, copy=True):
+        """Set the parameters from a flat vector laid out as get_flat() (copied; with
+        ``copy=False`` views of it, for a caller that owns the vector).
 
         Raises ValueError for a wrong shape or a non-finite value.
         """
@@ -163,7 +164,7 @@ class DiagonalLinear:
             raise ValueError(f"w: expected shape ({self.n_params},), got {w.shape}")
         check_finite(w, "w")
         w_plus, w_minus = self.layout.split(w)
-        self.w_plus, self.w_minus = w_plus.copy(), w_minus.copy()
+        self.w_plus, self.w_minus = (w_plus.copy(), w_minus.copy()) if copy else (w_plus, w_minus)
 
     def copy(self):
         """A copy with its own parameter arrays (options and backend shared)."""

@@ -275,8 +275,9 @@ class TwoLayer:
         """The parameters as one flat vector [a.ravel(), W.ravel(), b, c] (a copy)."""
         return self.layout.join(self.a, self.W, self.b, self.c)
 
-    def set_flat(self, theta):
-        """Set the parameters from a flat vector laid out as get_flat() (copied)."""
+    def set_flat(self, theta, copy=True):
+        """Set the parameters from a flat vector laid out as get_flat() (copied; with
+        ``copy=False`` views of it, for a caller that owns the vector)."""
         theta = np.asarray(theta, dtype=self.dtype)
         if theta.shape != (self.n_params,):
             raise ValueError(f"theta: expected shape ({self.n_params},), got {theta.shape}")
@@ -285,9 +286,10 @@ class TwoLayer:
         for arr, part in ((a, "a"), (W, "W"), (b, "b"), (c, "c")):
             if arr is not None:
                 check_finite(arr, f"theta (its {part} block)")
-        self.a, self.W = np.array(a, order="C"), np.array(W, order="C")
-        self.b = None if b is None else np.array(b, order="C")
-        self.c = None if c is None else np.array(c, order="C")
+        keep = (lambda x: x) if not copy else (lambda x: np.array(x, order="C"))  # noqa: E731
+        self.a, self.W = keep(a), keep(W)
+        self.b = None if b is None else keep(b)
+        self.c = None if c is None else keep(c)
 
     def copy(self):
         """A copy with its own parameter arrays (options and backend shared)."""

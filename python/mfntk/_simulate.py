@@ -8,6 +8,7 @@ and writes its file through :mod:`mfntk._io` (which only reads and writes).
 """
 from __future__ import annotations
 
+import copy as _copy
 import inspect
 import math
 import signal
@@ -266,7 +267,7 @@ class Simulation:
                 setattr(self, name, value)
 
         self.net0 = net.copy()
-        self.net = net.copy()
+        self.net = _copy.copy(self.net0)   # its parameters become views of the state (_current_net)
         self.X = net.check_inputs(self.data.X, "data.X", note_copy=False)  # once per run: no note
         self.Y = _targets(net, self.data.y, "data.y")
         backend = getattr(net, "backend", None)
@@ -368,7 +369,7 @@ class Simulation:
         return layout, segments
 
     def _current_net(self):
-        self.net.set_flat(self.state[:self.layout["particles"]])
+        self.net.set_flat(self.state[:self.layout["particles"]], copy=False)
         return self.net
 
     def _record(self):

@@ -326,7 +326,9 @@ def check_simulation_memory(net, data, options, stages):
     n = int(data.n)
     nb = n if options.batch is None else int(options.batch)
     size = P + (n * k if options.residual_dynamics else 0) + (P if options.linearized else 0)
-    values = 2 * P + size                                        # net0, net, the state
+    values = P + size                                            # net0, the state (the current net views it)
+    if options.diagnostics:
+        values += 2 * P                                          # the recorder's theta_0 and previous record
     values += (stages + (1 if stages > 1 else 0)) * size         # stage buffers and the combination buffer
     engine, cache = net.engine_memory(n, nb, options)
     values += engine + n * k                                     # the engine's buffers; f0
