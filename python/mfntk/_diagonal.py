@@ -38,9 +38,9 @@ class DiagonalLayout:
         """(w_plus (d,), w_minus (d,)): views of the first ``size`` entries of ``flat``."""
         return flat[: self.d], flat[self.d: self.size]
 
-    def join(self, w_plus, w_minus):
-        """The flat vector of (w_plus, w_minus) (a new array)."""
-        return np.concatenate([w_plus, w_minus])
+    def join(self, w_plus, w_minus, out=None):
+        """The flat vector of (w_plus, w_minus) (a new array, or written into ``out``)."""
+        return np.concatenate([w_plus, w_minus], out=out)
 
 
 class DiagonalLinear:
@@ -149,9 +149,9 @@ class DiagonalLinear:
     def n_params(self):
         return self.layout.size
 
-    def get_flat(self):
-        """The parameters as one flat vector [w_plus, w_minus] (a copy)."""
-        return self.layout.join(self.w_plus, self.w_minus)
+    def get_flat(self, out=None):
+        """The parameters as one flat vector [w_plus, w_minus] (a copy, or written into ``out``)."""
+        return self.layout.join(self.w_plus, self.w_minus, out=out)
 
     def set_flat(self, w, copy=True):
         """Set the parameters from a flat vector laid out as get_flat() (copied; with

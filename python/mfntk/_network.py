@@ -67,9 +67,10 @@ class ParticleLayout:
             segments.append((whole.particles_size, self.particles_size, k))
         return segments
 
-    def join(self, a, W, b, c=None):
-        """The flat vector of (a, W, b, c) (a new array)."""
-        return np.concatenate([a.ravel(), W.ravel()] + ([b] if self.bias else []) + ([c] if self.output_bias else []))
+    def join(self, a, W, b, c=None, out=None):
+        """The flat vector of (a, W, b, c) (a new array, or written into ``out``)."""
+        return np.concatenate([a.ravel(), W.ravel()] + ([b] if self.bias else []) + ([c] if self.output_bias else []),
+                              out=out)
 
 
 class TwoLayer:
@@ -271,9 +272,9 @@ class TwoLayer:
     def n_params(self):
         return self.layout.size
 
-    def get_flat(self):
-        """The parameters as one flat vector [a.ravel(), W.ravel(), b, c] (a copy)."""
-        return self.layout.join(self.a, self.W, self.b, self.c)
+    def get_flat(self, out=None):
+        """The parameters as one flat vector [a.ravel(), W.ravel(), b, c] (a copy, or written into ``out``)."""
+        return self.layout.join(self.a, self.W, self.b, self.c, out=out)
 
     def set_flat(self, theta, copy=True):
         """Set the parameters from a flat vector laid out as get_flat() (copied; with

@@ -298,11 +298,11 @@ class Simulation:
             self.net0.set_reference(self.engine, self.net0.get_flat(), f0)
         self.state = np.zeros(self.layout["size"], dtype=net.dtype)
         P = self.layout["particles"]
-        self.state[:P] = net.get_flat()
+        net.get_flat(out=self.state[:P])
         if self.residual_dynamics:
             self.state[self.layout["residual"]:self.layout["residual"] + f0.size] = f0.ravel()
         if self.linearized:
-            self.state[self.layout["linearized"]:] = self.net0.get_flat()
+            self.net0.get_flat(out=self.state[self.layout["linearized"]:])
         self.step = 0
         self.recorder = Recorder(self.options, self.net0, dict(
             X=self.X, Y=self.Y, X_test=self.X_test, Y_test=self.Y_test, X_probe=self.X[:m], Y_probe=self.Y[:m],
