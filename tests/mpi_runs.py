@@ -98,8 +98,8 @@ def run_case(name, comm):
         V = np.ones((kernel(X).shape[0], 2), dtype=net.dtype)
         out[f"gram_{output}"] = digest(kernel(X, X[:3]))
         out[f"matvec_{output}"] = digest(kernel.matvec(X, V))
-    fitted = mf.KernelRegressor(mf.kernels.Empirical(net, threads=1), ridge=0.1, solver="cg", tol=1e-10,
-                                preconditioner=None).fit(X, np.arange(7.0))
+    fitted = mf.KernelRegressor(mf.kernels.Empirical(net, threads=1), ridge=0.1, solver="cg", tol=1e-10).fit(
+        X, np.arange(7.0))
     out["cg"] = digest(fitted.predict(X))
     traj = mf.simulate(net, ds, t_max=0.5, dt=0.05, progress=False, comm=comm, threads=1, record_every=0.1,
                        **sim_kw)
@@ -135,6 +135,15 @@ def main():
             mf.NeuralTangent(net=net).fit(data().X, data().y)
         except ValueError as exc:
             result["features"] = str(exc)
+        try:   # a file another process writes (the test holds its lock): every rank stops
+            mf.simulate(net, data(), t_max=0.1, dt=0.05, progress=False, comm=comm, out=f"{path}.locked.h5")
+        except RuntimeError as exc:
+            result["locked"] = f"{type(exc).__name__}: {exc}"
+        try:   # centres drawn in each process
+            mf.KernelRegressor(mf.kernels.Empirical(net), ridge=1.0, solver="cg", preconditioner="nystrom").fit(
+                data().X, data().y)
+        except ValueError as exc:
+            result["nystrom"] = str(exc)
         every = comm.gather(result, root=0)
         if comm.rank == 0:
             with open(path, "w") as f:

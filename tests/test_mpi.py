@@ -219,13 +219,21 @@ def test_sharded_runs_match_one_process(tmp_path, single_process, ranks):
     assert all(r["train_risk"][-1] < r["train_risk"][0] for r in single_process.values())
 
 
-def test_ranks_with_different_data_are_refused(tmp_path):
-    proc, out = _launch(tmp_path, 2, "mpi-bad-data")
+def test_bad_launches_are_refused(tmp_path):
+    from mfntk import _io
+    lock = _io._Lock(str(tmp_path / "mpi-bad-data-2.json.locked.h5"))   # another writer of that file
+    try:
+        proc, out = _launch(tmp_path, 2, "mpi-bad-data")
+    finally:
+        lock.release()
     assert proc.returncode == 0, proc.stderr[-3000:]
     ranks = json.loads(out.read_text())
     errors = [r["error"] for r in ranks]
     assert all(e is not None and e.startswith("data: differs between the MPI ranks") for e in errors), errors
     assert all(r.get("features", "").startswith("net: not available for a network sharded") for r in ranks), ranks
+    assert all(r.get("nystrom", "").startswith("preconditioner: 'nystrom' is not available") for r in ranks), ranks
+    assert ranks[0]["locked"].startswith("OutputLockedError: out: another process is writing"), ranks
+    assert ranks[1]["locked"].startswith("OutputLockedError: out: rank 0 cannot write"), ranks
 
 
 def test_a_stalled_rank_makes_the_others_stop(tmp_path):

@@ -4,6 +4,7 @@
 
 #include "arrays.hpp"
 #include "engine.hpp"
+#include "exchange.hpp"
 #include "mfntk/dynamics.hpp"
 
 namespace py = pybind11;
@@ -11,27 +12,6 @@ using namespace mfntk;
 using namespace mfntk::py_arrays;
 
 namespace {
-
-// An Exchange whose gather and all are a Python object's (an MPI communicator's wrapper).
-template <class T> class PyExchange final : public Exchange<T> {
- public:
-  explicit PyExchange(py::object impl) : impl_(std::move(impl)) {}
-  void gather(const Shard& shard, const T* local, Index m, T* all) override {
-    py::gil_scoped_acquire acquire;
-    Array<T> mine({static_cast<py::ssize_t>(shard.local_chunks()), static_cast<py::ssize_t>(m)});
-    std::copy(local, local + shard.local_chunks() * m, mine.mutable_data());
-    Array<T> out = impl_.attr("gather")(mine).template cast<Array<T>>();
-    expect_shape(out, "gathered partials", {shard.count(), m});
-    std::copy(out.data(), out.data() + shard.count() * m, all);
-  }
-  bool all(bool ok) override {
-    py::gil_scoped_acquire acquire;
-    return impl_.attr("all")(ok).template cast<bool>();
-  }
-
- private:
-  py::object impl_;
-};
 
 template <class T> void bind_for(py::module_& m, const char* name) {
   using Self = PyEngine<Dynamics<T>, T>;
@@ -53,7 +33,7 @@ template <class T> void bind_for(py::module_& m, const char* name) {
            py::arg("theta0").noconvert(), py::arg("f0").noconvert())
       .def("set_exchange",
            [](Self& self, py::object exchange) {
-             self.exchange = exchange.is_none() ? nullptr : std::make_unique<PyExchange<T>>(exchange);
+             self.exchange = exchange_of<T>(exchange);
              self.core->set_exchange(self.exchange.get());
            },
            py::arg("exchange"),

@@ -4,6 +4,7 @@
 #include <optional>
 
 #include "arrays.hpp"
+#include "exchange.hpp"
 #include "mfntk/activations.hpp"
 #include "mfntk/network.hpp"
 #include "mfntk/shard.hpp"
@@ -20,23 +21,26 @@ void check_shard(const std::optional<Shard>& shard, Index N) {
                                 std::to_string(shard->local_width()));
 }
 
-// Without a shard: F (n, k). With one: the partial sums of its chunks, (local chunks, n, k).
+// F (n, k). With a shard: its chunks' sums, gathered through `exchange` (None: every chunk is
+// here) and combined in the fixed order of shard.hpp.
 template <class T>
 Array<T> forward_py(const std::string& activation, double c0, const Array<T>& a, const Array<T>& W,
-                    const OptArray<T>& b, const Array<T>& X, int threads, const std::optional<Shard>& shard) {
+                    const OptArray<T>& b, const Array<T>& X, int threads, const std::optional<Shard>& shard,
+                    const py::object& exchange) {
   const auto p = particles(a, W, b);
   expect_shape(X, "X", {-1, p.d});
   check_shard(shard, p.N);
   const Index n = X.shape(0);
-  auto F = shard ? empty<T>({shard->local_chunks(), n, p.k}) : empty<T>({n, p.k});
+  auto F = empty<T>({n, p.k});
   T* out = F.mutable_data();
   const auto id = parse_activation(activation);
+  const auto ex = exchange_of<T>(exchange);
   {
     py::gil_scoped_release release;
     Workspaces<T> ws;
     with_activation(id, c0, [&](auto act) {
       if (shard)
-        ShardedPasses<T>(*shard, nullptr).forward_partials(act, p, X.data(), n, out, ws, threads);
+        ShardedPasses<T>(*shard, ex.get()).forward(act, p, X.data(), n, out, ws, threads);
       else
         forward(act, p, X.data(), n, out, ws, threads);
     });
@@ -79,7 +83,7 @@ py::tuple vjp_py(const std::string& activation, double c0, const Array<T>& a, co
 template <class T>
 Array<T> jvp_py(const std::string& activation, double c0, const Array<T>& a, const Array<T>& W,
                 const OptArray<T>& b, const Array<T>& X, const OptArray<T>& ta, const OptArray<T>& tW,
-                const OptArray<T>& tb, int threads, const std::optional<Shard>& shard) {
+                const OptArray<T>& tb, int threads, const std::optional<Shard>& shard, const py::object& exchange) {
   const auto p = particles(a, W, b);
   check_shard(shard, p.N);
   expect_shape(X, "X", {-1, p.d});
@@ -90,15 +94,16 @@ Array<T> jvp_py(const std::string& activation, double c0, const Array<T>& a, con
   const Particles<T> t{ta ? ta->data() : nullptr, tW ? tW->data() : nullptr, tb ? tb->data() : nullptr,
                        p.N, p.d, p.k};
   const Index n = X.shape(0);
-  auto O = shard ? empty<T>({shard->local_chunks(), n, p.k}) : empty<T>({n, p.k});
+  auto O = empty<T>({n, p.k});
   T* out = O.mutable_data();
   const auto id = parse_activation(activation);
+  const auto ex = exchange_of<T>(exchange);
   {
     py::gil_scoped_release release;
     Workspaces<T> ws;
     with_activation(id, c0, [&](auto act) {
       if (shard)
-        ShardedPasses<T>(*shard, nullptr).jvp_partials(act, p, X.data(), n, t, out, ws, threads);
+        ShardedPasses<T>(*shard, ex.get()).jvp(act, p, X.data(), n, t, out, ws, threads);
       else
         jvp(act, p, X.data(), n, t, out, ws, threads);
     });
@@ -109,16 +114,16 @@ Array<T> jvp_py(const std::string& activation, double c0, const Array<T>& a, con
 template <class T> void bind_for(py::module_& m) {
   m.def("forward", &forward_py<T>, py::arg("activation"), py::arg("c0"), py::arg("a").noconvert(),
         py::arg("W").noconvert(), py::arg("b").noconvert(), py::arg("X").noconvert(), py::arg("threads"),
-        py::arg("shard") = py::none(),
-        "F = sum_j a_j sigma(<w_j, x> + b_j), shape (n, k), unscaled; with a shard, the partial sums of its "
-        "chunks (local chunks, n, k), for Shard.combine.");
+        py::arg("shard") = py::none(), py::arg("exchange") = py::none(),
+        "F = sum_j a_j sigma(<w_j, x> + b_j), shape (n, k), unscaled; with a shard, summed chunk by chunk "
+        "(its chunks' sums gathered through exchange: gather(partials) -> every chunk's).");
   m.def("vjp", &vjp_py<T>, py::arg("activation"), py::arg("c0"), py::arg("a").noconvert(),
         py::arg("W").noconvert(), py::arg("b").noconvert(), py::arg("X").noconvert(), py::arg("R").noconvert(),
         py::arg("threads"), py::arg("shard") = py::none(), "J^T R as (gA, gW, gb).");
   m.def("jvp", &jvp_py<T>, py::arg("activation"), py::arg("c0"), py::arg("a").noconvert(),
         py::arg("W").noconvert(), py::arg("b").noconvert(), py::arg("X").noconvert(), py::arg("ta").noconvert(),
         py::arg("tW").noconvert(), py::arg("tb").noconvert(), py::arg("threads"), py::arg("shard") = py::none(),
-        "J t, shape (n, k); with a shard, the partial sums of its chunks (local chunks, n, k).");
+        py::arg("exchange") = py::none(), "J t, shape (n, k); with a shard, summed as forward.");
 }
 
 }  // namespace

@@ -59,10 +59,6 @@ class CPUBackend(Backend):
         """The chunks of N particles (``chunk`` per chunk) and those this process holds: all."""
         return _core.Shard(N, chunk)
 
-    def gather(self, shard, partials):
-        """Every chunk's block (count, m) from this process's (local chunks, m): here the same."""
-        return partials
-
     def chunk_sum(self, shard, leaf):
         """The fixed-order sum over every chunk of ``leaf(j0, j1)`` (an array computed from the
         chunk's particles, rows [j0, j1) of the arrays here), in the order of ``Shard.combine``:
@@ -86,17 +82,14 @@ class CPUBackend(Backend):
         return sums(0, p.a.shape[0]) if shard is None else self.chunk_sum(shard, sums)
 
     def _chunks_of(self, p, what):
-        """p's shard when a sum over its particles goes chunk by chunk (None: one pass over all)."""
+        """p's shard when a sum over its particles goes chunk by chunk (None: one pass over all, in
+        one process). The same answer on every process of the backend."""
         shard = getattr(p, "shard", None)
         if shard is None:
             if self.size > 1:   # arrays of a shard without its chunks
                 raise ValueError(f"net: {what} of a network sharded over MPI ranks needs the network itself")
             return None
         return shard if shard.count > 1 or self.size > 1 else None
-
-    def all(self, ok):
-        """Whether ``ok`` holds in every process."""
-        return bool(ok)
 
     def check_same(self, name, value):
         """ValueError when ``value`` (JSON-able, or arrays in it) differs between the processes; one
@@ -109,28 +102,22 @@ class CPUBackend(Backend):
     # ---- the network's passes (unscaled: the factor alpha / N is the caller's) ------------
     def forward(self, p, X, threads):
         """sum_j a_j sigma(<w_j, x_i> + b_j), shape (n, k)."""
-        shard = _shard_of(p)
-        if shard is None:
-            return _core.forward(p.activation, p.c0, p.a, p.W, p.b, X, threads)
-        return self._combine(shard, _core.forward(p.activation, p.c0, p.a, p.W, p.b, X, threads, shard), threads)
+        shard = self._chunks_of(p, "the forward pass")
+        return _core.forward(p.activation, p.c0, p.a, p.W, p.b, X, threads, shard, self._exchange_of(shard))
 
     def vjp(self, p, X, R, threads, a=None):
         """J^T R: the gradients (gA, gW, gb) of sum_i <R_i, sum_j a_j sigma(...)> (a replaces p.a)."""
-        return _core.vjp(p.activation, p.c0, p.a if a is None else a, p.W, p.b, X, R, threads, _shard_of(p))
+        return _core.vjp(p.activation, p.c0, p.a if a is None else a, p.W, p.b, X, R, threads,
+                         self._chunks_of(p, "the vjp"))
 
     def jvp(self, p, X, ta, tW, tb, threads, a=None):
         """J t: the directional derivative along (ta, tW, tb) (None: zero), shape (n, k)."""
-        a = p.a if a is None else a
-        shard = _shard_of(p)
-        if shard is None:
-            return _core.jvp(p.activation, p.c0, a, p.W, p.b, X, ta, tW, tb, threads)
-        return self._combine(shard, _core.jvp(p.activation, p.c0, a, p.W, p.b, X, ta, tW, tb, threads, shard), threads)
+        shard = self._chunks_of(p, "the jvp")
+        return _core.jvp(p.activation, p.c0, p.a if a is None else a, p.W, p.b, X, ta, tW, tb, threads, shard,
+                         self._exchange_of(shard))
 
-    def _combine(self, shard, partials, threads):
-        """The fixed-order sum of every chunk's partial sums, from this process's (local chunks, n, k)."""
-        shape = partials.shape[1:]
-        every = self.gather(shard, partials.reshape(shard.local_chunks, math.prod(shape)))
-        return shard.combine(np.ascontiguousarray(every).reshape((shard.count,) + shape), threads)
+    def _exchange_of(self, shard):
+        return None if shard is None else self.exchange(shard)
 
     def activation(self, name, c0, Z, order):
         """sigma (order 0), sigma' (1) or sigma'' (2) of the activation ``name`` on Z, elementwise."""
@@ -234,16 +221,6 @@ class CPUBackend(Backend):
         return cls(options)
 
 
-def _shard_of(p):
-    """p's shard when its passes go chunk by chunk and exchange the chunks' sums (None: the whole
-    network's passes in this process). Every process of a backend takes the same branch."""
-    shard = getattr(p, "shard", None)
-    if shard is None:
-        return None
-    processes = getattr(getattr(p, "backend", None), "size", 1)
-    return None if shard.whole and shard.local_chunks == 1 and processes == 1 else shard
-
-
 def _rows(p, j0, j1):
     """The particles [j0, j1) of p, as the core takes them (views, no copy)."""
     return types.SimpleNamespace(activation=p.activation, c0=p.c0, a=p.a[j0:j1], W=p.W[j0:j1],
@@ -323,6 +300,12 @@ def _mpi():
     return MPI
 
 
+def _checked_comm(MPI, comm):
+    if not isinstance(comm, MPI.Intracomm):
+        raise TypeError(f"comm: expected an mpi4py intracommunicator (e.g. MPI.COMM_WORLD), got {type(comm).__name__}")
+    return comm
+
+
 def _digest(value):
     """sha256 of a JSON-able value whose leaves may be numpy arrays (their dtype, shape and bytes)."""
     h = hashlib.sha256()
@@ -330,7 +313,7 @@ def _digest(value):
     def feed(v):
         if isinstance(v, np.ndarray):
             h.update(f"array{v.dtype.str}{v.shape}".encode())
-            h.update(np.ascontiguousarray(v).tobytes())
+            h.update(memoryview(np.ascontiguousarray(v)).cast("B"))
         elif isinstance(v, dict):
             h.update(b"{")
             for key in sorted(v):
@@ -389,11 +372,7 @@ class MPIBackend(CPUBackend):
 
     def __init__(self, comm=None, timeout=DEFAULT_TIMEOUT):
         MPI = _mpi()
-        if comm is None:
-            comm = MPI.COMM_WORLD
-        if not isinstance(comm, MPI.Intracomm):
-            raise TypeError(f"comm: expected an mpi4py intracommunicator (e.g. MPI.COMM_WORLD), got "
-                            f"{type(comm).__name__}")
+        comm = _checked_comm(MPI, MPI.COMM_WORLD if comm is None else comm)
         timeout = float(timeout)
         if not timeout > 0:
             raise ValueError(f"timeout: must be positive, got {timeout}")
@@ -405,11 +384,8 @@ class MPIBackend(CPUBackend):
     def on(cls, comm):
         """The backend of ``comm`` (one per communicator, with the default timeout)."""
         MPI = _mpi()
-        if not isinstance(comm, MPI.Intracomm):
-            raise TypeError(f"comm: expected an mpi4py intracommunicator (e.g. MPI.COMM_WORLD), got "
-                            f"{type(comm).__name__}")
-        key = MPI._handleof(comm)
-        if key not in cls._on:
+        key = MPI._handleof(_checked_comm(MPI, comm))
+        if key not in cls._on or cls._on[key].comm is not comm:   # a freed communicator's handle is reused
             cls._on[key] = cls(comm)
         return cls._on[key]
 
@@ -427,9 +403,10 @@ class MPIBackend(CPUBackend):
         return _core.Shard(N, chunk, count * rank // self.size, count * (rank + 1) // self.size)
 
     def send_to_root(self, values):
-        """Send a flat array to rank 0 (which receives it with :meth:`receive`)."""
+        """Send a flat array to rank 0 (which receives it with :meth:`receive`). Rank 0 writes the
+        ranks' parts one after the other: the wait is bounded by the timeout for each rank."""
         values = np.ascontiguousarray(values)
-        self._wait(self.comm.Isend(values, dest=0, tag=_FILE_TAG), "sending to rank 0")
+        self._wait(self.comm.Isend(values, dest=0, tag=_FILE_TAG), "sending to rank 0", self.timeout * self.size)
 
     def receive(self, rank, size, dtype):
         """The flat array of ``size`` values rank ``rank`` sends with :meth:`send_to_root`."""
@@ -437,13 +414,14 @@ class MPIBackend(CPUBackend):
         self._wait(self.comm.Irecv(values, source=rank, tag=_FILE_TAG), f"receiving from rank {rank}")
         return values
 
-    def _wait(self, request, what):
-        deadline = time.monotonic() + self.timeout
+    def _wait(self, request, what, timeout=None):
+        timeout = self.timeout if timeout is None else timeout
+        deadline = time.monotonic() + timeout
         pause = 0.0
         while not request.Test():
             if time.monotonic() > deadline:
                 raise MPITimeoutError(
-                    f"{what}: rank {self.rank} of {self.size} waited {self.timeout:g} s for the other ranks; one of "
+                    f"{what}: rank {self.rank} of {self.size} waited {timeout:g} s for the other ranks; one of "
                     "them died, stopped or runs another program (launch with `python -m mpi4py` so that an error "
                     "on one rank stops all)")
             time.sleep(pause)
@@ -454,9 +432,9 @@ class MPIBackend(CPUBackend):
         partials = np.ascontiguousarray(partials)
         m = partials.shape[1] if partials.ndim == 2 else 0
         every = np.empty((shard.count, m), dtype=partials.dtype)
-        count = shard.count
-        sizes = [(count * (r + 1) // self.size - count * r // self.size) * m for r in range(self.size)]
-        starts = [count * r // self.size * m for r in range(self.size)]
+        shards = [self.shard_of_rank(shard.N, shard.chunk, r) for r in range(self.size)]
+        sizes = [s.local_chunks * m for s in shards]
+        starts = [s.begin * m for s in shards]
         request = self.comm.Iallgatherv(partials, [every, (sizes, starts)])
         self._wait(request, "gather of the chunks' sums")
         return every

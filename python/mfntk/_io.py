@@ -422,12 +422,21 @@ class TrajectoryWriter:
         self.parts_dir = path + PARTS_SUFFIX
         self.vectors = _FileVectors(sim)
         self.parts = [] if fresh else list(parts)   # the snapshot parts the file lists, in order
-        self._lock = None
+        self._lock, error = None, None
         if self.vectors.root:   # the one process that writes
-            self._lock = _Lock(path)
-            if os.path.exists(self.tmp):   # left by a run that was killed while writing: never complete
-                os.remove(self.tmp)
-            _remove_parts(self.parts_dir, keep=self.parts)  # parts of an older run, or never committed
+            try:
+                self._lock = _Lock(path)
+                if os.path.exists(self.tmp):   # left by a run that was killed while writing: never complete
+                    os.remove(self.tmp)
+                _remove_parts(self.parts_dir, keep=self.parts)  # parts of an older run, or never committed
+            except Exception as exc:
+                error = exc
+        if self.vectors.sharded and not self.vectors.backend.all(error is None):   # every rank stops
+            self.close()
+            raise error if error is not None else OutputLockedError(
+                f"out: rank 0 cannot write {path} (its error says why); every rank stops")
+        if error is not None:
+            raise error
         self.checkpoint_steps, self.snapshot_steps = checkpoint_steps, snapshot_steps
         self.pending = []          # snapshots taken since the last checkpoint: (t, step, theta)
         self._last_snapshot = None if fresh else sim.step

@@ -227,14 +227,15 @@ class TwoLayer:
         backend = backend_for(None, comm)
         if self.sharded:
             raise ValueError("comm: the network is sharded over another communicator")
-        new = self.copy()
+        backend.check_same("net", {"config": self.config(), "a": self.a, "W": self.W, "b": self.b, "c": self.c})
+        new = _copy.copy(self)   # the shard's rows only are copied
         new.backend = backend
         new.shard = backend.shard(self.width, self.particle_chunk)
         new.layout = ParticleLayout(new.shard.local_width, self.outputs, self.d, self.bias, self.output_bias)
-        backend.check_same("net", {"config": self.config(), "parameters": self.get_flat()})
         rows = slice(new.shard.particle_begin, new.shard.particle_end)
         new.a, new.W = self.a[rows].copy(), self.W[rows].copy()
         new.b = None if self.b is None else self.b[rows].copy()
+        new.c = None if self.c is None else self.c.copy()
         return new
 
     @property

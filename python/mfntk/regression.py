@@ -281,11 +281,16 @@ class _KernelModel(BaseEstimator):
                 matvec, diag, row_means = centred_matvec(matvec, diag, n)
                 columns = columns.centred(row_means)
             kind = self.preconditioner
+            sharded = bool(getattr(getattr(self.kernel, "net", None), "sharded", False))
             flow = t is not None and not math.isinf(t)  # t = inf: the ridge solve
             if flow:
                 kind = None  # Lanczos is not preconditioned
             elif kind == "auto":
-                kind = "nystrom" if ridge > 0.0 and n >= AUTO_NYSTROM_MIN_N else "jacobi"
+                kind = "nystrom" if ridge > 0.0 and n >= AUTO_NYSTROM_MIN_N and not sharded else "jacobi"
+            if sharded and kind in ("nystrom", "pivoted-cholesky"):
+                # its centres are drawn (and their number capped by free memory) in each process
+                raise ValueError(f"preconditioner: {kind!r} is not available with a kernel of a network sharded "
+                                 "over MPI ranks; use 'jacobi' (the default there) or None")
             if kind == "jacobi" and diag is None:
                 kind = None  # a kernel without a diagonal: nothing to precondition with
             if kind == "nystrom":
@@ -437,10 +442,12 @@ class KernelRegressor(RegressorMixin, _KernelModel):
         greedy pivoted Cholesky factor of rank M (needs diag(K): blocks of the kernel for a
         kernel without ``diag``). "jacobi": diag(K) + ridge when the kernel has a ``diag`` (a
         precomputed or dense kernel, :class:`mfntk.kernels.Analytic`), else none. None: none.
-        "auto": "nystrom" when ridge > 0 and n >= 2000, else "jacobi".
+        "auto": "nystrom" when ridge > 0 and n >= 2000, else "jacobi". With the kernel of a
+        network sharded over MPI ranks (``Empirical(net)``, ``net`` built with ``comm``) only
+        "jacobi" and None ("auto" is "jacobi"): the centres would be drawn in each process.
     centers : int or None
         Rank M of the "nystrom" and "pivoted-cholesky" preconditioners; None:
-        min(n, max(200, 4 sqrt(n))). The n x M columns are checked to fit in memory first.
+        min(n, max(1000, 4 sqrt(n))). The n x M columns are checked to fit in memory first.
     center_selection : {"uniform", "leverage"}
         Nystrom centres drawn uniformly without replacement, or proportionally to approximate
         ridge leverage scores (from a uniform pilot Nystrom approximation of the same size).
@@ -734,7 +741,7 @@ _NYSTROM_DOC = """
     ridge : float >= 0
         As in :class:`KernelRegressor`. 0: the minimum-norm least-squares solution.
     centers : int or None
-        Number M of centres; None: min(n, max(200, 4 sqrt(n))).
+        Number M of centres; None: min(n, max(1000, 4 sqrt(n))).
     center_selection : {"uniform", "leverage"}
         Centres drawn uniformly without replacement, or proportionally to approximate ridge
         leverage scores (from a uniform pilot Nystrom approximation of the same size).
@@ -756,7 +763,9 @@ class NystromRegressor(RegressorMixin, _NystromModel):
     K_nM = K(X, X_C), K_MM = K(X_C, X_C) ([RCR17]_). With K_MM = V diag(lam) V^T (eigenvalues
     below M eps times the largest dropped, eps that of the kernel's dtype) and T = V lam^{-1/2}, alpha = T b where b is the
     ridge regression of Y on the n x r features B = K_nM T (B B^T is the Nystrom approximation
-    of K), solved through the SVD of B: O(n M^2) time, O(n M) memory, and no n x n matrix. With
+    of K), solved by the Cholesky factorisation of B^T B + ridge I (the SVD of B when the ridge is
+    at the rounding floor or the factorisation fails): O(n M^2) time, O(n M) memory, and no n x n
+    matrix. With
     M = n (and K positive definite) this is :class:`KernelRegressor`'s solution.
 """ + _NYSTROM_DOC + """
     Attributes

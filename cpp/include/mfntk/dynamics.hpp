@@ -107,7 +107,7 @@ template <class T> class Dynamics {
   // n: number of training points (the residual-dynamics block lives on them).
   StateLayout layout(Index n) const {
     StateLayout L;
-    L.particles = parameter_size(opt_);
+    L.particles = particle_size(shard_.local_width(), opt_.d, opt_.k, opt_.bias) + (opt_.output_bias ? opt_.k : 0);
     Index off = L.particles;
     if (opt_.residual_dynamics) { L.residual = off; off += n * opt_.k; }
     if (opt_.linearized) { L.linearized = off; off += L.particles; }
@@ -180,7 +180,9 @@ template <class T, class Act> class DynamicsOf final : public Dynamics<T> {
 
     const Particles<T> theta = particles(y, Nl, d, k, o.bias);
     ZCache<T> cache;
-    const double cache_bytes = preactivation_cache_bytes<Act>(n, this->shard_, k, sizeof(T), ws_.tiling);
+    const double cache_bytes = uses_sign_mask<Act>(k)
+                                   ? static_cast<double>(n) * passes_.sign_words_per_sample() * sizeof(std::uint64_t)
+                                   : static_cast<double>(n) * Nl * sizeof(T);
     if (cache_bytes <= static_cast<double>(o.cache_bytes)) {  // uninitialised: forward writes it first
       if (uses_sign_mask<Act>(k)) {
         const auto words = static_cast<std::size_t>(cache_bytes) / sizeof(std::uint64_t);

@@ -126,13 +126,15 @@ template <class T> class ShardedPasses {
 
   const Shard& shard() const { return shard_; }
   void set_exchange(Exchange<T>* exchange) { exchange_ = exchange; }
+  // Words per sample of the relu pre-activation cache of the shard's chunks.
+  Index sign_words_per_sample() const { return sign_words_.back(); }
 
   // F (n, k) = the fixed-order sum over all chunks of sum_j a_j sigma(z_ij).
   template <class Act>
   void forward(const Act& act, const Particles<T>& p, const T* X, Index n, T* F, Workspaces<T>& ws, int threads,
                ZCache<T> cache = {}) {
     reduce(n * p.k, F, threads, [&](Index c, const Particles<T>& q, T* out) {
-      forward_chunk(act, q, X, n, out, ws, threads, chunk_cache(cache, c, n));
+      with_tiling(ws, [&] { mfntk::forward(act, q, X, n, out, ws, threads, chunk_cache(cache, c, n)); });
     }, p);
   }
 
@@ -180,12 +182,6 @@ template <class T> class ShardedPasses {
     ws.tiling = saved;
   }
 
-  template <class Act>
-  void forward_chunk(const Act& act, const Particles<T>& q, const T* X, Index n, T* out, Workspaces<T>& ws,
-                     int threads, ZCache<T> cache) {
-    with_tiling(ws, [&] { mfntk::forward(act, q, X, n, out, ws, threads, cache); });
-  }
-
   // Chunk c's block of the cache: its n x size values, or its sign words, after those of the
   // chunks before it in the shard.
   ZCache<T> chunk_cache(ZCache<T> cache, Index c, Index n) const {
@@ -206,25 +202,6 @@ template <class T> class ShardedPasses {
     all_.resize(static_cast<std::size_t>(shard_.count() * m));
     (exchange_ ? exchange_ : &local_)->gather(shard_, partials_.data(), m, all_.data());
     shard_.combine(all_.data(), m, out, threads);
-  }
-
- public:
-  // The partial sums of the shard's chunks, uncombined: local_chunks() blocks of n k values.
-  template <class Act>
-  void forward_partials(const Act& act, const Particles<T>& p, const T* X, Index n, T* out, Workspaces<T>& ws,
-                        int threads) {
-    for (Index c = shard_.begin; c < shard_.end; ++c)
-      forward_chunk(act, chunk(p, c), X, n, out + (c - shard_.begin) * n * p.k, ws, threads, {});
-  }
-  template <class Act>
-  void jvp_partials(const Act& act, const Particles<T>& p, const T* X, Index n, const Particles<T>& t, T* out,
-                    Workspaces<T>& ws, int threads) {
-    for (Index c = shard_.begin; c < shard_.end; ++c) {
-      const Index j0 = local_start(c);
-      const Particles<T> tc{t.a ? t.a + j0 * p.k : nullptr, t.W ? t.W + j0 * p.d : nullptr,
-                            t.b ? t.b + j0 : nullptr, chunk_size(c), p.d, p.k};
-      with_tiling(ws, [&] { mfntk::jvp(act, chunk(p, c), X, n, tc, out + (c - shard_.begin) * n * p.k, ws, threads); });
-    }
   }
 };
 
