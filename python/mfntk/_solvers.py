@@ -784,10 +784,12 @@ def lanczos_flow(matvec, B, t, n, ridge=0.0, tol=1e-8, max_iter=None, stacklevel
         if not np.all(np.isfinite(W)):
             raise FloatingPointError("matvec: returned non-finite values")
         alpha[it, cols] = np.einsum("ij,ij->j", Q[it][:, cols], W)
-        # full reorthogonalisation against the basis, twice (Kahan's "twice is enough")
+        # full reorthogonalisation against the basis, twice (Kahan's "twice is enough"); the basis of
+        # the active columns is a view while they all are, else one copy per step
+        basis = Q[:it + 1] if cols.size == Q.shape[2] else Q[:it + 1][:, :, cols]
         for _ in range(2):
-            H = np.einsum("snj,nj->sj", Q[:it + 1][:, :, cols], W)
-            W -= np.einsum("snj,sj->nj", Q[:it + 1][:, :, cols], H)
+            H = np.einsum("snj,nj->sj", basis, W)
+            W -= np.einsum("snj,sj->nj", basis, H)
         it += 1
         for pos, c in enumerate(cols):
             steps[c] = it

@@ -736,7 +736,7 @@ class Empirical:
 
     @property
     def width(self):
-        return self._p.N
+        return self.net.width
 
     @property
     def d(self):
