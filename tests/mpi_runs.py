@@ -98,6 +98,11 @@ def run_case(name, comm):
         V = np.ones((kernel(X).shape[0], 2), dtype=net.dtype)
         out[f"gram_{output}"] = digest(kernel(X, X[:3]))
         out[f"matvec_{output}"] = digest(kernel.matvec(X, V))
+    if comm is not None:   # comm= on the kernel functions shards a whole network: the same numbers
+        whole = mf.TwoLayer(D, **{"width": N, "particle_chunk": CHUNK, "seed": 5, **CASES[name][0]})
+        assert digest(mf.kernels.empirical(whole, X, X[:3], comm=comm)) == out["gram_mean"]
+        V = np.ones((7, 2), dtype=net.dtype)
+        assert digest(mf.kernels.Empirical(whole, threads=1, comm=comm).matvec(X, V)) == out["matvec_mean"]
     fitted = mf.KernelRegressor(mf.kernels.Empirical(net, threads=1), ridge=0.1, solver="cg", tol=1e-10).fit(
         X, np.arange(7.0))
     out["cg"] = digest(fitted.predict(X))

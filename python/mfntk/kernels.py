@@ -613,7 +613,16 @@ class _Particles:
         return out
 
 
-def empirical(net, X, X2=None, kind="ntk", threads=None, output="mean"):
+def _on_comm(net, comm):
+    """``net``, sharded over ``comm`` when one is given (``TwoLayer.shard_over``)."""
+    if comm is None:
+        return net
+    if not hasattr(net, "shard_over"):
+        raise ValueError(f"comm: {type(net).__name__} cannot be sharded over MPI ranks")
+    return net.shard_over(comm)
+
+
+def empirical(net, X, X2=None, kind="ntk", threads=None, output="mean", comm=None):
     """Empirical tangent kernel K_mu(X, X2) of a network (SPEC 4).
 
     For k outputs the tangent kernel is a k x k matrix per pair of points,
@@ -640,6 +649,10 @@ def empirical(net, X, X2=None, kind="ntk", threads=None, output="mean"):
         (i k + p, l k + q) = K_pq(x_i, x'_l), the kernel of the residual dynamics and of the
         linearized model (:class:`mfntk.NTKLimit`); ``K.reshape(n1, k, n2, k)[i, p, l, q]`` is
         K_pq(x_i, x'_l). For k = 1 both are the scalar kernel, the same numbers.
+    comm : mpi4py communicator, optional
+        Compute it with the particles sharded over the ranks of ``comm`` (as the network's own
+        ``comm``: :class:`mfntk.MPIBackend`); every rank gets the kernel, the same numbers as
+        in one process.
 
     Returns
     -------
@@ -671,7 +684,7 @@ def empirical(net, X, X2=None, kind="ntk", threads=None, output="mean"):
     >>> mf.kernels.empirical(net3, np.eye(2), output="matrix").shape
     (6, 6)
     """
-    _check_net(net)
+    net = _on_comm(_check_net(net), comm)
     kind = _check_kind(kind)
     output = check_kernel_output(output)
     threads = resolve_threads(threads)
@@ -704,6 +717,9 @@ class Empirical:
         :meth:`cross_matvec` have one row per point and output (row i k + p: a target Y of
         shape (n, k) enters as ``Y.reshape(-1)``). :class:`mfntk.KernelRegressor` takes a
         "mean" kernel (one n x n matrix shared by the outputs).
+    comm : mpi4py communicator, optional
+        Shard the network's particles over the ranks of ``comm`` (as :func:`empirical`); ``net``
+        is then that sharded network.
 
     Examples
     --------
@@ -718,8 +734,8 @@ class Empirical:
 
     _PARAMS = ("net", "kind", "threads", "output")
 
-    def __init__(self, net, kind="ntk", threads=None, output="mean"):
-        _check_net(net)
+    def __init__(self, net, kind="ntk", threads=None, output="mean", comm=None):
+        net = _on_comm(_check_net(net), comm)
         _check_kind(kind)
         check_kernel_output(output)
         if threads is not None:
