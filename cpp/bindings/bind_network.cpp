@@ -8,6 +8,7 @@
 #include "mfntk/activations.hpp"
 #include "mfntk/network.hpp"
 #include "mfntk/shard.hpp"
+#include "mfntk/simd.hpp"
 
 namespace py = pybind11;
 using namespace mfntk;
@@ -173,8 +174,18 @@ void bind_shard(py::module_& m) {
       .def("combine", &combine_py<float>, py::arg("partials").noconvert(), py::arg("threads") = 1);
 }
 
+void bind_simd(py::module_& m) {
+  m.def("simd", [] { return std::string(simd_name(active_simd())); },
+        "The instruction set of the sign-mask passes' kernels: 'avx512', 'avx2' or 'portable'.");
+  m.def("simd_supported", [](const std::string& name) { return simd_supported(simd_from_name(name)); },
+        py::arg("name"), "Whether this CPU and build can run the kernels of `name`.");
+  m.def("set_simd", [](const std::string& name) { set_simd(name == "auto" ? best_simd() : simd_from_name(name)); },
+        py::arg("name"), "Selects the kernels for the whole process ('auto': the best this CPU runs).");
+}
+
 void bind_network(py::module_& m) {
   bind_shard(m);
+  bind_simd(m);
   bind_for<double>(m);
   bind_for<float>(m);
 }

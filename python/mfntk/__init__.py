@@ -13,7 +13,7 @@ on first use only.
 import importlib
 
 from . import datasets, kernels, studies, theory
-from ._backend import BACKENDS, Backend, CPUBackend, get_backend
+from ._backend import BACKENDS, SIMD, Backend, CPUBackend, get_backend, get_simd, set_simd
 from ._backend import MPIBackend, MPITimeoutError
 from ._diagonal import DiagonalLinear
 from ._io import TrajectoryFileError, load
@@ -44,7 +44,7 @@ __all__ = [
     "SolverFallbackWarning",
     "load", "resume", "TrajectoryFileError", "datasets", "studies", "theory", "plot", "reproduce", "Backend",
     "CPUBackend", "MPIBackend", "MPITimeoutError", "BACKENDS",
-    "get_backend", "__version__",
+    "get_backend", "SIMD", "get_simd", "set_simd", "__version__",
 ]
 
 

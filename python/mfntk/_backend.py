@@ -23,15 +23,57 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import time
 import types
+import warnings
 
 import numpy as np
 
 from . import _core
 
 __all__ = ["Backend", "CPUBackend", "MPIBackend", "MPITimeoutError", "BACKENDS", "CHUNK_SECONDS", "DEFAULT_TIMEOUT",
-           "get_backend", "backend_for"]
+           "get_backend", "backend_for", "SIMD", "get_simd", "set_simd"]
+
+
+# The instruction sets of the hand-written kernels of the relu passes (one output; forward, vjp,
+# jvp: every step, RD and kernel matvec of a relu network). The core picks the best the CPU runs;
+# "avx512" and "avx2" give the same numbers, "portable" (Eigen's GEMM) differs in the last bits.
+SIMD = ("auto", "avx512", "avx2", "portable")
+
+
+def get_simd():
+    """The instruction set the relu passes run on now: ``"avx512"``, ``"avx2"`` or ``"portable"``."""
+    return _core.simd()
+
+
+def set_simd(name):
+    """Select the relu passes' kernels for the whole process and return the previous choice.
+
+    ``"auto"`` (the default at import, or the environment variable ``MFNTK_SIMD``): the best
+    this CPU runs. ``"portable"``: Eigen's GEMM, the reference the kernels are tested against.
+    ValueError when the name is unknown or this CPU or build cannot run it.
+    """
+    if name not in SIMD:
+        raise ValueError(f"simd: expected one of {', '.join(map(repr, SIMD))}, got {name!r}")
+    if name != "auto" and not _core.simd_supported(name):
+        runs = [s for s in SIMD[1:] if _core.simd_supported(s)]
+        raise ValueError(f"simd: this CPU or build cannot run {name!r} kernels (it runs {', '.join(runs)})")
+    previous = _core.simd()
+    _core.set_simd(name)
+    return previous
+
+
+def _simd_from_environment():
+    name = os.environ.get("MFNTK_SIMD", "").strip()
+    if name:
+        try:
+            set_simd(name)
+        except ValueError as error:
+            warnings.warn(f"MFNTK_SIMD ignored: {error}", RuntimeWarning, stacklevel=3)
+
+
+_simd_from_environment()
 
 
 class Backend:

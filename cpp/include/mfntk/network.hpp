@@ -7,9 +7,9 @@
 // i.e. vjp = J^T R and jvp = J t for the Jacobian J of F with respect to theta.
 //
 // No n x N matrix is formed unless asked for: work goes through (samples x particles) tiles held
-// per thread, each inner product a small GEMM. forward and jvp are parallel over sample tiles,
-// vjp over particle tiles; every output is reduced by one thread in a fixed order, so results
-// are bit-identical for any thread count.
+// per thread, each inner product a small GEMM. forward and jvp are parallel over sample tiles x
+// groups of particle tiles (TilePlan), vjp over particle tiles; every output is reduced in a fixed
+// order, so results are bit-identical for any thread count.
 //
 // Optionally forward stores the pre-activations Z in a cache (n N values, taken only when
 // it fits the caller's memory budget) which vjp and jvp at the same particles and inputs then
@@ -27,11 +27,13 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <utility>
 #include <vector>
 
 #include "activation_tiles.hpp"
+#include "simd.hpp"
 #include "types.hpp"
 
 namespace mfntk {
@@ -49,7 +51,7 @@ struct TilePlan {
   std::vector<Index> sign_word_start;
   Index sign_words_per_sample = 0;
 
-  TilePlan(Index n_, Index N_, const Tiling& t) : n(n_), N(N_), sample_tile(t.samples) {
+  TilePlan(Index n_, Index N_, const Tiling& t, Index k = 1) : n(n_), N(N_), sample_tile(t.samples) {
     const Index half = t.halves && N % 2 == 0 ? N / 2 : N;
     for (Index j0 = 0; j0 < half; j0 += t.particles) particle_tiles.emplace_back(j0, std::min(t.particles, half - j0));
     first_of_second_half = static_cast<Index>(particle_tiles.size());
@@ -58,6 +60,29 @@ struct TilePlan {
       sign_word_start.push_back(sign_words_per_sample);
       sign_words_per_sample += sign_words(tile.second);
     }
+    const Index tiles = static_cast<Index>(particle_tiles.size());
+    const Index per_half = std::max(first_of_second_half, tiles - first_of_second_half);
+    // at most kMaxGroupsPerHalf groups, fewer when n k is large: the groups' sums (G n k values)
+    // stay within 2 kGroupSumsPerHalf values
+    const Index max_groups = std::clamp<Index>(kGroupSumsPerHalf / std::max<Index>(1, n * k), 1, kMaxGroupsPerHalf);
+    group_tiles = std::max(kGroupTiles, (per_half + max_groups - 1) / max_groups);
+    add_groups(forward_groups, 0, first_of_second_half);
+    first_group_of_second_half = static_cast<Index>(forward_groups.size());
+    add_groups(forward_groups, first_of_second_half, tiles);
+    add_groups(jvp_groups, 0, tiles);
+  }
+
+  // Groups of consecutive particle tiles: forward and jvp run (sample tile x group) pieces in
+  // parallel, each group's sum apart, and add the groups' sums in order, so that more threads than
+  // sample tiles share the work. The groups never depend on the thread count.
+  // forward's groups never straddle the halves; a network of at most kGroupTiles tiles per half
+  // (N <= 4096) has one group per half, and the order of sums of a single pass over the tiles.
+  // The groups depend on n k too, which bounds their sums' memory.
+  static constexpr Index kGroupTiles = 16, kMaxGroupsPerHalf = 64, kGroupSumsPerHalf = Index(1) << 22;
+  Index group_tiles = 0, first_group_of_second_half = 0;
+  std::vector<std::pair<Index, Index>> forward_groups, jvp_groups;  // [first tile, end tile)
+  void add_groups(std::vector<std::pair<Index, Index>>& groups, Index begin, Index end) const {
+    for (Index g0 = begin; g0 < end; g0 += group_tiles) groups.emplace_back(g0, std::min(end, g0 + group_tiles));
   }
   Index sample_tiles() const { return num_tiles(n, sample_tile); }
   // The cached tile of samples [i0, i0 + ni) x particles [j0, j0 + nj): contiguous, row-major.
@@ -79,6 +104,10 @@ template <class T> struct TileWorkspace {
   RowMat<T> Z, D, U, acc, acc2;
   RowMat<T> tangent;  // the sign-mask jvp's combined tangent of a particle tile (tiles x d)
   Vec<T> tangent_bias, column_sum;
+  // The SIMD kernels' buffers (simd.hpp): a packed tile, row sums and lanes, V transposed and s,
+  // sign bits.
+  Vec<T> simd_packed, simd_out, simd_lanes, simd_vt, simd_s;
+  std::vector<std::uint64_t> simd_bits;
   void reserve(const Tiling& t, Index k) {
     if (Z.rows() < t.samples || Z.cols() < t.particles) {
       Z.resize(t.samples, t.particles);
@@ -96,8 +125,18 @@ template <class T> struct TileWorkspace {
   }
 };
 
+// At least `size` elements of `buffer`, grown if needed (aligned: from the first 64-byte boundary).
+template <class T, class Buffer> T* sized(Buffer& buffer, Index size, bool aligned = false) {
+  const Index slack = aligned ? 64 / static_cast<Index>(sizeof(T)) : 0;
+  if (static_cast<Index>(buffer.size()) < size + slack) buffer.resize(size + slack);
+  T* data = buffer.data();
+  if (aligned) data += (slack - reinterpret_cast<std::uintptr_t>(data) / sizeof(T) % slack) % slack;
+  return data;
+}
+
 template <class T> struct Workspaces {
   std::vector<TileWorkspace<T>> per_thread;
+  Vec<T> packed, group_sums;  // the SIMD passes' packed particle tiles; the sums of the tile groups
   Tiling tiling;
   void reserve(int threads, Index k) {
     if (static_cast<int>(per_thread.size()) < threads) per_thread.resize(threads);
@@ -231,23 +270,53 @@ TileSigns<T> tile_signs(const Particles<T>& p, const T* X, const TilePlan& plan,
 
 // The sign-mask vjp of particle tile jt (k = 1): V_j and s_j summed over the sample tiles in
 // order, V in gW and s in gA, then gA_j = <w_j, V_j> + b_j s_j, gb_j = a_j s_j, gW_j = a_j V_j.
+// With SIMD kernels K, V and s come from the sign bits and X without a tile of masked residuals.
 template <class T>
 void sign_mask_vjp_tile(const Particles<T>& p, const T* X, Index n, const T* R, const ParticleVec<T>& g,
-                        const TilePlan& plan, Index jt, TileWorkspace<T>& w, const ZCache<T>& cache) {
+                        const TilePlan& plan, Index jt, TileWorkspace<T>& w, const ZCache<T>& cache,
+                        const SignKernels<T>* K) {
   const auto [j0, nj] = plan.particle_tiles[jt];
   const Index words = TilePlan::sign_words(nj);
   MapMat<T> V(g.W + j0 * p.d, nj, p.d);
   T* s = g.a + j0;
-  for (Index i0 = 0; i0 < n; i0 += plan.sample_tile) {
-    const Index ni = std::min(plan.sample_tile, n - i0);
-    Tile<T> D = w.tile(w.D, ni, nj);
-    const auto m = tile_signs(p, X, plan, i0, ni, jt, w, cache);
-    for (Index r = 0; r < ni; ++r) {
-      T* dr = &D(r, 0);
-      masked_row(m.bits ? m.bits + r * words : nullptr, m.z + r * m.z_stride, R[i0 + r], nj, dr);
-      for (Index c = 0; c < nj; ++c) s[c] += dr[c];
+  if (K) {
+    const Index ldv = backward_stride(nj);
+    T* VT = sized<T>(w.simd_vt, p.d * ldv);
+    T* sums = sized<T>(w.simd_s, ldv);
+    std::fill(VT, VT + p.d * ldv, T(0));
+    std::fill(sums, sums + ldv, T(0));
+    const bool cached = cache.read && cache.signs;
+    T* packed = nullptr;  // W's tile, packed for the signs when the cache does not hold them
+    if (!cached) {
+      packed = sized<T>(w.simd_packed, K->packed_size(nj, p.d), true);
+      K->pack(p.W + j0 * p.d, nullptr, p.b ? p.b + j0 : nullptr, nj, p.d, packed);
     }
-    V.noalias() += D.transpose() * CMapMat<T>(X + i0 * p.d, ni, p.d);
+    for (Index i0 = 0; i0 < n; i0 += plan.sample_tile) {
+      const Index ni = std::min(plan.sample_tile, n - i0);
+      const std::uint64_t* bits = cached ? plan.sign_tile(cache.signs, i0, ni, jt) : nullptr;
+      if (!bits) {
+        std::uint64_t* own = sized<std::uint64_t>(w.simd_bits, ni * words);
+        K->signs(X + i0 * p.d, ni, p.d, packed, nj, p.b != nullptr, own, words);
+        bits = own;
+      }
+      K->backward(X + i0 * p.d, ni, p.d, R + i0, bits, words, nj, VT, ldv, sums);
+    }
+    for (Index c = 0; c < nj; ++c) {
+      s[c] = sums[c];
+      for (Index e = 0; e < p.d; ++e) V(c, e) = VT[e * ldv + c];
+    }
+  } else {
+    for (Index i0 = 0; i0 < n; i0 += plan.sample_tile) {
+      const Index ni = std::min(plan.sample_tile, n - i0);
+      Tile<T> D = w.tile(w.D, ni, nj);
+      const auto m = tile_signs(p, X, plan, i0, ni, jt, w, cache);
+      for (Index r = 0; r < ni; ++r) {
+        T* dr = &D(r, 0);
+        masked_row(m.bits ? m.bits + r * words : nullptr, m.z + r * m.z_stride, R[i0 + r], nj, dr);
+        for (Index c = 0; c < nj; ++c) s[c] += dr[c];
+      }
+      V.noalias() += D.transpose() * CMapMat<T>(X + i0 * p.d, ni, p.d);
+    }
   }
   for (Index c = 0; c < nj; ++c) {
     const T sc = s[c], aj = p.a[j0 + c];
@@ -292,6 +361,136 @@ void sign_mask_jvp_tile(const Particles<T>& p, const T* X, const Particles<T>& t
     acc(r, 0) += masked_sum(m.bits ? m.bits + r * words : nullptr, m.z + r * m.z_stride, &G(r, 0), nj);
 }
 
+// The sums over particles of forward and jvp (out, n x k): body(it, g, acc, w, packed) adds the
+// tiles of group g for sample tile it into acc (ni x k, zero), for every (it, g) in parallel;
+// then out_i = the sums of groups [0, second) added in order, plus those of [second, G).
+// With per_tile > 0 each particle tile is first packed once by pack(jt, P, w) into per_tile
+// elements, in blocks of whole groups of at most kPackedBlockBytes (at least one group), and
+// packed(jt) gives its tile while its block runs.
+constexpr Index kPackedBlockBytes = Index(16) << 20;
+
+template <class T, class Pack, class Body>
+void grouped_pass(const TilePlan& plan, const std::vector<std::pair<Index, Index>>& groups, Index second, Index n,
+                  Index k, T* out, Workspaces<T>& ws, int threads, Index per_tile, Pack pack, Body body) {
+  const Index G = static_cast<Index>(groups.size()), sample_tiles = plan.sample_tiles();
+  T* sums = sized<T>(ws.group_sums, G * n * k);
+  const Index tiles_per_block = per_tile > 0 ? std::max<Index>(plan.group_tiles, kPackedBlockBytes /
+                                    (per_tile * static_cast<Index>(sizeof(T))) / plan.group_tiles * plan.group_tiles)
+                                             : static_cast<Index>(plan.particle_tiles.size());
+  T* packed = per_tile > 0 ? sized<T>(ws.packed, std::min<Index>(tiles_per_block, static_cast<Index>(plan.particle_tiles.size())) * per_tile, true) : nullptr;
+  for (Index g0 = 0; g0 < G;) {  // one block of whole groups
+    Index g1 = g0 + 1;
+    while (g1 < G && groups[g1].second - groups[g0].first <= tiles_per_block) ++g1;
+    const Index first_tile = groups[g0].first, end_tile = groups[g1 - 1].second;
+    const auto packed_tile = [&](Index jt) { return packed + (jt - first_tile) * per_tile; };
+    const Index items = sample_tiles * (g1 - g0);
+#pragma omp parallel num_threads(threads) if (threads > 1 && (items > 1 || per_tile > 0))
+    {
+      auto& w = ws.per_thread[omp_get_thread_num()];
+      if (per_tile > 0) {
+#pragma omp for schedule(static)
+        for (Index jt = first_tile; jt < end_tile; ++jt) pack(jt, packed_tile(jt), w);
+      }
+#pragma omp for schedule(dynamic, 1)
+      for (Index item = 0; item < items; ++item) {
+        const Index g = g0 + item / sample_tiles, it = item % sample_tiles;
+        const Index i0 = it * plan.sample_tile, ni = std::min(plan.sample_tile, n - i0);
+        auto acc = w.acc.topLeftCorner(ni, k);
+        acc.setZero();
+        body(it, g, acc, w, packed_tile);
+        MapMat<T>(sums + (g * n + i0) * k, ni, k) = acc;
+      }
+    }
+    g0 = g1;
+  }
+  const Index nk = n * k;
+#pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1 && nk * G > kParallelMin)
+  for (Index i = 0; i < nk; ++i) {
+    T first = T(0), rest = T(0);
+    for (Index g = 0; g < second; ++g) first += sums[g * nk + i];
+    for (Index g = second; g < G; ++g) rest += sums[g * nk + i];
+    out[i] = first + rest;
+  }
+}
+
+// No packing.
+struct NoPack {
+  template <class... Args> void operator()(Args&&...) const {}
+};
+
+// The combined tangent u_j = tA_j w_j + a_j tW_j, c_j = tA_j b_j + a_j tb_j with std::fma, so that
+// every build and instruction set rounds it alike.
+template <class T>
+void sum_tangent(const Particles<T>& p, const Particles<T>& t, Index j0, Index nj, T* U, T* c) {
+  for (Index j = 0; j < nj; ++j) {
+    const T ta = t.a ? t.a[j0 + j] : T(0), aj = p.a[j0 + j];
+    const T* wj = p.W + (j0 + j) * p.d;
+    const T* twj = t.W ? t.W + (j0 + j) * p.d : nullptr;
+    for (Index e = 0; e < p.d; ++e) U[j * p.d + e] = twj ? std::fma(aj, twj[e], ta * wj[e]) : ta * wj[e];
+    if (p.b) c[j] = t.W && t.b ? std::fma(aj, t.b[j0 + j], ta * p.b[j0 + j]) : ta * p.b[j0 + j];
+  }
+}
+
+// The sign-mask forward and jvp with SIMD kernels (simd.hpp), each particle tile packed once per
+// pass; the groups and their order as in the portable passes.
+template <class T>
+void simd_forward(const SignKernels<T>& K, const Particles<T>& p, const T* X, Index n, T* F, const TilePlan& plan,
+                  Workspaces<T>& ws, int threads, const ZCache<T>& cache) {
+  grouped_pass<T>(
+      plan, plan.forward_groups, plan.first_group_of_second_half, n, 1, F, ws, threads,
+      K.packed_size(ws.tiling.particles, p.d),
+      [&](Index jt, T* P, TileWorkspace<T>&) {
+        const auto [j0, nj] = plan.particle_tiles[jt];
+        K.pack(p.W + j0 * p.d, p.a + j0, p.b ? p.b + j0 : nullptr, nj, p.d, P);
+      },
+      [&](Index it, Index g, auto& acc, TileWorkspace<T>& w, const auto& packed) {
+        const Index i0 = it * plan.sample_tile, ni = acc.rows();
+        T* out = sized<T>(w.simd_out, ni);
+        T* lanes = sized<T>(w.simd_lanes, lanes_size(ni));
+        for (Index jt = plan.forward_groups[g].first; jt < plan.forward_groups[g].second; ++jt) {
+          const Index nj = plan.particle_tiles[jt].second;
+          std::uint64_t* bits = cache.write && cache.signs ? plan.sign_tile(cache.signs, i0, ni, jt) : nullptr;
+          K.relu_forward(X + i0 * p.d, ni, p.d, packed(jt), nj, p.b != nullptr, out, bits, TilePlan::sign_words(nj),
+                         lanes);
+          for (Index r = 0; r < ni; ++r) acc(r, 0) += out[r];
+        }
+      });
+}
+
+template <class T>
+void simd_jvp(const SignKernels<T>& K, const Particles<T>& p, const T* X, Index n, const Particles<T>& t, T* O,
+              const TilePlan& plan, Workspaces<T>& ws, int threads, const ZCache<T>& cache) {
+  const bool cached = cache.read && cache.signs;
+  const Index one = K.packed_size(ws.tiling.particles, p.d);  // the tangent's tile, then W's for the signs
+  grouped_pass<T>(
+      plan, plan.jvp_groups, static_cast<Index>(plan.jvp_groups.size()), n, 1, O, ws, threads,
+      cached ? one : 2 * one,
+      [&](Index jt, T* P, TileWorkspace<T>& w) {
+        const auto [j0, nj] = plan.particle_tiles[jt];
+        T* U = sized<T>(w.simd_vt, nj * p.d);
+        T* c = sized<T>(w.simd_s, nj);
+        sum_tangent(p, t, j0, nj, U, c);
+        K.pack(U, nullptr, p.b ? c : nullptr, nj, p.d, P);
+        if (!cached) K.pack(p.W + j0 * p.d, nullptr, p.b ? p.b + j0 : nullptr, nj, p.d, P + one);
+      },
+      [&](Index it, Index g, auto& acc, TileWorkspace<T>& w, const auto& packed) {
+        const Index i0 = it * plan.sample_tile, ni = acc.rows();
+        T* out = sized<T>(w.simd_out, ni);
+        T* lanes = sized<T>(w.simd_lanes, lanes_size(ni));
+        for (Index jt = plan.jvp_groups[g].first; jt < plan.jvp_groups[g].second; ++jt) {
+          const Index nj = plan.particle_tiles[jt].second, words = TilePlan::sign_words(nj);
+          const std::uint64_t* bits = cached ? plan.sign_tile(cache.signs, i0, ni, jt) : nullptr;
+          if (!bits) {
+            std::uint64_t* own = sized<std::uint64_t>(w.simd_bits, ni * words);
+            K.signs(X + i0 * p.d, ni, p.d, packed(jt) + one, nj, p.b != nullptr, own, words);
+            bits = own;
+          }
+          K.masked_sum(X + i0 * p.d, ni, p.d, packed(jt), nj, p.b != nullptr, bits, words, out, lanes);
+          for (Index r = 0; r < ni; ++r) acc(r, 0) += out[r];
+        }
+      });
+}
+
 }  // namespace detail
 
 // The sum over particles is taken over the two halves separately, each tiled from its own
@@ -300,28 +499,24 @@ void sign_mask_jvp_tile(const Particles<T>& p, const T* X, const Particles<T>& t
 template <class T, class Act>
 void forward(const Act& act, const Particles<T>& p, const T* X, Index n, T* F, Workspaces<T>& ws, int threads,
              ZCache<T> cache = {}) {
-  const TilePlan plan(n, p.N, ws.tiling);
+  const TilePlan plan(n, p.N, ws.tiling, p.k);
   ws.reserve(threads, p.k);
-  const Index tiles = plan.sample_tiles();
   cache.read = false;
-#pragma omp parallel for schedule(dynamic, 1) num_threads(threads) if (tiles > 1)
-  for (Index it = 0; it < tiles; ++it) {
-    auto& w = ws.per_thread[omp_get_thread_num()];
-    const Index i0 = it * plan.sample_tile, ni = std::min(plan.sample_tile, n - i0);
-    auto acc = w.acc.topLeftCorner(ni, p.k);
-    auto acc2 = w.acc2.topLeftCorner(ni, p.k);
-    acc.setZero();
-    acc2.setZero();
-    for (Index jt = 0; jt < static_cast<Index>(plan.particle_tiles.size()); ++jt) {
+  if (const SignKernels<T>* K = uses_sign_mask<Act>(p.k) && !cache.data ? sign_kernels<T>() : nullptr) {
+    detail::simd_forward(*K, p, X, n, F, plan, ws, threads, cache);
+    return;
+  }
+  const auto body = [&](Index it, Index g, auto& sum, TileWorkspace<T>& w, const auto&) {
+    const Index i0 = it * plan.sample_tile, ni = sum.rows();
+    for (Index jt = plan.forward_groups[g].first; jt < plan.forward_groups[g].second; ++jt) {
       const auto [j0, nj] = plan.particle_tiles[jt];
       Tile<T> S = w.tile(w.Z, ni, nj);
       Tile<T> scratch = w.tile(w.D, ni, nj);
-      const CTile<T> Z = detail::preactivation_tile(cache, S, p, X, i0, ni, j0, nj);
-      auto& sum = jt < plan.first_of_second_half ? acc : acc2;
       if constexpr (uses_sign_mask<Act>(1)) {
         if (p.k == 1) {  // relu: the signs into the cache, sum_j a_j max(z_ij, 0) in lanes
           std::uint64_t* bits = cache.write && cache.signs ? plan.sign_tile(cache.signs, i0, ni, jt) : nullptr;
           const Index words = TilePlan::sign_words(nj);
+          const CTile<T> Z = detail::preactivation_tile(cache, S, p, X, i0, ni, j0, nj);
           for (Index r = 0; r < ni; ++r) {
             const T* z = Z.data() + r * Z.outerStride();
             if (bits) detail::pack_signs(z, nj, bits + r * words);
@@ -330,6 +525,7 @@ void forward(const Act& act, const Particles<T>& p, const T* X, Index n, T* F, W
           continue;
         }
       }
+      const CTile<T> Z = detail::preactivation_tile(cache, S, p, X, i0, ni, j0, nj);
       if (p.k == 1) {  // one output: each row's activation and its dot product with a, in L1
         const T* a = p.a + j0;
         for (Index r = 0; r < ni; ++r) {
@@ -344,8 +540,9 @@ void forward(const Act& act, const Particles<T>& p, const T* X, Index n, T* F, W
         sum.noalias() += S * CMapMat<T>(p.a + j0 * p.k, nj, p.k);
       }
     }
-    MapMat<T>(F + i0 * p.k, ni, p.k) = acc + acc2;
-  }
+  };
+  detail::grouped_pass<T>(plan, plan.forward_groups, plan.first_group_of_second_half, n, p.k, F, ws, threads, 0,
+                          detail::NoPack{}, body);
 }
 
 // gA, gW, gb receive J^T R; gb may be null (then the bias part is skipped). Only the particle tiles
@@ -359,6 +556,7 @@ void vjp(const Act& act, const Particles<T>& p, const T* X, Index n, const T* R,
   const Index tiles = static_cast<Index>(plan.particle_tiles.size());
   const Index last = tile_end < 0 ? tiles : std::min(tile_end, tiles);
   cache.write = false;
+  const SignKernels<T>* K = uses_sign_mask<Act>(p.k) && !cache.data ? sign_kernels<T>() : nullptr;
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads) if (last - tile_begin > 1)
   for (Index jt = tile_begin; jt < last; ++jt) {
     auto& w = ws.per_thread[omp_get_thread_num()];
@@ -371,7 +569,7 @@ void vjp(const Act& act, const Particles<T>& p, const T* X, Index n, const T* R,
     if (g.b) MapVec<T>(g.b + j0, nj).setZero();
     if constexpr (uses_sign_mask<Act>(1)) {
       if (p.k == 1) {
-        detail::sign_mask_vjp_tile(p, X, n, R, g, plan, jt, w, cache);
+        detail::sign_mask_vjp_tile(p, X, n, R, g, plan, jt, w, cache, K);
         continue;
       }
     }
@@ -416,25 +614,23 @@ void vjp(const Act& act, const Particles<T>& p, const T* X, Index n, const T* R,
 template <class T, class Act>
 void jvp(const Act& act, const Particles<T>& p, const T* X, Index n, const Particles<T>& t, T* O, Workspaces<T>& ws,
          int threads, ZCache<T> cache = {}) {
-  const TilePlan plan(n, p.N, ws.tiling);
+  const TilePlan plan(n, p.N, ws.tiling, p.k);
   ws.reserve(threads, p.k);
-  const Index tiles = plan.sample_tiles();
   cache.write = false;
-#pragma omp parallel for schedule(dynamic, 1) num_threads(threads) if (tiles > 1)
-  for (Index it = 0; it < tiles; ++it) {
-    auto& w = ws.per_thread[omp_get_thread_num()];
-    const Index i0 = it * plan.sample_tile, ni = std::min(plan.sample_tile, n - i0);
-    auto acc = w.acc.topLeftCorner(ni, p.k);
-    acc.setZero();
-    if constexpr (uses_sign_mask<Act>(1)) {
-      if (p.k == 1) {
-        for (Index jt = 0; jt < static_cast<Index>(plan.particle_tiles.size()); ++jt)
+  if (const SignKernels<T>* K = uses_sign_mask<Act>(p.k) && !cache.data ? sign_kernels<T>() : nullptr) {
+    detail::simd_jvp(*K, p, X, n, t, O, plan, ws, threads, cache);
+    return;
+  }
+  const auto body = [&](Index it, Index g, auto& acc, TileWorkspace<T>& w, const auto&) {
+    const Index i0 = it * plan.sample_tile, ni = acc.rows();
+    for (Index jt = plan.jvp_groups[g].first; jt < plan.jvp_groups[g].second; ++jt) {
+      if constexpr (uses_sign_mask<Act>(1)) {
+        if (p.k == 1) {
           detail::sign_mask_jvp_tile(p, X, t, plan, i0, ni, jt, w, cache, acc);
-        MapMat<T>(O + i0 * p.k, ni, p.k) = acc;
-        continue;
+          continue;
+        }
       }
-    }
-    for (const auto& [j0, nj] : plan.particle_tiles) {
+      const auto [j0, nj] = plan.particle_tiles[jt];
       Tile<T> S = w.tile(w.Z, ni, nj);
       Tile<T> D = w.tile(w.D, ni, nj);
       Tile<T> U = w.tile(w.U, ni, nj);
@@ -447,8 +643,9 @@ void jvp(const Act& act, const Particles<T>& p, const T* X, Index n, const Parti
         acc.noalias() += D * CMapMat<T>(p.a + j0 * p.k, nj, p.k);
       }
     }
-    MapMat<T>(O + i0 * p.k, ni, p.k) = acc;
-  }
+  };
+  detail::grouped_pass<T>(plan, plan.jvp_groups, static_cast<Index>(plan.jvp_groups.size()), n, p.k, O, ws, threads,
+                          0, detail::NoPack{}, body);
 }
 
 }  // namespace mfntk
