@@ -68,6 +68,7 @@
 
 #include "activations.hpp"
 #include "empirical_kernel.hpp"  // KernelKind, parse_kernel_kind
+#include "fast_erf.hpp"          // MFNTK_SIMD8
 #include "types.hpp"
 
 namespace mfntk {
@@ -227,21 +228,47 @@ template <class Act> struct GaussianMoments {
   static constexpr bool closed_form = false;
 };
 
+namespace detail {
+// atan2(y, x) for y >= 0 and y^2 + x^2 = 1 (up to rounding), branch-free so that a loop of it
+// vectorises: Cephes' atan (S. L. Moshier; a (4, 5) rational on [0, 0.66], and atan(t) = pi/4 +
+// atan((t - 1) / (t + 1)) above; relative error < 2e-16) of t = min(y, |x|) / max(y, |x|), then
+// pi/2 - atan(t) when y > |x| and pi - that when x < 0, with the rounding of pi/2 and pi in the
+// last terms. The ratio and the reduced argument share one division.
+inline double atan2_upper(double y, double x) {
+  constexpr double kPiOver2Lo = 6.123233995736765886130e-17;  // pi/2 - double(pi/2)
+  const double ax = std::fabs(x);
+  const bool swap = y > ax;
+  const double num = swap ? ax : y, den = swap ? y : ax;  // den >= 1/sqrt(2)
+  const bool big = num > 0.66 * den;
+  const double u = (big ? num - den : num) / (big ? num + den : den);
+  const double z = u * u;
+  const double p = (((-8.750608600031904122785e-1 * z - 1.615753718733365076637e1) * z -
+                     7.500855792314704667340e1) * z - 1.228866684490136173410e2) * z - 6.485021904942025371773e1;
+  const double q = ((((z + 2.485846490142306297962e1) * z + 1.650270098316988542046e2) * z +
+                     4.328810604912902668951e2) * z + 4.853903996359136964868e2) * z + 1.945506571482613964425e2;
+  const double r = u + u * (z * p / q);
+  const double t = big ? M_PI_4 + (r + 0.5 * kPiOver2Lo) : r;          // atan(num / den)
+  const double a = swap ? M_PI_2 - (t - kPiOver2Lo) : t;             // atan2(y, |x|)
+  return x < 0.0 ? M_PI - (a - 2.0 * kPiOver2Lo) : a;
+}
+}  // namespace detail
+
 // relu: arc-cosine kernels of orders 1 and 0 (Cho & Saul 2009, eq. 6-7), theta = arccos rho:
 //   E[relu(u) relu(v)] = s1 s2 (sin theta + (pi - theta) cos theta) / (2 pi)
 //   E[1{u>0} 1{v>0}]   = (pi - theta) / (2 pi)
-// with sin theta = sqrt((1 - rho)(1 + rho)) and theta = atan2(sin theta, rho) (accurate at the
-// ends, unlike acos). A degenerate u = 0 (s1 = 0) gives 0 for both, as sigma(0) = sigma'(0) = 0.
+// with sin theta = sqrt((1 - rho)(1 + rho)) and pi - theta = atan2(sin theta, -rho): accurate at
+// both ends (unlike acos, or pi minus theta near rho = -1). A degenerate u = 0 (s1 = 0) gives 0
+// for both, as sigma(0) = sigma'(0) = 0. The closed-form evaluator has a vectorised row loop.
 template <> struct GaussianMoments<Relu> {
   static constexpr bool closed_form = true;
   static double ff(const Relu&, double s1, double s2, double rho, double om, double op) {
     if (!(s1 > 0.0) || !(s2 > 0.0)) return 0.0;
-    const double sn = std::sqrt(om * op), th = std::atan2(sn, rho);
-    return s1 * s2 * ((sn + (M_PI - th) * rho) / (2.0 * M_PI));
+    const double sn = std::sqrt(om * op), psi = detail::atan2_upper(sn, -rho);
+    return s1 * s2 * ((sn + psi * rho) / (2.0 * M_PI));
   }
   static double dd(const Relu&, double s1, double s2, double rho, double om, double op) {
     if (!(s1 > 0.0) || !(s2 > 0.0)) return 0.0;
-    return (M_PI - std::atan2(std::sqrt(om * op), rho)) / (2.0 * M_PI);
+    return detail::atan2_upper(std::sqrt(om * op), -rho) / (2.0 * M_PI);
   }
 };
 
@@ -612,6 +639,25 @@ inline PairGeometry pair_geometry(const AnalyticPoints& P1, Index i, const Analy
   return g;
 }
 
+// pair_geometry of point i of P1 and points c0, ..., c0 + m - 1 of P2: the common case in one
+// vectorised loop (the same operations), then the entries near rho = +-1 or <u, u'> = +-1
+// recomputed through pair_geometry.
+inline void pair_geometry_row(const AnalyticPoints& P1, Index i, const AnalyticPoints& P2, Index c0, Index m,
+                              const double* gu, PairGeometry* geo) {
+  const double a1 = P1.al[i], b1 = P1.be[i], n1 = P1.nrm[i];
+  const double* a2 = P2.al.data() + c0;
+  const double* b2 = P2.be.data() + c0;
+  const double* n2 = P2.nrm.data() + c0;
+  MFNTK_SIMD8
+  for (Index j = 0; j < m; ++j) {
+    const double rho = std::clamp(a1 * a2[j] * gu[j] + b1 * b2[j], -1.0, 1.0);
+    geo[j] = {rho, 1.0 - rho, 1.0 + rho, n1 * n2[j] * gu[j]};
+  }
+  for (Index j = 0; j < m; ++j)
+    if (std::fabs(geo[j].rho) > 1.0 - kNearParallel || std::fabs(gu[j]) > 1.0 - kNearParallel)
+      geo[j] = pair_geometry(P1, i, P2, c0 + j, gu[j]);
+}
+
 // Copies the upper triangle of the row-major (n, n) matrix K onto its lower triangle, tile by
 // tile (each pair of 64 x 64 tiles stays in cache).
 template <class T> void mirror_upper(T* K, Index n, int threads, Index bs = 64) {
@@ -659,6 +705,29 @@ template <class Act> struct ClosedEvaluator {
       double k = rf ? GaussianMoments<Act>::ff(act, s1, s2, g.rho, g.om, g.op) : 0.0;
       if (nt) k += a2 * (g.dot + bias) * GaussianMoments<Act>::dd(act, s1, s2, g.rho, g.om, g.op);
       seg.out[j] = k;
+    }
+  }
+};
+
+// relu's row as one vectorised loop (the same numbers as ff and dd above): sin theta and
+// pi - theta once per entry for both terms.
+template <> struct ClosedEvaluator<Relu> {
+  Relu act;
+  const AnalyticPoints* P1;
+  const AnalyticPoints* P2;
+  void operator()(const AnalyticParams& p, const RowSegment& seg, EntryStats&) const {
+    const double rf = p.want_f() ? 1.0 : 0.0, nt = p.want_d() ? 1.0 : 0.0;
+    const double a2 = p.a_std * p.a_std, bias = p.bias ? 1.0 : 0.0, s1 = P1->s[seg.r];
+    const double* s2 = P2->s.data() + seg.c0;
+    const detail::PairGeometry* geo = seg.geo;
+    double* out = seg.out;
+    MFNTK_SIMD8
+    for (Index j = 0; j < seg.m; ++j) {
+      const double rho = geo[j].rho, sn = std::sqrt(geo[j].om * geo[j].op);
+      const double psi = detail::atan2_upper(sn, -rho);
+      const double k = rf * (s1 * s2[j] * ((sn + psi * rho) / (2.0 * M_PI))) +
+                       nt * (a2 * (geo[j].dot + bias) * (psi / (2.0 * M_PI)));
+      out[j] = s1 > 0.0 && s2[j] > 0.0 ? k : 0.0;
     }
   }
 };
@@ -902,7 +971,7 @@ EntryStats analytic_gram(const Eval& ev, const AnalyticParams& p, const Analytic
       for (Index r = i0; r < i0 + ni; ++r) {
         const Index cs = sym ? std::max(cb, r) : cb, m = cb + nc - cs;
         if (m <= 0) continue;
-        for (Index j = 0; j < m; ++j) geo[j] = detail::pair_geometry(P1, r, P2, cs + j, Gu(r - i0, cs - cb + j));
+        detail::pair_geometry_row(P1, r, P2, cs, m, &Gu(r - i0, cs - cb), geo.data());
         ev(p, RowSegment{r, cs, m, geo.data(), out.data()}, st);
         T* row = K + r * n2 + cs;
         for (Index j = 0; j < m; ++j) row[j] = static_cast<T>(out[j]);
@@ -1161,7 +1230,7 @@ template <class T> class AnalyticMatvec {
         auto Bb = B.topLeftCorner(ni, nc);
         for (Index r = 0; r < ni; ++r) {
           const Index cs = diagonal ? r : 0, len = nc - cs;
-          for (Index j = 0; j < len; ++j) geo[j] = detail::pair_geometry(P1, i0 + r, P2, c0 + cs + j, Gu(r, cs + j));
+          detail::pair_geometry_row(P1, i0 + r, P2, c0 + cs, len, &Gu(r, cs), geo.data());
           ev(p_, RowSegment{i0 + r, c0 + cs, len, geo.data(), &B(r, cs)}, st);
         }
         if (diagonal)

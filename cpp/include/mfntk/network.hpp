@@ -101,7 +101,7 @@ template <class Act> constexpr bool uses_sign_mask(Index k) { return Act::homoge
 
 // Per-thread scratch space for one tile, allocated once and reused by every pass.
 template <class T> struct TileWorkspace {
-  RowMat<T> Z, D, U, acc, acc2;
+  RowMat<T> Z, D, U, acc;
   RowMat<T> tangent;  // the sign-mask jvp's combined tangent of a particle tile (tiles x d)
   Vec<T> tangent_bias, column_sum;
   // The SIMD kernels' buffers (simd.hpp): a packed tile, row sums and lanes, V transposed and s,
@@ -115,10 +115,7 @@ template <class T> struct TileWorkspace {
       U.resize(t.samples, t.particles);
       column_sum.resize(t.particles);
     }
-    if (acc.rows() < t.samples || acc.cols() < k) {
-      acc.resize(t.samples, std::max<Index>(k, 1));
-      acc2.resize(t.samples, std::max<Index>(k, 1));
-    }
+    if (acc.rows() < t.samples || acc.cols() < k) acc.resize(t.samples, std::max<Index>(k, 1));
   }
   Tile<T> tile(RowMat<T>& M, Index rows, Index cols) {
     return Tile<T>(M.data(), rows, cols, Eigen::OuterStride<>(M.cols()));
