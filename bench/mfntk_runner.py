@@ -54,6 +54,8 @@ def describe():
     """Version and location of the mfntk in use (for the machine facts)."""
     mf = load()
     info = {"version": getattr(mf, "__version__", None), "path": getattr(mf, "__file__", None)}
+    if callable(getattr(mf, "get_simd", None)):  # the relu passes' kernels
+        info["simd"] = mf.get_simd()
     core = getattr(mf, "_core", None)
     if core is not None:
         info["core"] = getattr(core, "__file__", None)
