@@ -174,10 +174,12 @@ def test_one_and_two_threads_bit_identical(noise, rng):
     np.testing.assert_array_equal(one.train_risk, two.train_risk)
 
 
-@pytest.mark.parametrize("activation", ["relu", "tanh"])
-def test_preactivation_cache_is_bit_identical(activation, rng):
-    net = make_net(activation, 2, True, N=300, d=6)
-    X, Y = make_data(rng, n=520, d=6, k=2)
+# relu k = 2: the cache holds Z; k = 1: its signs; tanh and sigmoid: sigma(Z), sigma' from it
+@pytest.mark.parametrize("activation,k", [("relu", 2), ("relu", 1), ("tanh", 2), ("tanh", 1), ("sigmoid", 1),
+                                          ("erf", 1)])
+def test_preactivation_cache_is_bit_identical(activation, k, rng):
+    net = make_net(activation, k, True, N=300, d=6)
+    X, Y = make_data(rng, n=520, d=6, k=k)
     kw = dict(t_max=0.3, dt=0.05, method="rk4", residual_dynamics=True, linearized=True)
     cached, recomputed = _run(net, (X, Y), 2, **kw), _run(net, (X, Y), 2, cache_mb=0, **kw)
     np.testing.assert_array_equal(cached.net.get_flat(), recomputed.net.get_flat())

@@ -42,6 +42,19 @@ inline void tanh_row(const double* z, double* s, double* scratch, Index cols) {
 
 }  // namespace detail
 
+// Activations whose derivative the tiles compute from the value, by derivative_from_value_row
+// (tanh: 1 - s^2, sigmoid: s (1 - s)). The passes' cache holds sigma(Z) for them instead of Z
+// (network.hpp), so that vjp and jvp evaluate no activation, with the same numbers.
+template <class Act> constexpr bool derivative_from_value = std::is_same_v<Act, Tanh> || std::is_same_v<Act, Sigmoid>;
+
+template <class Act, class T> void derivative_from_value_row(const T* s, T* ds, Index cols) {
+  static_assert(derivative_from_value<Act>);
+  if constexpr (std::is_same_v<Act, Tanh>)
+    for (Index c = 0; c < cols; ++c) ds[c] = T(1) - s[c] * s[c];
+  else
+    for (Index c = 0; c < cols; ++c) ds[c] = s[c] * (T(1) - s[c]);
+}
+
 // One row: s = sigma(z), and ds = sigma'(z) when `derivative` (otherwise ds is scratch).
 // z may alias s.
 template <class T, class Act>
@@ -49,13 +62,11 @@ void activate_row(const Act& act, const T* z, T* s, T* ds, Index cols, bool deri
   if constexpr (std::is_same_v<Act, Tanh>) {
     if constexpr (std::is_same_v<T, double>) detail::tanh_row(z, s, ds, cols);
     else Eigen::Map<Eigen::ArrayXf>(s, cols) = Eigen::Map<const Eigen::ArrayXf>(z, cols).tanh();
-    if (derivative)
-      for (Index c = 0; c < cols; ++c) ds[c] = T(1) - s[c] * s[c];
+    if (derivative) derivative_from_value_row<Act>(s, ds, cols);
   } else if constexpr (std::is_same_v<Act, Sigmoid>) {
     using Arr = Eigen::Array<T, Eigen::Dynamic, 1>;
     Eigen::Map<Arr>(s, cols) = T(1) / (T(1) + (-Eigen::Map<const Arr>(z, cols)).exp());
-    if (derivative)
-      for (Index c = 0; c < cols; ++c) ds[c] = s[c] * (T(1) - s[c]);
+    if (derivative) derivative_from_value_row<Act>(s, ds, cols);
   } else if constexpr (std::is_same_v<Act, Erf>) {
     detail::erf_row(z, s, derivative ? ds : nullptr, cols);
   } else {

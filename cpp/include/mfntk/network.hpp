@@ -13,7 +13,9 @@
 //
 // Optionally forward stores the pre-activations Z in a cache (n N values, taken only when
 // it fits the caller's memory budget) which vjp and jvp at the same particles and inputs then
-// read instead of recomputing X W^T: a step costs 4 n N d flops instead of 6 n N d.
+// read instead of recomputing X W^T: a step costs 4 n N d flops instead of 6 n N d. For tanh
+// and sigmoid (derivative_from_value) the cache holds sigma(Z), and sigma'(Z) follows from it:
+// vjp and jvp evaluate no activation.
 //
 // Sign-mask passes (relu with one output, uses_sign_mask): sigma'(z) = m = 1[z > 0] and
 // sigma(z) = z m, so with V_j = sum_i r_i m_ij x_i and s_j = sum_i r_i m_ij
@@ -141,7 +143,8 @@ template <class T> struct Workspaces {
   }
 };
 
-// Pre-activation cache: `write` makes forward store Z; `read` makes vjp / jvp use it. The
+// Pre-activation cache: `write` makes forward store Z (sigma(Z) for derivative_from_value
+// activations); `read` makes vjp / jvp use it. The
 // sign-mask passes store and read only the signs of Z, in `signs` (TilePlan::sign_tile layout,
 // n sign_words_per_sample words); the other passes use `data` (n N values).
 template <class T> struct ZCache {
@@ -171,6 +174,30 @@ CTile<T> preactivation_tile(const ZCache<T>& cache, Tile<T> Z, const Particles<T
   preactivation<T>(Z, X, p.W, p.b, p.d, i0, ni, j0, nj);
   if (cache.write && cache.data) Tile<T>(TilePlan::cache_tile(cache.data, i0, ni, j0, p.N), ni, nj, Eigen::OuterStride<>(nj)) = Z;
   return CTile<T>(Z.data(), ni, nj, Eigen::OuterStride<>(Z.outerStride()));
+}
+
+// The tile's values sigma(Z) (in S, or the cache's tile) and, when `derivative`, sigma'(Z) in D:
+// from the cache of values of a derivative_from_value activation, else by activating the
+// pre-activations (cached or computed). With cache.write, the values (or Z) go to the cache.
+template <class T, class Act>
+CTile<T> activated_tile(const Act& act, const ZCache<T>& cache, Tile<T> S, Tile<T> D, const Particles<T>& p,
+                        const T* X, Index i0, Index ni, Index j0, Index nj, bool derivative) {
+  if constexpr (derivative_from_value<Act>) {
+    if (cache.data && (cache.read || cache.write)) {
+      T* tile = TilePlan::cache_tile(cache.data, i0, ni, j0, p.N);
+      if (cache.read) {
+        if (derivative)
+          for (Index r = 0; r < ni; ++r) derivative_from_value_row<Act>(tile + r * nj, &D(r, 0), nj);
+        return CTile<T>(tile, ni, nj, Eigen::OuterStride<>(nj));
+      }
+      ZCache<T> no_cache;
+      activate<T>(act, preactivation_tile(no_cache, S, p, X, i0, ni, j0, nj), S, D, derivative);
+      Tile<T>(tile, ni, nj, Eigen::OuterStride<>(nj)) = S;
+      return CTile<T>(S.data(), ni, nj, Eigen::OuterStride<>(S.outerStride()));
+    }
+  }
+  activate<T>(act, preactivation_tile(cache, S, p, X, i0, ni, j0, nj), S, D, derivative);
+  return CTile<T>(S.data(), ni, nj, Eigen::OuterStride<>(S.outerStride()));
 }
 
 // out += the column sums of D, each taken in the order of Eigen's vectorised colwise().sum():
@@ -522,19 +549,17 @@ void forward(const Act& act, const Particles<T>& p, const T* X, Index n, T* F, W
           continue;
         }
       }
-      const CTile<T> Z = detail::preactivation_tile(cache, S, p, X, i0, ni, j0, nj);
-      if (p.k == 1) {  // one output: each row's activation and its dot product with a, in L1
+      const CTile<T> V = detail::activated_tile(act, cache, S, scratch, p, X, i0, ni, j0, nj, false);
+      if (p.k == 1) {  // one output: each row's dot product with a
         const T* a = p.a + j0;
         for (Index r = 0; r < ni; ++r) {
-          T* s = &S(r, 0);
-          activate_row<T>(act, Z.data() + r * Z.outerStride(), s, &scratch(r, 0), nj, false);
+          const T* s = V.data() + r * V.outerStride();
           T dot = T(0);
           for (Index c = 0; c < nj; ++c) dot += s[c] * a[c];
           sum(r, 0) += dot;
         }
       } else {
-        activate<T>(act, Z, S, scratch, false);
-        sum.noalias() += S * CMapMat<T>(p.a + j0 * p.k, nj, p.k);
+        sum.noalias() += V * CMapMat<T>(p.a + j0 * p.k, nj, p.k);
       }
     }
   };
@@ -574,17 +599,16 @@ void vjp(const Act& act, const Particles<T>& p, const T* X, Index n, const T* R,
       const Index ni = std::min(plan.sample_tile, n - i0);
       Tile<T> S = w.tile(w.Z, ni, nj);
       Tile<T> D = w.tile(w.D, ni, nj);
-      const CTile<T> Z = detail::preactivation_tile(cache, S, p, X, i0, ni, j0, nj);
+      const CTile<T> V = detail::activated_tile(act, cache, S, D, p, X, i0, ni, j0, nj, true);
       CMapMat<T> RI(R + i0 * p.k, ni, p.k);
       CMapMat<T> XI(X + i0 * p.d, ni, p.d);
-      if (p.k == 1) {  // one output: gA, gb and D = <R_i, a_j> sigma'(z_ij) row by row, in L1
+      if (p.k == 1) {  // one output: gA, gb and D = <R_i, a_j> sigma'(z_ij) row by row
         const T* a = p.a + j0;
         T* ga = g.a + j0;
         T* gb = g.b ? g.b + j0 : nullptr;
         for (Index r = 0; r < ni; ++r) {
-          T* s = &S(r, 0);
+          const T* s = V.data() + r * V.outerStride();
           T* dd = &D(r, 0);
-          activate_row<T>(act, Z.data() + r * Z.outerStride(), s, dd, nj, true);
           const T rr = R[i0 + r];
           for (Index c = 0; c < nj; ++c) {
             ga[c] += rr * s[c];
@@ -595,10 +619,9 @@ void vjp(const Act& act, const Particles<T>& p, const T* X, Index n, const T* R,
         }
       } else {
         Tile<T> RA = w.tile(w.U, ni, nj);
-        activate<T>(act, Z, S, D, true);
         RA.noalias() = RI * AJ.transpose();  // <R_i, a_j>
         D.array() *= RA.array();
-        gA.noalias() += S.transpose() * RI;
+        gA.noalias() += V.transpose() * RI;
         if (g.b) detail::add_column_sums(D, g.b + j0, w.column_sum.data());
       }
       gW.noalias() += D.transpose() * XI;
@@ -631,9 +654,8 @@ void jvp(const Act& act, const Particles<T>& p, const T* X, Index n, const Parti
       Tile<T> S = w.tile(w.Z, ni, nj);
       Tile<T> D = w.tile(w.D, ni, nj);
       Tile<T> U = w.tile(w.U, ni, nj);
-      const CTile<T> Z = detail::preactivation_tile(cache, S, p, X, i0, ni, j0, nj);
-      activate<T>(act, Z, S, D, t.W != nullptr);
-      if (t.a) acc.noalias() += S * CMapMat<T>(t.a + j0 * p.k, nj, p.k);
+      const CTile<T> V = detail::activated_tile(act, cache, S, D, p, X, i0, ni, j0, nj, t.W != nullptr);
+      if (t.a) acc.noalias() += V * CMapMat<T>(t.a + j0 * p.k, nj, p.k);
       if (t.W) {
         detail::preactivation<T>(U, X, t.W, p.b ? t.b : nullptr, p.d, i0, ni, j0, nj);
         D.array() *= U.array();
