@@ -5,6 +5,8 @@ References: dense Cholesky solves (scipy), the exact limits M = n (the precondit
 implementation of Nystrom KRR (the normal equations K_nM^T K_nM + ridge K_MM) and of the
 leverage-score draw, and the iteration counts of unpreconditioned CG.
 """
+import time
+
 import numpy as np
 import pytest
 import scipy.linalg
@@ -12,6 +14,7 @@ from sklearn.base import clone
 
 import mfntk as mf
 import mfntk.kernels  # noqa: F401  (mf.kernels)
+from conftest import CTRL_C_LATENCY, interrupted_after
 from mfntk import _preconditioners as pc
 from mfntk import _validation
 from mfntk._solvers import conjugate_gradient
@@ -371,3 +374,56 @@ def test_ridge_least_squares_matches_the_svd_filter(ridge):
     ref = Wt.T @ (filt[:, None] * (U.T @ Y))
     b = _ridge_least_squares(B, Y, ridge)
     assert np.linalg.norm(b - ref) <= 1e-12 * np.linalg.norm(ref)
+
+
+# ---------------------------------------------------------------------------------------------
+# progress and Ctrl-C of the iterative solvers
+# ---------------------------------------------------------------------------------------------
+def test_cg_and_lanczos_report_progress_off_a_terminal(capsys):
+    """progress=True: a first and a last line on stderr (not a terminal under pytest) with the
+    iterations reached; the default writes nothing for a short fit, nor does False."""
+    X, Y, net = problem(n=300)
+    k = mf.kernels.Empirical(net, kind="ntk")
+    reg = mf.KernelRegressor(kernel=k, ridge=0.5, solver="cg", tol=1e-10, progress=True).fit(X, Y)
+    err = capsys.readouterr().err
+    assert "conjugate gradient: started: iteration 0" in err
+    assert f"conjugate gradient: finished: iteration {reg.n_iter_}, relative residual" in err
+    flow = mf.KernelRegressor(kernel=k, ridge=0.5, t=50.0, solver="cg", progress=True).fit(X, Y)
+    assert f"Lanczos: finished: iteration {flow.n_iter_}" in capsys.readouterr().err
+    for progress in (None, False):
+        mf.KernelRegressor(kernel=k, ridge=0.5, solver="cg", progress=progress).fit(X, Y)
+        assert capsys.readouterr().err == ""
+
+
+def test_solver_progress_lines_every_interval(monkeypatch, capsys):
+    """Off a terminal the default writes a line once a solve has run PROGRESS_LOG_SECONDS, then
+    one per interval, and a last one."""
+    from mfntk import _solvers
+    monkeypatch.setattr(_solvers, "PROGRESS_LOG_SECONDS", 0.0)
+    A = np.diag(np.linspace(1.0, 100.0, 50))
+    _, info = conjugate_gradient(lambda V: A @ V, np.ones((50, 1)), tol=1e-10, progress=None)
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == info["iterations"] + 1
+    assert lines[0].startswith("conjugate gradient: running: iteration 1, relative residual")
+    assert lines[-1].startswith(f"conjugate gradient: finished: iteration {info['iterations']}")
+
+
+def test_ctrl_c_stops_a_cg_fit_and_keeps_the_earlier_fit(capsys):
+    X, Y, _ = problem(n=300)
+    kernel = mf.kernels.Analytic(activation="relu", kind="ntk")
+    reg = mf.KernelRegressor(kernel=kernel, ridge=0.5, solver="cg", tol=1e-10).fit(X, Y)
+    coef = reg.dual_coef_.copy()
+    calls = []
+
+    def slow_matvec(X1, V):  # each product 0.2 s, so that the signal lands mid-solve
+        calls.append(1)
+        time.sleep(0.2)
+        return mf.kernels.Analytic(activation="relu", kind="ntk").matvec(X1, V)
+
+    kernel.matvec = slow_matvec
+    reg.set_params(progress=True, ridge=0.25)
+    delay = interrupted_after(lambda: reg.fit(X, Y), 0.5)
+    assert delay < CTRL_C_LATENCY and calls
+    assert "conjugate gradient: stopped" in capsys.readouterr().err
+    np.testing.assert_array_equal(reg.dual_coef_, coef)
+    assert reg.ridge == 0.25 and reg.n_iter_ > 0

@@ -38,6 +38,8 @@ returning the amplified noise.
 from __future__ import annotations
 
 import math
+import sys
+import time
 import warnings
 
 import numpy as np
@@ -50,6 +52,7 @@ __all__ = [
     "IndefiniteKernelWarning",
     "NumericalRidgeWarning",
     "SolverFallbackWarning",
+    "SolverProgress",
     "SpectralFactor",
     "centre_kernel",
     "centred_matvec",
@@ -60,6 +63,68 @@ __all__ = [
     "lanczos_flow",
     "solve_psd",
 ]
+
+
+PROGRESS_DELAY = 2.0          # seconds before a terminal shows the progress of a solve (progress=None)
+PROGRESS_LOG_SECONDS = 30.0   # interval of the progress lines of a solve written off a terminal
+
+
+class SolverProgress:
+    """The progress of an iterative solve: its iterations and the largest relative residual (or
+    error estimate) of its columns.
+
+    ``progress=None`` (what the estimators pass by default): on a terminal a tqdm counter once
+    the solve has run :data:`PROGRESS_DELAY` seconds; off a terminal (a log, a batch job) a line
+    once it has run :data:`PROGRESS_LOG_SECONDS` seconds, then at most one per that interval, and
+    a last one. A short solve writes nothing. ``True``: the same from the first iteration.
+    ``False``: nothing. Use as a context manager: leaving it by an exception (Ctrl-C) ends the
+    lines with "stopped".
+    """
+
+    def __init__(self, name, progress, stream=None):
+        self.name, self.progress = name, progress
+        self.stream = sys.stderr if stream is None else stream
+        self.start = self.last = time.perf_counter()
+        self.bar, self.lines = None, False
+        self.iteration, self.residual = 0, float("nan")
+        if progress is False:
+            return
+        try:
+            terminal = self.stream.isatty()
+        except (AttributeError, ValueError):
+            terminal = False
+        if terminal:
+            from tqdm.auto import tqdm
+            self.bar = tqdm(desc=name, unit="it", delay=0.0 if progress else PROGRESS_DELAY, leave=False,
+                            file=self.stream)
+        elif progress:
+            self._line("started")
+
+    def _line(self, what):
+        self.lines = True
+        print(f"{self.name}: {what}: iteration {self.iteration}, relative residual {self.residual:.3g}, "
+              f"{time.perf_counter() - self.start:.1f} s", file=self.stream, flush=True)
+
+    def update(self, iteration, residual):
+        self.iteration, self.residual = iteration, residual
+        if self.bar is not None:
+            self.bar.update(1)
+            self.bar.set_postfix_str(f"residual {residual:.3g}", refresh=False)
+        elif self.progress is not False:
+            now = time.perf_counter()
+            if now - self.last >= PROGRESS_LOG_SECONDS:
+                self.last = now
+                self._line("running")
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, value, traceback):
+        if self.bar is not None:
+            self.bar.close()
+        elif self.lines:
+            self._line("finished" if kind is None else "stopped")
+        return False
 
 
 class ConvergenceWarning(UserWarning):
@@ -532,7 +597,7 @@ def solve_psd(K, Y, ridge=0.0, solver="auto", rcond=None, stacklevel=3):
 
 # ---------------------------------------------------------------------------------------------
 def conjugate_gradient(matvec, B, shift=0.0, tol=1e-8, max_iter=None, diag=None, x0=None, stacklevel=3, rcond=None,
-                       preconditioner=None):
+                       preconditioner=None, progress=False):
     """Block conjugate gradient for (A + shift I) X = B, A symmetric positive semi-definite.
 
     Each column is an independent CG run (its own step sizes); the product A V is taken for
@@ -566,6 +631,8 @@ def conjugate_gradient(matvec, B, shift=0.0, tol=1e-8, max_iter=None, diag=None,
         :class:`mfntk._preconditioners.LowRankPreconditioner` (Nystrom or pivoted Cholesky),
         whose ``top`` attribute, a lower bound of lambda_max(A), is used for the floor too. The
         stopping rule stays the unpreconditioned relative residual.
+    progress : bool or None
+        The iterations and the largest relative residual on stderr (:class:`SolverProgress`).
 
     Returns
     -------
@@ -641,39 +708,41 @@ def conjugate_gradient(matvec, B, shift=0.0, tol=1e-8, max_iter=None, diag=None,
     broke = np.zeros(k, dtype=bool)
     blown = np.zeros(k, dtype=bool)
     it = 0
-    while active.any() and it < max_iter:
-        cols = np.flatnonzero(active)
-        AP = op(np.ascontiguousarray(P[:, cols]))
-        pAp = np.einsum("ij,ij->j", P[:, cols], AP)
-        pp = np.einsum("ij,ij->j", P[:, cols], P[:, cols])
-        ok = pp > 0.0
-        if ok.any():
-            top = max(top, float(np.max(pAp[ok] / pp[ok])) - shift)
-        bad = ~(pAp > 0.0)
-        if bad.any():
-            broke[cols[bad]] = True
-            active[cols[bad]] = False
-            keep = ~bad
-            cols, AP, pAp = cols[keep], AP[:, keep], pAp[keep]
-            if cols.size == 0:
-                break
-        alpha = rz[cols] / pAp
-        X[:, cols] += alpha * P[:, cols]
-        R[:, cols] -= alpha * AP
-        res[cols] = np.linalg.norm(R[:, cols], axis=0) / bnorm_safe[cols]
-        Zc = precondition(R[:, cols])
-        rz_new = np.einsum("ij,ij->j", R[:, cols], Zc)
-        beta = rz_new / rz[cols]
-        P[:, cols] = Zc + beta * P[:, cols]
-        rz[cols] = rz_new
-        active[cols] = res[cols] > tol
-        it += 1
-        floor = rcond * top
-        if shift <= floor:  # a numerically singular system: stop a column whose iterate only amplifies noise
-            grown = np.linalg.norm(X[:, cols], axis=0) * floor > bnorm[cols]
-            if grown.any():
-                blown[cols[grown]] = True
-                active[cols[grown]] = False
+    with SolverProgress("conjugate gradient", progress) as report:
+        while active.any() and it < max_iter:
+            cols = np.flatnonzero(active)
+            AP = op(np.ascontiguousarray(P[:, cols]))
+            pAp = np.einsum("ij,ij->j", P[:, cols], AP)
+            pp = np.einsum("ij,ij->j", P[:, cols], P[:, cols])
+            ok = pp > 0.0
+            if ok.any():
+                top = max(top, float(np.max(pAp[ok] / pp[ok])) - shift)
+            bad = ~(pAp > 0.0)
+            if bad.any():
+                broke[cols[bad]] = True
+                active[cols[bad]] = False
+                keep = ~bad
+                cols, AP, pAp = cols[keep], AP[:, keep], pAp[keep]
+                if cols.size == 0:
+                    break
+            alpha = rz[cols] / pAp
+            X[:, cols] += alpha * P[:, cols]
+            R[:, cols] -= alpha * AP
+            res[cols] = np.linalg.norm(R[:, cols], axis=0) / bnorm_safe[cols]
+            Zc = precondition(R[:, cols])
+            rz_new = np.einsum("ij,ij->j", R[:, cols], Zc)
+            beta = rz_new / rz[cols]
+            P[:, cols] = Zc + beta * P[:, cols]
+            rz[cols] = rz_new
+            active[cols] = res[cols] > tol
+            it += 1
+            floor = rcond * top
+            if shift <= floor:  # a numerically singular system: stop a column whose iterate only amplifies noise
+                grown = np.linalg.norm(X[:, cols], axis=0) * floor > bnorm[cols]
+                if grown.any():
+                    blown[cols[grown]] = True
+                    active[cols[grown]] = False
+            report.update(it, float(np.max(res)))
     converged = bool(np.all(res <= tol))
     floor = rcond * top
     if shift <= floor:
@@ -701,7 +770,7 @@ def conjugate_gradient(matvec, B, shift=0.0, tol=1e-8, max_iter=None, diag=None,
 
 
 # ---------------------------------------------------------------------------------------------
-def lanczos_flow(matvec, B, t, n, ridge=0.0, tol=1e-8, max_iter=None, stacklevel=3):
+def lanczos_flow(matvec, B, t, n, ridge=0.0, tol=1e-8, max_iter=None, stacklevel=3, progress=False):
     """phi_t(A) B, phi_t(lam) = (1 - exp(-t (lam + ridge) / n)) / (lam + ridge), by Lanczos.
 
     The coefficients of the time-t kernel flow (see :func:`flow_filter` and
@@ -728,6 +797,8 @@ def lanczos_flow(matvec, B, t, n, ridge=0.0, tol=1e-8, max_iter=None, stacklevel
     max_iter : int or None
         Lanczos steps at most (the basis holds max_iter vectors per column); None:
         min(rows, 500), checked to fit in memory.
+    progress : bool or None
+        The steps and the largest error estimate on stderr (:class:`SolverProgress`).
 
     Returns
     -------
@@ -776,38 +847,40 @@ def lanczos_flow(matvec, B, t, n, ridge=0.0, tol=1e-8, max_iter=None, stacklevel
         return bnorm[c] * (V @ (flow_filter(lam, t, n, ridge) * V[0]))
 
     it = 0
-    while active.any() and it < max_iter:
-        cols = np.flatnonzero(active)
-        W = np.asarray(matvec(np.ascontiguousarray(Q[it][:, cols])), dtype=np.float64)
-        if W.shape != (rows, cols.size):
-            raise ValueError(f"matvec: returned shape {W.shape}, expected {(rows, cols.size)}")
-        if not np.all(np.isfinite(W)):
-            raise FloatingPointError("matvec: returned non-finite values")
-        alpha[it, cols] = np.einsum("ij,ij->j", Q[it][:, cols], W)
-        # full reorthogonalisation against the basis, twice (Kahan's "twice is enough"); the basis of
-        # the active columns is a view while they all are, else one copy per step
-        basis = Q[:it + 1] if cols.size == Q.shape[2] else Q[:it + 1][:, :, cols]
-        for _ in range(2):
-            H = np.einsum("snj,nj->sj", basis, W)
-            W -= np.einsum("snj,sj->nj", basis, H)
-        it += 1
-        for pos, c in enumerate(cols):
-            steps[c] = it
-            f = approximation(c, it)
-            prev = coef[c]
-            change = np.linalg.norm(f - np.append(prev, 0.0)) if prev is not None else np.inf
-            coef[c] = f
-            res[c] = change / max(np.linalg.norm(f), np.finfo(np.float64).tiny)
-            b = float(np.linalg.norm(W[:, pos]))
-            scale = max(abs(alpha[it - 1, c]), beta[it - 2, c] if it > 1 else 0.0, np.finfo(np.float64).tiny)
-            if b <= 1e-13 * scale:  # an invariant Krylov space: f is exact
-                res[c] = 0.0
-                active[c] = False
-            elif res[c] <= tol:
-                active[c] = False
-            elif it < max_iter:
-                beta[it - 1, c] = b
-                Q[it][:, c] = W[:, pos] / b
+    with SolverProgress("Lanczos", progress) as report:
+        while active.any() and it < max_iter:
+            cols = np.flatnonzero(active)
+            W = np.asarray(matvec(np.ascontiguousarray(Q[it][:, cols])), dtype=np.float64)
+            if W.shape != (rows, cols.size):
+                raise ValueError(f"matvec: returned shape {W.shape}, expected {(rows, cols.size)}")
+            if not np.all(np.isfinite(W)):
+                raise FloatingPointError("matvec: returned non-finite values")
+            alpha[it, cols] = np.einsum("ij,ij->j", Q[it][:, cols], W)
+            # full reorthogonalisation against the basis, twice (Kahan's "twice is enough"); the basis of
+            # the active columns is a view while they all are, else one copy per step
+            basis = Q[:it + 1] if cols.size == Q.shape[2] else Q[:it + 1][:, :, cols]
+            for _ in range(2):
+                H = np.einsum("snj,nj->sj", basis, W)
+                W -= np.einsum("snj,sj->nj", basis, H)
+            it += 1
+            for pos, c in enumerate(cols):
+                steps[c] = it
+                f = approximation(c, it)
+                prev = coef[c]
+                change = np.linalg.norm(f - np.append(prev, 0.0)) if prev is not None else np.inf
+                coef[c] = f
+                res[c] = change / max(np.linalg.norm(f), np.finfo(np.float64).tiny)
+                b = float(np.linalg.norm(W[:, pos]))
+                scale = max(abs(alpha[it - 1, c]), beta[it - 2, c] if it > 1 else 0.0, np.finfo(np.float64).tiny)
+                if b <= 1e-13 * scale:  # an invariant Krylov space: f is exact
+                    res[c] = 0.0
+                    active[c] = False
+                elif res[c] <= tol:
+                    active[c] = False
+                elif it < max_iter:
+                    beta[it - 1, c] = b
+                    Q[it][:, c] = W[:, pos] / b
+            report.update(it, float(np.max(res)))
     for c in range(k):
         if coef[c] is not None:
             X[:, c] = Q[:steps[c], :, c].T @ coef[c]

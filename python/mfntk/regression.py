@@ -179,7 +179,7 @@ class _KernelModel(BaseEstimator):
 
     def __init__(self, kernel="precomputed", ridge=0.0, t=None, solver="auto", tol=None, max_iter=None, rcond=None,
                  max_dense=16384, fit_intercept=False, preconditioner="auto", centers=None, center_selection="uniform",
-                 random_state=0):
+                 random_state=0, progress=None):
         self.kernel = kernel
         self.ridge = ridge
         self.t = t
@@ -193,6 +193,7 @@ class _KernelModel(BaseEstimator):
         self.centers = centers
         self.center_selection = center_selection
         self.random_state = random_state
+        self.progress = progress
 
     # -- parameters -----------------------------------------------------------------------------
     def _precomputed(self):
@@ -262,8 +263,8 @@ class _KernelModel(BaseEstimator):
         Ybar = Y2.mean(axis=0) if centred else None
         Yfit = Y2 - Ybar if centred else Y2
         const = np.zeros(Y2.shape[1])
-        self.centers_ = None
-        self.preconditioner_ = None
+        # the fitted attributes are set together at the end: an interrupted fit (Ctrl-C) changes none
+        fitted = {"centers_": None, "preconditioner_": None}
         if solver == "cg":
             if K is not None:
                 matvec, diag = (lambda V: K @ V), np.diag(K).copy()
@@ -295,10 +296,10 @@ class _KernelModel(BaseEstimator):
                 kind = None  # a kernel without a diagonal: nothing to precondition with
             if kind == "nystrom":
                 precond = nystrom(columns, self.centers, ridge, self.center_selection, self.random_state)
-                self.centers_ = precond.centers
+                fitted["centers_"] = precond.centers
             elif kind == "pivoted-cholesky":
                 precond = pivoted_cholesky(columns, self.centers, ridge)
-                self.centers_ = precond.centers
+                fitted["centers_"] = precond.centers
             elif kind is None:
                 precond = _identity  # diag(K), if known, still bounds the spectrum for the floor
             else:
@@ -306,17 +307,16 @@ class _KernelModel(BaseEstimator):
             if tol is None:
                 tol = 1e-5 if kdtype.itemsize <= 4 else 1e-8
             if flow:
-                coef, info = lanczos_flow(matvec, Yfit, t, n, ridge, tol=tol, max_iter=max_iter, stacklevel=4)
+                coef, info = lanczos_flow(matvec, Yfit, t, n, ridge, tol=tol, max_iter=max_iter, stacklevel=4,
+                                          progress=self.progress)
             else:
                 coef, info = conjugate_gradient(matvec, Yfit, shift=ridge, tol=tol, max_iter=max_iter, diag=diag,
-                                                stacklevel=4, preconditioner=precond,
+                                                stacklevel=4, preconditioner=precond, progress=self.progress,
                                                 rcond=n * float(np.finfo(kdtype).eps) if rcond is None else rcond)
             if centred:  # C K C ignores the coefficients' mean; K does not
                 coef -= coef.mean(axis=0)
                 const = Ybar - row_means @ coef
-            self.n_iter_ = info["iterations"]
-            self.residual_ = info["residual"]
-            self.preconditioner_ = kind
+            fitted.update(n_iter_=info["iterations"], residual_=info["residual"], preconditioner_=kind)
             used = "cg"
         else:
             # the n x n kernel (unless precomputed) and its factorisation, before computing either
@@ -342,7 +342,9 @@ class _KernelModel(BaseEstimator):
                 const = Ybar - row_means @ coef
             else:
                 coef, used, _ = solve_psd(K, Yfit, ridge, solver, rcond, stacklevel=4)
-            self.n_iter_ = 1
+            fitted["n_iter_"] = 1
+        for name, value in fitted.items():
+            setattr(self, name, value)
         self.X_fit_ = Xfit
         self.dual_coef_ = _stored(coef, vector)
         self.intercept_ = _stored(const, vector)
@@ -453,6 +455,12 @@ class KernelRegressor(RegressorMixin, _KernelModel):
         ridge leverage scores (from a uniform pilot Nystrom approximation of the same size).
     random_state : int, numpy Generator or None
         Seed of the centres' draw (None: not reproducible).
+    progress : bool or None
+        The "cg" solver's iterations and largest relative residual (Lanczos: error estimate) on
+        stderr: None, a counter on a terminal once the solve has run 2 s, and off a terminal a
+        line every 30 s once it has run that long (a short fit writes nothing); True, from the
+        first iteration; False, nothing. Ctrl-C stops a fit between kernel products
+        (KeyboardInterrupt); the coefficients of an earlier fit stay as they were.
 
     Attributes
     ----------
@@ -557,7 +565,7 @@ class KernelClassifier(ClassifierMixin, _KernelModel):
     Parameters
     ----------
     kernel, ridge, t, solver, tol, max_iter, rcond, max_dense, fit_intercept, preconditioner, centers, \
-center_selection, random_state
+center_selection, random_state, progress
         As for :class:`KernelRegressor` (with ``fit_intercept``, one constant per class).
 
     Attributes
