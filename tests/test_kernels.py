@@ -84,6 +84,18 @@ def test_relu_known_values_on_unit_vectors():
     assert got[0, 0] == pytest.approx(rf + nt, abs=EXACT)
 
 
+def test_relu_kernel_near_antiparallel_points():
+    """x' at angle pi - delta from x: pi - theta = delta, so K_nt = <x, x'> delta / (2 pi) keeps
+    its relative accuracy as delta -> 0 (pi minus an arctangent near pi would lose it)."""
+    x = np.array([[1.0, 0.0, 0.0]])
+    for delta in (1e-3, 1e-6, 1e-9):
+        x2 = np.array([[-math.cos(delta), math.sin(delta), 0.0]])
+        exact_delta = math.atan2(x2[0, 1], -x2[0, 0])   # the angle of the rounded x'
+        want = x2[0, 0] * exact_delta / (2 * math.pi)
+        got = mf.kernels.analytic(x, x2, activation="relu", kind="nt", w_std=1.0)[0, 0]
+        assert got == pytest.approx(want, rel=1e-12, abs=0.0)
+
+
 def test_other_closed_forms_known_values():
     x = np.array([[1.0]])
     # erf, Williams: (2/pi) arcsin(2/3) at Var = Cov = 1
