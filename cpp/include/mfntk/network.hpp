@@ -104,8 +104,8 @@ template <class Act> constexpr bool uses_sign_mask(Index k) { return Act::homoge
 // Per-thread scratch space for one tile, allocated once and reused by every pass.
 template <class T> struct TileWorkspace {
   RowMat<T> Z, D, U, acc;
-  RowMat<T> tangent;  // the sign-mask jvp's combined tangent of a particle tile (tiles x d)
-  Vec<T> tangent_bias, column_sum;
+  Vec<T> tangent, tangent_bias;  // the sign-mask jvp's combined tangent of a particle tile (nj x d, nj)
+  Vec<T> column_sum;
   // The SIMD kernels' buffers (simd.hpp): a packed tile, row sums and lanes, V transposed and s,
   // sign bits.
   Vec<T> simd_packed, simd_out, simd_lanes, simd_vt, simd_s;
@@ -354,6 +354,19 @@ void sign_mask_vjp_tile(const Particles<T>& p, const T* X, Index n, const T* R, 
   }
 }
 
+// The sign-mask jvp's combined tangent u_j = tA_j w_j + a_j tW_j, c_j = tA_j b_j + a_j tb_j, for
+// the portable and the SIMD paths, with std::fma so that every build rounds it alike.
+template <class T>
+void sum_tangent(const Particles<T>& p, const Particles<T>& t, Index j0, Index nj, T* U, T* c) {
+  for (Index j = 0; j < nj; ++j) {
+    const T ta = t.a ? t.a[j0 + j] : T(0), aj = p.a[j0 + j];
+    const T* wj = p.W + (j0 + j) * p.d;
+    const T* twj = t.W ? t.W + (j0 + j) * p.d : nullptr;
+    for (Index e = 0; e < p.d; ++e) U[j * p.d + e] = twj ? std::fma(aj, twj[e], ta * wj[e]) : ta * wj[e];
+    if (p.b) c[j] = t.W && t.b ? std::fma(aj, t.b[j0 + j], ta * p.b[j0 + j]) : ta * p.b[j0 + j];
+  }
+}
+
 // The sign-mask jvp of samples [i0, i0 + ni) and particle tile jt (k = 1): acc_i += sum_j m_ij
 // (<u_j, x_i> + c_j) with the combined tangent u_j = tA_j w_j + a_j tW_j, c_j = tA_j b_j + a_j tb_j.
 template <class T, class Acc>
@@ -361,26 +374,12 @@ void sign_mask_jvp_tile(const Particles<T>& p, const T* X, const Particles<T>& t
                         Index ni, Index jt, TileWorkspace<T>& w, const ZCache<T>& cache, Acc& acc) {
   const auto [j0, nj] = plan.particle_tiles[jt];
   const Index words = TilePlan::sign_words(nj);
-  if (w.tangent.rows() < nj || w.tangent.cols() != p.d) w.tangent.resize(nj, p.d);
-  if (w.tangent_bias.size() < nj) w.tangent_bias.resize(nj);
-  MapMat<T> U(w.tangent.data(), nj, p.d);
-  MapVec<T> ub(w.tangent_bias.data(), nj);
-  CMapMat<T> WJ(p.W + j0 * p.d, nj, p.d);
-  U.setZero();
-  ub.setZero();
-  for (Index c = 0; c < nj; ++c) {
-    if (t.a) {
-      U.row(c) = t.a[j0 + c] * WJ.row(c);
-      if (p.b) ub[c] = t.a[j0 + c] * p.b[j0 + c];
-    }
-    if (t.W) {
-      U.row(c) += p.a[j0 + c] * CMapVec<T>(t.W + (j0 + c) * p.d, p.d).transpose();
-      if (p.b && t.b) ub[c] += p.a[j0 + c] * t.b[j0 + c];
-    }
-  }
+  T* U = sized<T>(w.tangent, nj * p.d);
+  T* ub = sized<T>(w.tangent_bias, nj);
+  sum_tangent(p, t, j0, nj, U, ub);
   const auto m = tile_signs(p, X, plan, i0, ni, jt, w, cache);
   Tile<T> G = w.tile(w.D, ni, nj);
-  preactivation<T>(G, X, U.data(), p.b ? ub.data() : nullptr, p.d, i0, ni, 0, nj);
+  preactivation<T>(G, X, U, p.b ? ub : nullptr, p.d, i0, ni, 0, nj);
   for (Index r = 0; r < ni; ++r)
     acc(r, 0) += masked_sum(m.bits ? m.bits + r * words : nullptr, m.z + r * m.z_stride, &G(r, 0), nj);
 }
@@ -442,19 +441,6 @@ struct NoPack {
   template <class... Args> void operator()(Args&&...) const {}
 };
 
-// The combined tangent u_j = tA_j w_j + a_j tW_j, c_j = tA_j b_j + a_j tb_j with std::fma, so that
-// every build and instruction set rounds it alike.
-template <class T>
-void sum_tangent(const Particles<T>& p, const Particles<T>& t, Index j0, Index nj, T* U, T* c) {
-  for (Index j = 0; j < nj; ++j) {
-    const T ta = t.a ? t.a[j0 + j] : T(0), aj = p.a[j0 + j];
-    const T* wj = p.W + (j0 + j) * p.d;
-    const T* twj = t.W ? t.W + (j0 + j) * p.d : nullptr;
-    for (Index e = 0; e < p.d; ++e) U[j * p.d + e] = twj ? std::fma(aj, twj[e], ta * wj[e]) : ta * wj[e];
-    if (p.b) c[j] = t.W && t.b ? std::fma(aj, t.b[j0 + j], ta * p.b[j0 + j]) : ta * p.b[j0 + j];
-  }
-}
-
 // The sign-mask forward and jvp with SIMD kernels (simd.hpp), each particle tile packed once per
 // pass; the groups and their order as in the portable passes.
 template <class T>
@@ -491,8 +477,8 @@ void simd_jvp(const SignKernels<T>& K, const Particles<T>& p, const T* X, Index 
       cached ? one : 2 * one,
       [&](Index jt, T* P, TileWorkspace<T>& w) {
         const auto [j0, nj] = plan.particle_tiles[jt];
-        T* U = sized<T>(w.simd_vt, nj * p.d);
-        T* c = sized<T>(w.simd_s, nj);
+        T* U = sized<T>(w.tangent, nj * p.d);
+        T* c = sized<T>(w.tangent_bias, nj);
         sum_tangent(p, t, j0, nj, U, c);
         K.pack(U, nullptr, p.b ? c : nullptr, nj, p.d, P);
         if (!cached) K.pack(p.W + j0 * p.d, nullptr, p.b ? p.b + j0 : nullptr, nj, p.d, P + one);
