@@ -97,6 +97,59 @@ def test_full_rank_factor_is_exact():
         assert conjugate_gradient(lambda V: K @ V, Y, 0.2, tol=1e-10, preconditioner=P)[1]["iterations"] <= 3
 
 
+@pytest.mark.parametrize("shape", [(50, 7, 7), (50, 7, 3), (1, 4, 2), (33, 5, 0)])
+def test_in_place_product_equals_the_product(monkeypatch, shape):
+    """B @ T written over B, in row blocks of a few rows (each block read before it is written)."""
+    monkeypatch.setattr(pc, "PRODUCT_BLOCK", 13)
+    n, r, q = shape
+    rng = np.random.default_rng(1)
+    B, T = rng.standard_normal((n, r)), rng.standard_normal((r, q))
+    want = B @ T
+    got = pc.in_place_product(B, T)
+    assert got.shape == (n, q) and np.allclose(got, want, rtol=1e-14, atol=1e-14)
+    if q:
+        assert np.shares_memory(got, B)
+    strided = rng.standard_normal((n, 2 * r))[:, ::2]
+    assert np.allclose(pc.in_place_product(strided, T), strided @ T, rtol=1e-14, atol=1e-14)
+
+
+def test_eigen_factor_equals_the_svd():
+    """U diag(s) U^T = B B^T with U orthonormal and s the squared singular values; directions of
+    B B^T below GRAM_RCOND s_1 (here an exact rank deficiency) are dropped."""
+    rng = np.random.default_rng(2)
+    B = rng.standard_normal((300, 40)) * np.logspace(0, -3, 40)
+    B[:, 30:] = B[:, :10] @ rng.standard_normal((10, 10))  # rank 30
+    sv = np.linalg.svd(B, compute_uv=False)
+    BBt = B @ B.T
+    U, s = pc.eigen_factor(B.copy())
+    assert s.shape == (30,) and np.all(np.diff(s) <= 0)
+    assert rel(s, sv[:30] ** 2) < 1e-12
+    assert np.abs(U.T @ U - np.eye(30)).max() < 1e-10
+    assert rel((U * s) @ U.T, BBt) < 1e-12
+
+
+def test_nystrom_factor_takes_one_array_of_columns(monkeypatch):
+    """The preconditioner's factor is written over the kernel columns: the peak of the arrays
+    allocated while it is built stays near one n x M array (K_nM, B and an SVD's workspace would
+    be three or more)."""
+    import tracemalloc
+    monkeypatch.setattr(pc, "PRODUCT_BLOCK", 1 << 14)
+    monkeypatch.setattr(pc, "ROW_BLOCK", 256)  # the kernel's blocks of columns, computed by rows
+    n, M = 6000, 300
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((n, 5))
+    cols = pc.KernelColumns.from_kernel(mf.kernels.Analytic(activation="relu", kind="ntk"), X)
+    one = 8.0 * n * M
+    tracemalloc.start()
+    try:
+        P = pc.nystrom(cols, M, ridge=1.0)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert P.rank == M
+    assert peak < 1.4 * one, f"peak {peak / one:.2f} x the n x M columns"
+
+
 def test_iterations_fall_as_centers_grow():
     X, Y, net = problem(n=1600, d=16, width=512)
     K = mf.kernels.empirical(net, X)

@@ -14,10 +14,14 @@ Two ways to get the factor, both through the kernel's columns only:
 - :func:`nystrom` -- M centres (uniform, or by approximate ridge leverage scores), the columns
   K_nM = K(X, X_C), K_MM its rows C, K_MM = V diag(lam) V^T (eigenvalues below a relative cutoff
   dropped), B = K_nM V lam^{-1/2}, so that B B^T = K_nM K_MM^+ K_Mn (the Nystrom approximation),
-  and the thin SVD B = U diag(sqrt(s)) W^T. This is also the feature map of Nystrom kernel
-  ridge regression (:class:`mfntk.NystromRegressor`, FALKON [RCR17]_).
+  and U, s from the eigen-decomposition of B^T B (:func:`eigen_factor`). This is also the
+  feature map of Nystrom kernel ridge regression (:class:`mfntk.NystromRegressor`, FALKON
+  [RCR17]_).
 - :func:`pivoted_cholesky` -- greedy pivoted Cholesky K ~ L L^T on the residual diagonal, the
-  pivots' columns computed a few at a time; then the SVD of L.
+  pivots' columns computed a few at a time; then U, s from L.
+
+B and U are written over the columns K_nM, a row block at a time: the factor's memory is one
+n k x M k array (and M k x M k ones), not the three of K_nM, B and an SVD's workspace.
 
 Kernels enter through :class:`KernelColumns` (columns of a kernel object, of a dense or
 precomputed matrix, of the centred kernel C K C of ``fit_intercept``), which knows the
@@ -45,7 +49,8 @@ import scipy.linalg
 from ._validation import as_generator, check_choice, check_int, check_memory, format_bytes, memory_left
 
 __all__ = ["CENTER_SELECTIONS", "KernelColumns", "LowRankPreconditioner", "check_centers", "check_centers_memory",
-           "default_centers", "nystrom", "nystrom_features", "pivoted_cholesky", "select_centers"]
+           "default_centers", "eigen_factor", "in_place_product", "nystrom", "nystrom_features", "pivoted_cholesky",
+           "select_centers"]
 
 #: How centres are drawn: uniformly without replacement, or by approximate ridge leverage scores.
 CENTER_SELECTIONS = ("uniform", "leverage")
@@ -53,11 +58,22 @@ CENTER_SELECTIONS = ("uniform", "leverage")
 ROW_BLOCK = 4096
 #: Pivots whose columns one kernel call of the pivoted Cholesky computes.
 PIVOT_BATCH = 16
+#: Default centres per sqrt(n) of the CG preconditioners, by the work of one kernel product (a
+#: kernel's ``product_work``; "quadratic" when it has none): the ReLU NTK on MNIST-shaped data
+#: (d = 784, ridge 1) took 67 CG iterations at n = 60,000 with M = 1000 and 24 with M = 3000 (42.5
+#: -> 13.6 min); the empirical NTK (d = 32, N = 4096, n = 50,000) fits fastest near M = 1000.
+CENTERS_PER_ROOT_N = {"linear": 4.0, "quadratic": 12.0}
+#: Eigenvalues of B^T B at or below this fraction of the largest are dropped by eigen_factor:
+#: U's column i carries a relative rounding error of about eps sqrt(r) s_1 / s_i, which the cutoff
+#: keeps below 1e-4 up to r = 10^6 (far inside what keeps P^{-1} positive definite for any ridge).
+GRAM_RCOND = 1e-9
+#: Elements of the row blocks of a product written over its factor (in_place_product).
+PRODUCT_BLOCK = 1 << 22
 
 
-def default_centers(n, outputs=1):
-    """The default number of centres for n points: min(n, max(1000, 4 sqrt(n))), fewer when the
-    n k x M k columns and their factors would take more than half the available memory.
+def default_centers(n, outputs=1, per_root=4.0):
+    """The default number of centres for n points: min(n, max(1000, per_root sqrt(n))), fewer
+    when the n k x M k columns and their factors would take more than half the available memory.
 
     As a preconditioner, M should exceed the number of eigenvalues of K well above the ridge:
     for the NTK of data in d dimensions the spectrum falls in steps (1, d, d (d + 1) / 2, ...
@@ -65,14 +81,16 @@ def default_centers(n, outputs=1):
     ridge removes them. The empirical NTK with d = 32, n = 20,000 and ridge 1 has 561 such
     eigenvalues (degrees 0 to 2); M = 200, 566, 700, 1000, 1400 and 2000 took CG from 133
     iterations to 82, 82, 59, 33, 23 and 19, and 1000 gave the shortest fit (docs/TUNING.md). FALKON's statistical rate needs M of
-    order sqrt(n) [RCR17]_, hence the growth with n.
+    order sqrt(n) [RCR17]_, hence the growth with n. Where a kernel product costs O(n^2) (a
+    matrix, an analytic kernel) the columns K(X, X_C) cost about M / n of one product and more
+    centres pay: :data:`CENTERS_PER_ROOT_N`.
     """
-    size = int(min(n, max(1000, math.ceil(4.0 * math.sqrt(n)))))
+    size = int(min(n, max(1000, math.ceil(per_root * math.sqrt(n)))))
     free = memory_left()
     if free is not None:
         rows = float(n) * outputs
-        # 3 rows x (M k) + 3 (M k)^2 doubles <= free / 2
-        a, b = 3.0 * 8.0 * outputs ** 2, 3.0 * 8.0 * rows * outputs
+        # rows x (M k) + 4 (M k)^2 doubles <= free / 2
+        a, b = 4.0 * 8.0 * outputs ** 2, 8.0 * rows * outputs
         fit = (-b + math.sqrt(b * b + 4.0 * a * 0.5 * max(free, 0))) / (2.0 * a)
         size = min(size, max(1, int(fit)))
     return size
@@ -256,22 +274,57 @@ class LowRankPreconditioner:
         return V + self.U @ W
 
 
-def _low_rank(B, ridge, centers):
-    """The preconditioner of the approximation B B^T (B (n, r)): thin SVD of B."""
+def in_place_product(B, T):
+    """B @ T for B (n, r) and T (r, q), q <= r, written over B's memory when B is C-contiguous
+    (an (n, q) view of it is returned; B is then no longer valid), otherwise a new array.
+
+    Row block by row block: a block's product is computed before it is written, and row i of the
+    result lies at B's flat offsets [i q, (i + 1) q), which hold rows of B at most i: rows already
+    read, so nothing is overwritten before it is used.
+    """
+    n, r = B.shape
+    q = T.shape[1]
+    if q > r or not B.flags.c_contiguous or not B.flags.writeable:
+        return B @ T
+    flat = B.reshape(-1)
+    step = max(1, PRODUCT_BLOCK // max(r, 1))
+    for i0 in range(0, n, step):
+        i1 = min(n, i0 + step)
+        flat[i0 * q:i1 * q] = (B[i0:i1] @ T).reshape(-1)
+    return flat[:n * q].reshape(n, q)
+
+
+def eigen_factor(B):
+    """U (n, q) with orthonormal columns and s (q,) descending, U diag(s) U^T = B B^T, for B (n, r).
+
+    From the eigen-decomposition B^T B = Q diag(s) Q^T (r x r): U = B Q diag(s)^{-1/2}, written
+    over B (:func:`in_place_product`), so no n x r workspace (an SVD of B needs two).
+    Eigenvalues at or below ``GRAM_RCOND`` s_1 are dropped (their columns of U would be rounding
+    noise; s is the square of B's singular values, so they lie at the floor of B's precision).
+    """
     if B.shape[1] == 0:
-        return LowRankPreconditioner(np.zeros((B.shape[0], 0)), np.zeros(0), ridge, centers)
-    U, sv, _ = scipy.linalg.svd(B, full_matrices=False, check_finite=False, lapack_driver="gesdd")
-    return LowRankPreconditioner(U, sv ** 2, ridge, centers)
+        return np.zeros((B.shape[0], 0)), np.zeros(0)
+    s, Q = scipy.linalg.eigh(B.T @ B, check_finite=False, overwrite_a=True)
+    s, Q = s[::-1], Q[:, ::-1]
+    keep = s > GRAM_RCOND * max(float(s[0]), 0.0)
+    s, Q = s[keep], Q[:, keep]
+    return in_place_product(B, Q / np.sqrt(s)), s
+
+
+def _low_rank(B, ridge, centers):
+    """The preconditioner of the approximation B B^T (B (n, r), overwritten)."""
+    U, s = eigen_factor(B)
+    return LowRankPreconditioner(U, s, ridge, centers)
 
 
 # ---------------------------------------------------------------------------------------------
 def check_centers_memory(columns, size, name="centers"):
-    """MemoryError naming ``centers``, before allocating, when the n k x M k columns and their
-    factors (three such arrays and three M k x M k ones) cannot fit."""
+    """MemoryError naming ``centers``, before allocating, when the n k x M k columns (written
+    over by the factor) and four M k x M k arrays cannot fit."""
     m = size * columns.outputs
-    nbytes = 8.0 * (3.0 * columns.rows * m + 3.0 * m * m)
+    nbytes = 8.0 * (columns.rows * m + 4.0 * m * m) + 16.0 * PRODUCT_BLOCK
     check_memory(nbytes, name, f"{size} centres on {columns.n} points ({columns.rows} x {m} kernel columns in "
-                               f"float64, {format_bytes(8.0 * columns.rows * m)} each, and their factors)")
+                               f"float64, {format_bytes(8.0 * columns.rows * m)}, and their factors)")
 
 
 def check_centers(centers, n):
@@ -298,9 +351,9 @@ def nystrom_features(columns, centers, rcond=None):
     Returns
     -------
     B : ndarray (n k, r)
+        Written over the columns K_nM, which are not kept.
     T : ndarray (M k, r)
         K_MM's pseudo-inverse square root on its range: B = K_nM T, T^T K_MM T = I.
-    K_nM : ndarray (n k, M k)
     """
     centers = np.asarray(centers, dtype=np.intp)
     K_nM = columns(centers)
@@ -311,7 +364,7 @@ def nystrom_features(columns, centers, rcond=None):
     rcond = K_MM.shape[0] * columns.eps if rcond is None else float(rcond)
     keep = lam > max(rcond * top, 0.0)
     T = V[:, keep] / np.sqrt(lam[keep])
-    return K_nM @ T, T, K_nM
+    return in_place_product(K_nM, T), T
 
 
 def select_centers(columns, size, selection="uniform", ridge=0.0, random_state=0):
@@ -332,9 +385,7 @@ def select_centers(columns, size, selection="uniform", ridge=0.0, random_state=0
     pilot = np.sort(rng.choice(columns.n, size=size, replace=False))
     if selection == "uniform" or size == columns.n:
         return pilot
-    B, _, _ = nystrom_features(columns, pilot)
-    U, sv, _ = scipy.linalg.svd(B, full_matrices=False, check_finite=False)
-    s = sv ** 2
+    U, s = eigen_factor(nystrom_features(columns, pilot)[0])
     mu = ridge if ridge > 0.0 else 1e-6 * float(s[0] if s.size else 1.0)
     scores = (U ** 2) @ (s / (s + mu))
     scores = scores.reshape(columns.n, columns.outputs).sum(axis=1)
@@ -376,8 +427,7 @@ def nystrom(columns, centers=None, ridge=0.0, selection="uniform", random_state=
         if idx.size == 0 or idx[0] < 0 or idx[-1] >= columns.n:
             raise ValueError(f"centers: indices must lie in [0, {columns.n}), got {np.asarray(centers)!r}")
         check_centers_memory(columns, idx.size)
-    B, _, _ = nystrom_features(columns, idx)
-    return _low_rank(B, ridge, idx)
+    return _low_rank(nystrom_features(columns, idx)[0], ridge, idx)
 
 
 def pivoted_cholesky(columns, rank=None, ridge=0.0, tol=1e-10, batch=PIVOT_BATCH):

@@ -732,6 +732,10 @@ class Empirical:
     True
     """
 
+    #: Work of one kernel product K V per column: O(n N d), linear in n (the analytic kernels'
+    #: and a matrix's are O(n^2)). The CG preconditioner's default number of centres reads it.
+    product_work = "linear"
+
     _PARAMS = ("net", "kind", "threads", "output")
 
     def __init__(self, net, kind="ntk", threads=None, output="mean", comm=None):

@@ -45,8 +45,9 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 
 from ._registry import check_activation
-from ._preconditioners import (CENTER_SELECTIONS, KernelColumns, check_centers, check_centers_memory, default_centers,
-                                nystrom, nystrom_features, pivoted_cholesky, select_centers)
+from ._preconditioners import (CENTER_SELECTIONS, CENTERS_PER_ROOT_N, KernelColumns, check_centers,
+                                check_centers_memory, default_centers, nystrom, nystrom_features, pivoted_cholesky,
+                                select_centers)
 from ._solvers import (
     ConvergenceWarning,
     NumericalRidgeWarning,
@@ -294,11 +295,15 @@ class _KernelModel(BaseEstimator):
                                  "over MPI ranks; use 'jacobi' (the default there) or None")
             if kind == "jacobi" and diag is None:
                 kind = None  # a kernel without a diagonal: nothing to precondition with
+            centers = self.centers
+            if centers is None and kind in ("nystrom", "pivoted-cholesky"):
+                work = getattr(self.kernel, "product_work", "quadratic") if K is None else "quadratic"
+                centers = default_centers(n, columns.outputs, CENTERS_PER_ROOT_N[work])
             if kind == "nystrom":
-                precond = nystrom(columns, self.centers, ridge, self.center_selection, self.random_state)
+                precond = nystrom(columns, centers, ridge, self.center_selection, self.random_state)
                 fitted["centers_"] = precond.centers
             elif kind == "pivoted-cholesky":
-                precond = pivoted_cholesky(columns, self.centers, ridge)
+                precond = pivoted_cholesky(columns, centers, ridge)
                 fitted["centers_"] = precond.centers
             elif kind is None:
                 precond = _identity  # diag(K), if known, still bounds the spectrum for the floor
@@ -449,7 +454,11 @@ class KernelRegressor(RegressorMixin, _KernelModel):
         "jacobi" and None ("auto" is "jacobi"): the centres would be drawn in each process.
     centers : int or None
         Rank M of the "nystrom" and "pivoted-cholesky" preconditioners; None:
-        min(n, max(1000, 4 sqrt(n))). The n x M columns are checked to fit in memory first.
+        min(n, max(1000, 4 sqrt(n))) for a kernel whose product is linear in n
+        (:class:`mfntk.kernels.Empirical`), min(n, max(1000, 12 sqrt(n))) for one whose product
+        is quadratic (a matrix, :class:`mfntk.kernels.Analytic`: there the columns cost little
+        beside the iterations they save), fewer when memory is short. The n x M columns are
+        checked to fit in memory first.
     center_selection : {"uniform", "leverage"}
         Nystrom centres drawn uniformly without replacement, or proportionally to approximate
         ridge leverage scores (from a uniform pilot Nystrom approximation of the same size).
@@ -709,7 +718,7 @@ class _NystromModel(BaseEstimator):
         size = default_centers(n) if self.centers is None else check_centers(self.centers, n)
         check_centers_memory(columns, size)
         idx = select_centers(columns, size, selection, ridge, self.random_state)
-        B, T, _ = nystrom_features(columns, idx)
+        B, T = nystrom_features(columns, idx)
         const = np.zeros(Y2.shape[1])
         if intercept:  # an unpenalised constant: centre the features and the targets
             mean_B, mean_Y = B.mean(axis=0), Y2.mean(axis=0)
