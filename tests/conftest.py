@@ -18,6 +18,19 @@ def close(actual, expected, dtype, scale=None):
     assert err <= RTOL[np.dtype(dtype).type] * scale, f"max error {err:.3g} > {RTOL[np.dtype(dtype).type]:.1g} * {scale:.3g}"
 
 
+@pytest.fixture(params=["portable", "avx2", "avx512"])
+def simd(request):
+    """Each instruction set of the core's SIMD kernels in turn (the process-wide choice restored
+    after); skipped where this CPU or build does not run it."""
+    import mfntk as mf
+    from mfntk import _core
+    if not _core.simd_supported(request.param):
+        pytest.skip(f"this CPU or build runs no {request.param} kernels")
+    previous = mf.set_simd(request.param)
+    yield request.param
+    mf.set_simd(previous)
+
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(12345)

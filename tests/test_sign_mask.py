@@ -16,16 +16,6 @@ RTOL = {"float64": 1e-12, "float32": 1e-5}
 N_POINTS = 600  # three sample tiles of the core (256, 256, 88)
 
 
-@pytest.fixture(params=["portable", "avx2", "avx512"])
-def simd(request):
-    """Each instruction set of the relu kernels in turn (the process-wide choice restored after)."""
-    if not _core.simd_supported(request.param):
-        pytest.skip(f"this CPU or build runs no {request.param} kernels")
-    previous = mf.set_simd(request.param)
-    yield request.param
-    mf.set_simd(previous)
-
-
 def make_problem(k, bias, dtype, N=302, d=7, seed=0):
     rng = np.random.default_rng(seed)
     net = mf.TwoLayer(d, N, activation="relu", bias=bias, b_std=0.5 if bias else 0.0, outputs=k, dtype=dtype,

@@ -37,18 +37,20 @@ __all__ = ["Backend", "CPUBackend", "MPIBackend", "MPITimeoutError", "BACKENDS",
 
 
 # The instruction sets of the hand-written kernels of the relu passes (one output; forward, vjp,
-# jvp: every step, RD and kernel matvec of a relu network). The core picks the best the CPU runs;
-# "avx512" and "avx2" give the same numbers, "portable" (Eigen's GEMM) differs in the last bits.
+# jvp: every step, RD and kernel matvec of a relu network) and of the empirical Gram's products.
+# The core picks the best the CPU runs; "avx512" and "avx2" give the same numbers, "portable"
+# (Eigen's GEMM) differs in the last bits.
 SIMD = ("auto", "avx512", "avx2", "portable")
 
 
 def get_simd():
-    """The instruction set the relu passes run on now: ``"avx512"``, ``"avx2"`` or ``"portable"``."""
+    """The instruction set the SIMD kernels run on now: ``"avx512"``, ``"avx2"`` or ``"portable"``."""
     return _core.simd()
 
 
 def set_simd(name):
-    """Select the relu passes' kernels for the whole process and return the previous choice.
+    """Select the SIMD kernels (the relu passes, the empirical Gram's products) for the whole
+    process and return the previous choice.
 
     ``"auto"`` (the default at import, or the environment variable ``MFNTK_SIMD``): the best
     this CPU runs. ``"portable"``: Eigen's GEMM, the reference the kernels are tested against.

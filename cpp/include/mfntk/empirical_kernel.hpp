@@ -16,6 +16,8 @@
 //   EmpiricalGram   : units (particle tile, row of output blocks); every output block is summed over the
 //                     particle tiles in order by one thread. Symmetric case: only blocks on or above the
 //                     diagonal, mirrored at the end. Memory O(n1 n2 k^2 + (n1 + n2) tile), no n x N matrix.
+//                     The mean output's products run in the packed SIMD kernel (simd.hpp) where there is
+//                     one, each tile's factors packed once; the matrix output's in Eigen's GEMM.
 //   EmpiricalMatvec : K(Xr, Xc) V without forming K, column by column: g = J_c^T v over particle tiles,
 //                     then J_r g over sample tiles; O((nr + nc) N d) per column.
 #pragma once
@@ -34,6 +36,7 @@
 #include "activations.hpp"
 #include "network.hpp"
 #include "policy_list.hpp"
+#include "simd.hpp"
 
 namespace mfntk {
 
@@ -147,10 +150,10 @@ template <class T> class EmpiricalGram {
     }
     ptiles_ = num_tiles(p.N, ptile_);
     const bool rf = kind.second_layer, nt = kind.first_layer;
-    MapMat<T>(K_, rows_, cols_).setZero();
+    zero(K_, rows_, cols_);
     if (matrix_) {
       // K accumulates the first-layer sums; the second-layer ones (one per pair of points) go to Kpart_.
-      if (rf) Kpart_ = RowMat<T>::Zero(n1_, n2_);
+      if (rf) zero(Kpart_, n1_, n2_);
       if (nt) {
         scratch_.resize(2 * threads);
         for (auto& A : scratch_) A.resize(otile_ * k, ptile_);
@@ -159,12 +162,22 @@ template <class T> class EmpiricalGram {
       // K accumulates the second-layer sums, Kpart_ the first-layer ones.
       a2_ = CMapMat<T>(p.a, p.N, p.k).rowwise().squaredNorm();
       if (p.k > 1) a2_ /= static_cast<T>(p.k);
-      if (nt) Kpart_ = RowMat<T>::Zero(n1_, n2_);
+      if (nt) zero(Kpart_, n1_, n2_);
       if (nt) DA1_.resize(n1_, ptile_);
     }
     S1_.resize(n1_, ptile_);
     D1_.resize(n1_, ptile_);
     if (!sym_) { S2_.resize(n2_, ptile_); D2_.resize(n2_, ptile_); }
+    // The mean output's products by the packed SIMD kernel, when there is one and the blocks of
+    // points are whole panels; fixed here so that every unit takes the same path.
+    prod_ = matrix_ ? nullptr : product_kernels<T>();
+    if (prod_ && otile_ % prod_->panel != 0) prod_ = nullptr;
+    if (prod_) {
+      if (rf) packS1_.resize(t1_ * prod_->rows_size(otile_, ptile_));
+      if (nt) packDA1_.resize(t1_ * prod_->rows_size(otile_, ptile_));
+      if (rf) packS2_.resize(prod_->packed_size(n2_, ptile_));
+      if (nt) packD2_.resize(prod_->packed_size(n2_, ptile_));
+    }
   }
 
   Index rows() const { return rows_; }
@@ -193,9 +206,7 @@ template <class T> class EmpiricalGram {
     if (finished_) return;
     if (matrix_) finish_matrix();
     else finish_mean();
-    if (sym_)
-      for (Index i = 0; i < rows_; ++i)
-        for (Index c = 0; c < i; ++c) K_[i * cols_ + c] = K_[c * cols_ + i];
+    if (sym_) mirror_upper();
     finished_ = true;
   }
 
@@ -216,8 +227,31 @@ template <class T> class EmpiricalGram {
   Vec<T> a2_;                                    // mean output: |a_j|^2 / k
   RowMat<T> Kpart_, S1_, D1_, DA1_, S2_, D2_;
   std::vector<RowMat<T>> scratch_;               // matrix output: two factor tiles per thread
+  const ProductKernels<T>* prod_ = nullptr;      // mean output: the SIMD products, or null (Eigen's)
+  Vec<T> packS1_, packDA1_, packS2_, packD2_;   // with prod_: the factors packed (first by block of points)
 
   Index tile_size(Index jt) const { return std::min(ptile_, p_.N - jt * ptile_); }
+
+  // Rows x cols zeros, rows shared among the threads (so are the pages, on first touch).
+  void zero(T* A, Index rows, Index cols) const {
+#pragma omp parallel for schedule(static) num_threads(threads_) if (rows * cols > (Index(1) << 16))
+    for (Index i = 0; i < rows; ++i) std::fill_n(A + i * cols, cols, T(0));
+  }
+  void zero(RowMat<T>& A, Index rows, Index cols) const {
+    A.resize(rows, cols);
+    zero(A.data(), rows, cols);
+  }
+
+  // K's strict lower triangle from its upper one, in square blocks (both sides in cache).
+  void mirror_upper() {
+    constexpr Index B = 64;
+    const Index tiles = num_tiles(rows_, B);
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads_) if (tiles > 1)
+    for (Index bi = 0; bi < tiles; ++bi)
+      for (Index bc = 0; bc <= bi; ++bc)
+        for (Index i = bi * B; i < std::min(rows_, (bi + 1) * B); ++i)
+          for (Index c = bc * B; c < std::min(i, (bc + 1) * B); ++c) K_[i * cols_ + c] = K_[c * cols_ + i];
+  }
 
   template <class Act> void features(const Act& act, Index jt) {
     const Index j0 = jt * ptile_, nj = tile_size(jt);
@@ -225,7 +259,29 @@ template <class T> class EmpiricalGram {
     detail::features_tile(act, p_, a2_.data(), X1_, n1_, j0, nj, S1_, D1_, nt_mean ? &DA1_ : nullptr, otile_,
                           threads_);
     if (!sym_) detail::features_tile<T>(act, p_, nullptr, X2_, n2_, j0, nj, S2_, D2_, nullptr, otile_, threads_);
+    if (prod_) pack_factors(nj);
     features_of_ = jt;
+  }
+
+  // The factors of the current tile packed for prod_: S1 and DA1 by block of points, each in
+  // blocks of rows; S2 and D2 in panels (a block of points is whole panels).
+  void pack_factors(Index nj) {
+    const RowMat<T>& S2r = sym_ ? S1_ : S2_;
+    const RowMat<T>& D2r = sym_ ? D1_ : D2_;
+    const Index t2 = num_tiles(n2_, otile_), first = prod_->rows_size(otile_, nj);
+#pragma omp parallel for schedule(static) num_threads(threads_) if (t1_ + t2 > 1)
+    for (Index t = 0; t < t1_ + t2; ++t) {
+      if (t < t1_) {
+        const Index i0 = t * otile_, ni = std::min(otile_, n1_ - i0);
+        if (packS1_.size()) prod_->pack_rows(S1_.data() + i0 * S1_.cols(), S1_.cols(), ni, nj, packS1_.data() + t * first);
+        if (packDA1_.size())
+          prod_->pack_rows(DA1_.data() + i0 * DA1_.cols(), DA1_.cols(), ni, nj, packDA1_.data() + t * first);
+      } else {
+        const Index k0 = (t - t1_) * otile_, nk = std::min(otile_, n2_ - k0);
+        if (packS2_.size()) prod_->pack(S2r.data() + k0 * S2r.cols(), S2r.cols(), nk, nj, packS2_.data() + k0 * nj);
+        if (packD2_.size()) prod_->pack(D2r.data() + k0 * D2r.cols(), D2r.cols(), nk, nj, packD2_.data() + k0 * nj);
+      }
+    }
   }
 
   void accumulate(Index jt, Index b0, Index b1) {
@@ -238,6 +294,17 @@ template <class T> class EmpiricalGram {
     for (Index b = b0; b < b1; ++b) {
       const Index i0 = blocks_[b].first * otile_, ni = std::min(otile_, n1_ - i0);
       const Index k0 = blocks_[b].second * otile_, nk = std::min(otile_, n2_ - k0);
+      if (prod_) {
+        const bool upper = sym_ && blocks_[b].first == blocks_[b].second;
+        const Index first = blocks_[b].first * prod_->rows_size(otile_, nj);
+        if (rf)
+          prod_->product(packS1_.data() + first, ni, nj, packS2_.data() + k0 * nj, nk, K_ + i0 * cols_ + k0, cols_,
+                         upper);
+        if (nt)
+          prod_->product(packDA1_.data() + first, ni, nj, packD2_.data() + k0 * nj, nk, Kpart_.data() + i0 * n2_ + k0,
+                         n2_, upper);
+        continue;
+      }
       if (!matrix_) {
         if (rf)
           Kout.block(i0, k0, ni, nk).noalias() += S1_.block(i0, 0, ni, nj) * S2r.block(k0, 0, nk, nj).transpose();

@@ -1,12 +1,15 @@
-// Hand-written SIMD micro-kernels of the sign-mask passes (relu, one output; network.hpp), chosen
-// at run time from the CPU: AVX-512 or AVX2 + FMA, each compiled for its instruction set whatever
-// the build's flags, so a portable build (MFNTK_NATIVE=OFF) runs them too. Elsewhere, and when
-// set_simd(Simd::portable) asks for it, the passes take the portable Eigen path.
+// Hand-written SIMD micro-kernels of the sign-mask passes (relu, one output; network.hpp) and of
+// the empirical Gram's products (empirical_kernel.hpp), chosen at run time from the CPU: AVX-512
+// or AVX2 + FMA, each compiled for its instruction set whatever the build's flags, so a portable
+// build (MFNTK_NATIVE=OFF) runs them too. Elsewhere, and when set_simd(Simd::portable) asks for
+// it, they take the portable Eigen path.
 //
 // A forward tile is one fused kernel: the pre-activations of (rows x a panel of particles) stay
 // in registers, from W packed once per pass, and the epilogue takes relu, the a-weighted row sums
 // and the sign bits; Z is never stored. The backward kernel reads the sign bits and X only: V_j =
 // sum_i r_i m_ij x_i and s_j = sum_i r_i m_ij, no n x N matrix of masked residuals.
+// The Gram's product C += A B^T keeps (rows x a panel of points) of sums in registers over packed
+// factors (simd_product_kernels.inc).
 // The AVX2 and AVX-512 kernels give the same numbers (simd_sign_kernels.inc); the portable path
 // sums in another order (Eigen's GEMM, other lanes), so it differs in the last bits.
 #pragma once
@@ -60,6 +63,23 @@ template <class T> struct SignKernels {
   // VT[e][j] += sum_r m_rj r_r X[r][e], s[j] += sum_r m_rj r_r (VT: d x ldv, ldv >= nj rounded up to 32).
   void (*backward)(const T* X, Index ni, Index d, const T* r, const std::uint64_t* bits, Index words, Index nj, T* VT,
                    Index ldv, T* s);
+};
+
+// The packed product C += A B^T of the empirical Gram (simd_product_kernels.inc): B's rows packed
+// in panels of `panel` rows by `pack` (packed_size elements), A's in blocks of `rows` rows by
+// `pack_rows` (rows_size elements).
+template <class T> struct ProductKernels {
+  const char* name;
+  Index panel, rows;
+  Index (*packed_size)(Index rows, Index k);
+  // B (rows x k, row stride ldb) into P.
+  void (*pack)(const T* B, Index ldb, Index rows, Index k, T* P);
+  Index (*rows_size)(Index rows, Index k);
+  // A (rows x k, row stride lda) into Q.
+  void (*pack_rows)(const T* A, Index lda, Index rows, Index k, T* Q);
+  // C (ni x nc, row stride ldc) += A B^T from Q and P; upper: only C's entries on and above its
+  // diagonal are needed (a diagonal block of a symmetric result).
+  void (*product)(const T* Q, Index ni, Index k, const T* P, Index nc, T* C, Index ldc, bool upper);
 };
 
 // Room for the kernels' row lanes of ni samples.
@@ -127,6 +147,7 @@ struct VF {
 // 16 registers: 6 rows x one 64-byte vector (2 halves) of accumulators, 6 features in the backward.
 constexpr int kRows = 6, kPanelVectors = 1, kFeatures = 6;
 #include "simd_sign_kernels.inc"
+#include "simd_product_kernels.inc"
 
 }  // namespace simd_avx2
 #pragma GCC pop_options
@@ -169,6 +190,7 @@ struct VF {
 // 32 registers: 8 rows x 2 vectors of accumulators forward, 12 features x 2 vectors backward.
 constexpr int kRows = 8, kPanelVectors = 2, kFeatures = 12;
 #include "simd_sign_kernels.inc"
+#include "simd_product_kernels.inc"
 
 }  // namespace simd_avx512
 #pragma GCC pop_options
@@ -217,6 +239,20 @@ template <class T> const SignKernels<T>* sign_kernels() {
 #if MFNTK_X86_SIMD
   static const SignKernels<T> avx512 = simd_avx512::table<std::conditional_t<std::is_same_v<T, double>, simd_avx512::VD, simd_avx512::VF>>("avx512");
   static const SignKernels<T> avx2 = simd_avx2::table<std::conditional_t<std::is_same_v<T, double>, simd_avx2::VD, simd_avx2::VF>>("avx2");
+  switch (active_simd()) {
+    case Simd::avx512: return &avx512;
+    case Simd::avx2: return &avx2;
+    default: return nullptr;
+  }
+#else
+  return nullptr;
+#endif
+}
+
+template <class T> const ProductKernels<T>* product_kernels() {
+#if MFNTK_X86_SIMD
+  static const ProductKernels<T> avx512 = simd_avx512::product_table<std::conditional_t<std::is_same_v<T, double>, simd_avx512::VD, simd_avx512::VF>>("avx512");
+  static const ProductKernels<T> avx2 = simd_avx2::product_table<std::conditional_t<std::is_same_v<T, double>, simd_avx2::VD, simd_avx2::VF>>("avx2");
   switch (active_simd()) {
     case Simd::avx512: return &avx512;
     case Simd::avx2: return &avx2;
