@@ -273,7 +273,8 @@ template <class T> class EmpiricalGram {
     for (Index t = 0; t < t1_ + t2; ++t) {
       if (t < t1_) {
         const Index i0 = t * otile_, ni = std::min(otile_, n1_ - i0);
-        if (packS1_.size()) prod_->pack_rows(S1_.data() + i0 * S1_.cols(), S1_.cols(), ni, nj, packS1_.data() + t * first);
+        if (packS1_.size())
+          prod_->pack_rows(S1_.data() + i0 * S1_.cols(), S1_.cols(), ni, nj, packS1_.data() + t * first);
         if (packDA1_.size())
           prod_->pack_rows(DA1_.data() + i0 * DA1_.cols(), DA1_.cols(), ni, nj, packDA1_.data() + t * first);
       } else {
