@@ -177,6 +177,27 @@ def test_sklearn_conventions():
     assert clone(emp).kernel.net is not emp.kernel.net  # cloned with a copy of the network
 
 
+@pytest.mark.parametrize("n,block", [(300, 64), (300, 300), (301, 100), (3, 1)])
+def test_blocked_cholesky_equals_lapack(n, block, monkeypatch):
+    """The factor by diagonal blocks (potrf, trsm, GEMM updates) is LAPACK's potrf of the whole,
+    and the Cholesky solver through it equals numpy's solve."""
+    rng = np.random.default_rng(n)
+    B = rng.standard_normal((n, n + 3))
+    K = B @ B.T
+    L = _solvers.blocked_cholesky(np.array(K, order="F"), block)
+    want = scipy.linalg.cholesky(K, lower=True)
+    assert np.abs(np.tril(L) - want).max() <= 1e-13 * np.abs(want).max()
+    monkeypatch.setattr(_solvers, "CHOLESKY_BLOCK", block)
+    Y = rng.standard_normal((n, 2))
+    coef, rcond = _solvers.cholesky_solve(K, Y, ridge=0.5)
+    assert rel(coef, np.linalg.solve(K + 0.5 * np.eye(n), Y)) < DIRECT and rcond > 0
+    bad = K.copy()
+    bad[n - 1, n - 1] = -1.0  # the last leading minor is not positive definite
+    with pytest.raises(np.linalg.LinAlgError, match="not positive definite"):
+        _solvers.blocked_cholesky(np.array(bad, order="F"), block)
+    assert _solvers.cholesky_solve(bad, Y)[0] is None
+
+
 def test_solver_fallbacks_and_warnings():
     X, X2, y = data(n=30)
     Xd = np.concatenate([X, X[:5]])  # duplicated points: a singular kernel matrix
