@@ -234,11 +234,21 @@ inline void set_simd(Simd s) {
   simd_choice().store(static_cast<int>(s), std::memory_order_relaxed);
 }
 
-// The active kernels for T, null for the portable path.
-template <class T> const SignKernels<T>* sign_kernels() {
+// Every kernel table of one instruction set for T.
+template <class T> struct SimdTables {
+  SignKernels<T> sign;
+  ProductKernels<T> product;
+};
+
+namespace detail {
+
+// The tables of the active instruction set for T, null for the portable path.
+template <class T> const SimdTables<T>* active_tables() {
 #if MFNTK_X86_SIMD
-  static const SignKernels<T> avx512 = simd_avx512::table<std::conditional_t<std::is_same_v<T, double>, simd_avx512::VD, simd_avx512::VF>>("avx512");
-  static const SignKernels<T> avx2 = simd_avx2::table<std::conditional_t<std::is_same_v<T, double>, simd_avx2::VD, simd_avx2::VF>>("avx2");
+  using V512 = std::conditional_t<std::is_same_v<T, double>, simd_avx512::VD, simd_avx512::VF>;
+  using V2 = std::conditional_t<std::is_same_v<T, double>, simd_avx2::VD, simd_avx2::VF>;
+  static const SimdTables<T> avx512{simd_avx512::table<V512>("avx512"), simd_avx512::product_table<V512>("avx512")};
+  static const SimdTables<T> avx2{simd_avx2::table<V2>("avx2"), simd_avx2::product_table<V2>("avx2")};
   switch (active_simd()) {
     case Simd::avx512: return &avx512;
     case Simd::avx2: return &avx2;
@@ -249,18 +259,17 @@ template <class T> const SignKernels<T>* sign_kernels() {
 #endif
 }
 
+}  // namespace detail
+
+// The active kernels for T, null for the portable path.
+template <class T> const SignKernels<T>* sign_kernels() {
+  const SimdTables<T>* tables = detail::active_tables<T>();
+  return tables ? &tables->sign : nullptr;
+}
+
 template <class T> const ProductKernels<T>* product_kernels() {
-#if MFNTK_X86_SIMD
-  static const ProductKernels<T> avx512 = simd_avx512::product_table<std::conditional_t<std::is_same_v<T, double>, simd_avx512::VD, simd_avx512::VF>>("avx512");
-  static const ProductKernels<T> avx2 = simd_avx2::product_table<std::conditional_t<std::is_same_v<T, double>, simd_avx2::VD, simd_avx2::VF>>("avx2");
-  switch (active_simd()) {
-    case Simd::avx512: return &avx512;
-    case Simd::avx2: return &avx2;
-    default: return nullptr;
-  }
-#else
-  return nullptr;
-#endif
+  const SimdTables<T>* tables = detail::active_tables<T>();
+  return tables ? &tables->product : nullptr;
 }
 
 }  // namespace mfntk
