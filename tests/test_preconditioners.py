@@ -113,6 +113,17 @@ def test_in_place_product_equals_the_product(monkeypatch, shape):
     assert np.allclose(pc.in_place_product(strided, T), strided @ T, rtol=1e-14, atol=1e-14)
 
 
+@pytest.mark.parametrize("q", [5, 2, 0])
+def test_leading_columns_in_place(monkeypatch, q):
+    monkeypatch.setattr(pc, "PRODUCT_BLOCK", 11)
+    B = np.random.default_rng(4).standard_normal((40, 5))
+    want = B[:, :q].copy()
+    got = pc.leading_columns(B, q)
+    assert got.flags.c_contiguous and np.array_equal(got, want)
+    if 0 < q < 5:
+        assert np.shares_memory(got, B)
+
+
 def test_eigen_factor_equals_the_svd():
     """U diag(s) U^T = B B^T with U orthonormal and s the squared singular values; directions of
     B B^T below GRAM_RCOND s_1 (here an exact rank deficiency) are dropped."""

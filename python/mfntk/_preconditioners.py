@@ -20,8 +20,9 @@ Two ways to get the factor, both through the kernel's columns only:
 - :func:`pivoted_cholesky` -- greedy pivoted Cholesky K ~ L L^T on the residual diagonal, the
   pivots' columns computed a few at a time; then U, s from L.
 
-B and U are written over the columns K_nM, a row block at a time: the factor's memory is one
-n k x M k array (and M k x M k ones), not the three of K_nM, B and an SVD's workspace.
+B and U are written over the columns K_nM, a row block at a time: the factor of a kernel
+object's columns takes one n k x M k array (and M k x M k ones), not the three of K_nM, B and an
+SVD's workspace (the columns of a formed matrix, a strided view, are copied once).
 
 Kernels enter through :class:`KernelColumns` (columns of a kernel object, of a dense or
 precomputed matrix, of the centred kernel C K C of ``fit_intercept``), which knows the
@@ -49,8 +50,8 @@ import scipy.linalg
 from ._validation import as_generator, check_choice, check_int, check_memory, format_bytes, memory_left
 
 __all__ = ["CENTER_SELECTIONS", "KernelColumns", "LowRankPreconditioner", "check_centers", "check_centers_memory",
-           "default_centers", "eigen_factor", "in_place_product", "nystrom", "nystrom_features", "pivoted_cholesky",
-           "select_centers"]
+           "default_centers", "eigen_factor", "in_place_product", "leading_columns", "nystrom", "nystrom_features",
+           "pivoted_cholesky", "select_centers"]
 
 #: How centres are drawn: uniformly without replacement, or by approximate ridge leverage scores.
 CENTER_SELECTIONS = ("uniform", "leverage")
@@ -64,8 +65,9 @@ PIVOT_BATCH = 16
 #: -> 13.6 min); the empirical NTK (d = 32, N = 4096, n = 50,000) fits fastest near M = 1000.
 CENTERS_PER_ROOT_N = {"linear": 4.0, "quadratic": 12.0}
 #: Eigenvalues of B^T B at or below this fraction of the largest are dropped by eigen_factor:
-#: U's column i carries a relative rounding error of about eps sqrt(r) s_1 / s_i, which the cutoff
-#: keeps below 1e-4 up to r = 10^6 (far inside what keeps P^{-1} positive definite for any ridge).
+#: forming B^T B squares B's condition number, so U's column i carries a relative rounding error
+#: of about eps sqrt(r) s_1 / s_i, which the cutoff keeps below 1e-4 up to r = 2 10^5 (far inside
+#: what keeps P^{-1} positive definite for any ridge).
 GRAM_RCOND = 1e-9
 #: Elements of the row blocks of a product written over its factor (in_place_product).
 PRODUCT_BLOCK = 1 << 22
@@ -294,13 +296,29 @@ def in_place_product(B, T):
     return flat[:n * q].reshape(n, q)
 
 
+def leading_columns(B, q):
+    """B[:, :q] as a C-contiguous (n, q) array in B's memory (B C-contiguous; B is then no longer
+    valid): rows moved to the front of the buffer in blocks, each copied before it is written
+    (row i goes to flat offset i q <= i r, over rows already moved)."""
+    n, r = B.shape
+    if q == r or not B.flags.c_contiguous:
+        return np.ascontiguousarray(B[:, :q])
+    flat = B.reshape(-1)
+    step = max(1, PRODUCT_BLOCK // max(r, 1))
+    for i0 in range(0, n, step):
+        i1 = min(n, i0 + step)
+        flat[i0 * q:i1 * q] = B[i0:i1, :q].reshape(-1)
+    return flat[:n * q].reshape(n, q)
+
+
 def eigen_factor(B):
     """U (n, q) with orthonormal columns and s (q,) descending, U diag(s) U^T = B B^T, for B (n, r).
 
     From the eigen-decomposition B^T B = Q diag(s) Q^T (r x r): U = B Q diag(s)^{-1/2}, written
     over B (:func:`in_place_product`), so no n x r workspace (an SVD of B needs two).
-    Eigenvalues at or below ``GRAM_RCOND`` s_1 are dropped (their columns of U would be rounding
-    noise; s is the square of B's singular values, so they lie at the floor of B's precision).
+    Eigenvalues at or below ``GRAM_RCOND`` s_1 are dropped: B^T B squares B's condition number,
+    and the columns of U built from them would lose their relative accuracy (an SVD of B would
+    keep them, at the price of its n x r workspace).
     """
     if B.shape[1] == 0:
         return np.zeros((B.shape[0], 0)), np.zeros(0)
@@ -492,4 +510,4 @@ def pivoted_cholesky(columns, rank=None, ridge=0.0, tol=1e-10, batch=PIVOT_BATCH
                 np.maximum(residual, 0.0, out=residual)
                 # the batch's later columns lose this direction too
                 G[:, col + 1:] -= np.outer(v, v[rows[col + 1:]])
-    return _low_rank(L[:, :used], ridge, np.asarray(chosen, dtype=np.intp))
+    return _low_rank(leading_columns(L, used), ridge, np.asarray(chosen, dtype=np.intp))

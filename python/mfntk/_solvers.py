@@ -511,35 +511,38 @@ CHOLESKY_BLOCK = 4096
 
 def blocked_cholesky(A, block=None):
     """The lower Cholesky factor of A (n, n), Fortran-ordered, in place (its strict upper triangle
-    is not part of the result), by diagonal blocks of ``block`` (:data:`CHOLESKY_BLOCK`): LAPACK's potrf
-    on each diagonal block, BLAS's trsm on the panel below it and GEMMs for the trailing lower
-    triangle. The same arithmetic as one potrf, in pieces: the multithreaded potrf of OpenBLAS
-    0.3.30 (scipy's and numpy's wheels) crashes with a segmentation fault at n = 16,384 on
-    AVX-512 CPUs with two threads, while its potrf on blocks of up to ~15,000 and its GEMMs do not.
+    is not part of the result), by diagonal blocks of ``block`` (:data:`CHOLESKY_BLOCK`): LAPACK's
+    potrf on each diagonal block, BLAS's trsm on the panel below it and GEMMs for the trailing
+    lower triangle, each on one block x block piece (temporaries of a few such pieces). The same
+    arithmetic as one potrf, in pieces: the multithreaded potrf of OpenBLAS 0.3.30 (scipy's and
+    numpy's wheels) crashes with a segmentation fault at n = 16,384 on AVX-512 CPUs with two
+    threads, while its potrf on blocks of up to ~15,000 and its GEMMs do not.
 
     Raises
     ------
     numpy.linalg.LinAlgError
-        When A is not positive definite (the order of the failing leading minor in the message).
+        When A is not positive definite (the range of the failing leading minor's order in the
+        message).
     """
     block = CHOLESKY_BLOCK if block is None else int(block)
     n = A.shape[0]
     trsm = scipy.linalg.get_blas_funcs("trsm", (A,))
-    for j0 in range(0, n, block):
+    starts = range(0, n, block)
+    for j0 in starts:
         j1 = min(n, j0 + block)
         try:
             A[j0:j1, j0:j1] = scipy.linalg.cholesky(A[j0:j1, j0:j1], lower=True, check_finite=False)
         except np.linalg.LinAlgError:
             raise np.linalg.LinAlgError(f"a leading minor of order {j0 + 1} to {j1} is not positive definite") from None
-        if j1 == n:
-            break
         L = A[j0:j1, j0:j1]
-        # the panel below: A_ij L_jj^{-T}
-        A[j1:, j0:j1] = trsm(1.0, L, A[j1:, j0:j1], side=1, lower=1, trans_a=1)
-        P = A[j1:, j0:j1]
-        for i0 in range(j1, n, block):  # the trailing lower triangle, a block row at a time
+        for i0 in range(j1, n, block):  # the panel below, A_ij L_jj^{-T}, a block of rows at a time
             i1 = min(n, i0 + block)
-            A[i0:i1, j1:i1] -= P[i0 - j1:i1 - j1] @ P[:i1 - j1].T
+            A[i0:i1, j0:j1] = trsm(1.0, L, A[i0:i1, j0:j1], side=1, lower=1, trans_a=1)
+        for i0 in range(j1, n, block):  # the trailing lower triangle, block by block
+            i1 = min(n, i0 + block)
+            for k0 in range(j1, i1, block):
+                k1 = min(n, k0 + block)
+                A[i0:i1, k0:k1] -= A[i0:i1, j0:j1] @ A[k0:k1, j0:j1].T
     return A
 
 

@@ -298,6 +298,9 @@ class _KernelModel(BaseEstimator):
             centers = self.centers
             if centers is None and kind in ("nystrom", "pivoted-cholesky"):
                 work = getattr(self.kernel, "product_work", "quadratic") if K is None else "quadratic"
+                if work not in CENTERS_PER_ROOT_N:
+                    raise ValueError(f"kernel: product_work must be one of {', '.join(map(repr, CENTERS_PER_ROOT_N))}, "
+                                     f"got {work!r}")
                 centers = default_centers(n, columns.outputs, CENTERS_PER_ROOT_N[work])
             if kind == "nystrom":
                 precond = nystrom(columns, centers, ridge, self.center_selection, self.random_state)
