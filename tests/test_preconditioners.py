@@ -5,6 +5,7 @@ References: dense Cholesky solves (scipy), the exact limits M = n (the precondit
 implementation of Nystrom KRR (the normal equations K_nM^T K_nM + ridge K_MM) and of the
 leverage-score draw, and the iteration counts of unpreconditioned CG.
 """
+import math
 import time
 
 import numpy as np
@@ -111,6 +112,33 @@ def test_in_place_product_equals_the_product(monkeypatch, shape):
         assert np.shares_memory(got, B)
     strided = rng.standard_normal((n, 2 * r))[:, ::2]
     assert np.allclose(pc.in_place_product(strided, T), strided @ T, rtol=1e-14, atol=1e-14)
+
+
+def test_default_centers_follow_the_kernels_product_work(monkeypatch):
+    """CG's default rank: 12 sqrt(n) for a kernel whose product is quadratic in n (a matrix, an
+    analytic kernel), 4 sqrt(n) for the empirical kernel (floored at 1000, capped by n); an unknown
+    product_work is a ValueError naming the kernel."""
+    seen = []
+    real = pc.nystrom
+
+    def spy(columns, centers, *args, **kw):
+        seen.append(centers)
+        return real(columns, centers, *args, **kw)
+
+    monkeypatch.setattr(mf.regression, "nystrom", spy)
+    monkeypatch.setitem(pc.CENTERS_PER_ROOT_N, "quadratic", 35.0)  # 1356 centres: above the floor, below n
+    X, Y, net = problem(n=1500, d=3, width=64)
+    y = Y[:, 0]
+    for kernel, want in ((mf.kernels.Analytic(activation="relu"), math.ceil(35.0 * math.sqrt(1500))),
+                         (mf.kernels.Empirical(net), 1000)):
+        mf.KernelRegressor(kernel=kernel, ridge=1.0, solver="cg", tol=1e-4, preconditioner="nystrom").fit(X, y)
+        assert seen[-1] == want
+
+    class Odd(mf.kernels.Analytic):
+        product_work = "cubic"
+
+    with pytest.raises(ValueError, match="^kernel: product_work"):
+        mf.KernelRegressor(kernel=Odd(activation="relu"), ridge=1.0, solver="cg", preconditioner="nystrom").fit(X, y)
 
 
 @pytest.mark.parametrize("q", [5, 2, 0])

@@ -528,8 +528,7 @@ def blocked_cholesky(A, block=None):
     block = CHOLESKY_BLOCK if block is None else int(block)
     n = A.shape[0]
     trsm = scipy.linalg.get_blas_funcs("trsm", (A,))
-    starts = range(0, n, block)
-    for j0 in starts:
+    for j0 in range(0, n, block):
         j1 = min(n, j0 + block)
         try:
             A[j0:j1, j0:j1] = scipy.linalg.cholesky(A[j0:j1, j0:j1], lower=True, check_finite=False)
