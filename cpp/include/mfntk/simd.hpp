@@ -66,11 +66,11 @@ template <class T> struct SignKernels {
 };
 
 // The packed product C += A B^T of the empirical Gram (simd_product_kernels.inc): B's rows packed
-// in panels of `panel` rows by `pack` (packed_size elements), A's in blocks of `rows` rows by
-// `pack_rows` (rows_size elements).
+// in panels of `panel` rows by `pack` (packed_size elements), A's in blocks of the register tile's
+// rows by `pack_rows` (rows_size elements).
 template <class T> struct ProductKernels {
   const char* name;
-  Index panel, rows;
+  Index panel;
   Index (*packed_size)(Index rows, Index k);
   // B (rows x k, row stride ldb) into P.
   void (*pack)(const T* B, Index ldb, Index rows, Index k, T* P);
