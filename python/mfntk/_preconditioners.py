@@ -276,39 +276,34 @@ class LowRankPreconditioner:
         return V + self.U @ W
 
 
-def in_place_product(B, T):
-    """B @ T for B (n, r) and T (r, q), q <= r, written over B's memory when B is C-contiguous
-    (an (n, q) view of it is returned; B is then no longer valid), otherwise a new array.
-
-    Row block by row block: a block's product is computed before it is written, and row i of the
-    result lies at B's flat offsets [i q, (i + 1) q), which hold rows of B at most i: rows already
-    read, so nothing is overwritten before it is used.
-    """
+def _rows_to_front(B, q, rows):
+    """Write ``rows(i0, i1)`` ((i1 - i0, q), computed from B's rows [i0, i1) before it is
+    written) for consecutive row blocks over B's flat memory from its start, and return the
+    (n, q) view. Row i lands at flat offsets [i q, (i + 1) q), over rows of B at most i when
+    q <= r: rows already read, so nothing is overwritten before it is used."""
     n, r = B.shape
-    q = T.shape[1]
-    if q > r or not B.flags.c_contiguous or not B.flags.writeable:
-        return B @ T
     flat = B.reshape(-1)
     step = max(1, PRODUCT_BLOCK // max(r, 1))
     for i0 in range(0, n, step):
         i1 = min(n, i0 + step)
-        flat[i0 * q:i1 * q] = (B[i0:i1] @ T).reshape(-1)
+        flat[i0 * q:i1 * q] = rows(i0, i1).reshape(-1)
     return flat[:n * q].reshape(n, q)
+
+
+def in_place_product(B, T):
+    """B @ T for B (n, r) and T (r, q), q <= r, written over B's memory when B is C-contiguous
+    (an (n, q) view of it is returned; B is then no longer valid), otherwise a new array."""
+    if T.shape[1] > B.shape[1] or not B.flags.c_contiguous or not B.flags.writeable:
+        return B @ T
+    return _rows_to_front(B, T.shape[1], lambda i0, i1: B[i0:i1] @ T)
 
 
 def leading_columns(B, q):
-    """B[:, :q] as a C-contiguous (n, q) array in B's memory (B C-contiguous; B is then no longer
-    valid): rows moved to the front of the buffer in blocks, each copied before it is written
-    (row i goes to flat offset i q <= i r, over rows already moved)."""
-    n, r = B.shape
-    if q == r or not B.flags.c_contiguous:
+    """B[:, :q] as a C-contiguous (n, q) array, in B's memory when B is C-contiguous (B is then
+    no longer valid)."""
+    if q == B.shape[1] or not B.flags.c_contiguous or not B.flags.writeable:
         return np.ascontiguousarray(B[:, :q])
-    flat = B.reshape(-1)
-    step = max(1, PRODUCT_BLOCK // max(r, 1))
-    for i0 in range(0, n, step):
-        i1 = min(n, i0 + step)
-        flat[i0 * q:i1 * q] = B[i0:i1, :q].reshape(-1)
-    return flat[:n * q].reshape(n, q)
+    return _rows_to_front(B, q, lambda i0, i1: B[i0:i1, :q].copy())
 
 
 def eigen_factor(B):
