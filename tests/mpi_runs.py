@@ -98,6 +98,8 @@ def run_case(name, comm):
         V = np.ones((kernel(X).shape[0], 2), dtype=net.dtype)
         out[f"gram_{output}"] = digest(kernel(X, X[:3]))
         out[f"matvec_{output}"] = digest(kernel.matvec(X, V))
+        op = kernel.operator(X)   # its first product fills the sign cache (relu), the second reads it
+        assert [digest(op(V)) for _ in range(2)] == [out[f"matvec_{output}"]] * 2
     if comm is not None:   # comm= on the kernel functions shards a whole network: the same numbers
         whole = mf.TwoLayer(D, **{"width": N, "particle_chunk": CHUNK, "seed": 5, **CASES[name][0]})
         assert digest(mf.kernels.empirical(whole, X, X[:3], comm=comm)) == out["gram_mean"]

@@ -3,7 +3,10 @@
 // and as one-call functions (the same numbers).
 #include <pybind11/stl.h>
 
+#include <cstdint>
 #include <memory>
+#include <optional>
+#include <string>
 
 #include "arrays.hpp"
 #include "mfntk/empirical_kernel.hpp"
@@ -29,7 +32,12 @@ template <class T, class Core> struct PyKernelPlan {
 };
 
 template <class T> using PyGram = PyKernelPlan<T, EmpiricalGram<T>>;
-template <class T> using PyMatvec = PyKernelPlan<T, EmpiricalMatvec<T>>;
+using SignArray = py::array_t<std::uint64_t, py::array::c_style>;
+
+// The matrix-free product, and the sign cache it reads or fills.
+template <class T> struct PyMatvec : PyKernelPlan<T, EmpiricalMatvec<T>> {
+  std::optional<SignArray> signs;
+};
 
 template <class T>
 std::unique_ptr<PyGram<T>> make_gram(const std::string& activation, double c0, const Array<T>& a, const Array<T>& W,
@@ -65,7 +73,8 @@ template <class T>
 std::unique_ptr<PyMatvec<T>> make_matvec(const std::string& activation, double c0, const Array<T>& a,
                                          const Array<T>& W, const OptArray<T>& b, const Array<T>& X,
                                          const Array<T>& V, const std::string& kind, const std::string& output,
-                                         int threads, const OptArray<T>& X_rows) {
+                                         int threads, const OptArray<T>& X_rows,
+                                         const std::optional<SignArray>& signs, bool signs_ready) {
   const auto p = particles(a, W, b);
   expect_shape(X, "X", {-1, p.d});
   if (X_rows) expect_shape(*X_rows, "X_rows", {-1, p.d});
@@ -74,11 +83,21 @@ std::unique_ptr<PyMatvec<T>> make_matvec(const std::string& activation, double c
   const auto out = parse_kernel_output(output);
   const Index nc = X.shape(0), nr = X_rows ? X_rows->shape(0) : nc;
   expect_shape(V, "V", {kernel_rows(out, nc, p.k), -1});
+  if (signs) {
+    const Index words = EmpiricalMatvec<T>::sign_cache_words(id, p.N, p.k, out, nc);
+    if (words == 0 || X_rows)
+      throw std::invalid_argument("signs: a sign cache needs K(X, X) with relu and one output per product");
+    if (signs->ndim() != 1 || signs->shape(0) != words || !signs->writeable())
+      throw std::invalid_argument("signs: expected a writeable uint64 array of " + std::to_string(words) + " words");
+  }
   const Index m = V.shape(1);
-  auto self = std::make_unique<PyMatvec<T>>(
-      PyMatvec<T>{a, W, X, b, X_rows, V, empty<T>({kernel_rows(out, nr, p.k), m}), nullptr});
+  auto self = std::make_unique<PyMatvec<T>>();
+  self->a = a, self->W = W, self->X = X, self->b = b, self->X2 = X_rows, self->V = V;
+  self->out = empty<T>({kernel_rows(out, nr, p.k), m});
+  self->signs = signs;
   self->core = std::make_unique<EmpiricalMatvec<T>>(id, c0, p, X_rows ? X_rows->data() : nullptr, nr, X.data(), nc,
-                                                    V.data(), m, kk, out, self->out.mutable_data(), threads);
+                                                    V.data(), m, kk, out, self->out.mutable_data(), threads,
+                                                    Tiling{}, self->signs ? self->signs->mutable_data() : nullptr, signs_ready);
   return self;
 }
 
@@ -105,7 +124,17 @@ template <class T> void bind_for(py::module_& m, const char* gram_name, const ch
                           "work; V and the result have one row per point (mean) or per point and output (matrix).")
       .def(py::init(&make_matvec<T>), py::arg("activation"), py::arg("c0"), py::arg("a").noconvert(),
            py::arg("W").noconvert(), py::arg("b").noconvert(), py::arg("X").noconvert(), py::arg("V").noconvert(),
-           py::arg("kind"), py::arg("output"), py::arg("threads"), py::arg("X_rows").noconvert() = py::none())
+           py::arg("kind"), py::arg("output"), py::arg("threads"), py::arg("X_rows").noconvert() = py::none(),
+           py::arg("signs").noconvert() = py::none(), py::arg("signs_ready") = false)
+      .def_static(
+          "sign_cache_words",
+          [](const std::string& activation, Index N, Index k, const std::string& output, Index n) {
+            if (n < 0 || N < 1 || k < 1) throw std::invalid_argument("n, N, k: must be >= 0, >= 1, >= 1");
+            return EmpiricalMatvec<T>::sign_cache_words(parse_activation(activation), N, k,
+                                                        parse_kernel_output(output), n);
+          },
+          py::arg("activation"), py::arg("N"), py::arg("k"), py::arg("output"), py::arg("n"),
+          "Words of the sign cache of K(X, X) V on n points (0: no cache applies).")
       .def_property_readonly("units", [](const PyMatvec<T>& s) { return s.core->units(); })
       .def_property_readonly("done", [](const PyMatvec<T>& s) { return s.core->done(); })
       .def("advance", &PyMatvec<T>::advance, py::arg("count"), "Process the next `count` units of work.")
@@ -128,7 +157,7 @@ template <class T> void bind_for(py::module_& m, const char* gram_name, const ch
       [](const std::string& activation, double c0, const Array<T>& a, const Array<T>& W, const OptArray<T>& b,
          const Array<T>& X, const Array<T>& V, const std::string& kind, int threads, const std::string& output,
          const OptArray<T>& X_rows) {
-        auto plan = make_matvec<T>(activation, c0, a, W, b, X, V, kind, output, threads, X_rows);
+        auto plan = make_matvec<T>(activation, c0, a, W, b, X, V, kind, output, threads, X_rows, std::nullopt, false);
         plan->advance(plan->core->units());
         return matvec_result<T>(*plan);
       },

@@ -187,20 +187,45 @@ class CPUBackend(Backend):
         plan = cls(p.activation, p.c0, p.a, p.W, p.b, X, X2, kind, output, threads)
         return _drive(plan, chunk_seconds)
 
-    def matvec(self, p, X, V, kind, threads, output="mean", X_rows=None, chunk_seconds=None):
+    def matvec(self, p, X, V, kind, threads, output="mean", X_rows=None, chunk_seconds=None, signs=None):
         """K(X_rows, X) V without forming K (X_rows None: X); V has one row per point of X (mean)
-        or per point and output (matrix, row i k + p). Driven in calls as :meth:`gram`."""
+        or per point and output (matrix, row i k + p). Driven in calls as :meth:`gram`.
+
+        ``signs``: a :class:`SignCache` of X (:meth:`matvec_sign_cache`), read when it is ready,
+        else filled by this product (and ready once it returns)."""
         shard = self._chunks_of(p, "the empirical kernel's matvec")
         if shard is not None:
-            return self.chunk_sum(shard, lambda j0, j1: self._matvec(
-                _rows(p, j0, j1), X, V, kind, threads, output, X_rows, chunk_seconds)
+            out = self.chunk_sum(shard, lambda j0, j1: self._matvec(
+                _rows(p, j0, j1), X, V, kind, threads, output, X_rows, chunk_seconds, signs, j0)
                 * p.a.dtype.type((j1 - j0) / shard.N))
-        return self._matvec(p, X, V, kind, threads, output, X_rows, chunk_seconds)
+        else:
+            out = self._matvec(p, X, V, kind, threads, output, X_rows, chunk_seconds, signs, 0)
+        if signs is not None:
+            signs.ready = True
+        return out
 
-    def _matvec(self, p, X, V, kind, threads, output, X_rows, chunk_seconds):
-        cls = _core.EmpiricalMatvec64 if p.a.dtype == np.float64 else _core.EmpiricalMatvec32
-        plan = cls(p.activation, p.c0, p.a, p.W, p.b, X, V, kind, output, threads, X_rows)
+    def _matvec(self, p, X, V, kind, threads, output, X_rows, chunk_seconds, signs=None, j0=0):
+        words = None if signs is None else signs.words[j0]
+        plan = _matvec_class(p)(p.activation, p.c0, p.a, p.W, p.b, X, V, kind, output, threads, X_rows, words,
+                                signs is not None and signs.ready)
         return _drive(plan, chunk_seconds)
+
+    def matvec_sign_cache(self, p, n, output, max_bytes):
+        """A :class:`SignCache` for :meth:`matvec`'s products K(X, X) V on n points, or None where
+        none applies (another activation than relu, the matrix kernel of k > 1 outputs) or its
+        n N bits exceed ``max_bytes``."""
+        shard = self._chunks_of(p, "the empirical kernel's matvec")
+        if shard is None:
+            chunks = [(0, p.a.shape[0])]
+        else:
+            starts = [start - shard.particle_begin for start, _ in shard.chunks]
+            chunks = [(starts[c], starts[c] + shard.chunks[c][1]) for c in range(shard.begin, shard.end)]
+        count = {j0: int(_matvec_class(p).sign_cache_words(p.activation, j1 - j0, p.k, output, n))
+                 for j0, j1 in chunks}
+        total = 8 * sum(count.values())
+        if any(w == 0 for w in count.values()) or not 0 < total <= max_bytes:
+            return None
+        return SignCache({j0: np.empty(w, dtype=np.uint64) for j0, w in count.items()})
 
     def analytic_gram(self, activation, c0, X, X2, kind, w_std, a_std, b_std, bias, method, order, tol, threads):
         """The infinite-width kernel (SPEC 5) and its quadrature report."""
@@ -263,6 +288,24 @@ class CPUBackend(Backend):
             residual_dynamics=residual_dynamics, linearized=linearized, threads=threads))
         cls = _core.DiagonalDynamics64 if model.dtype == np.float64 else _core.DiagonalDynamics32
         return cls(options)
+
+
+class SignCache:
+    """The signs of X W^T (+ b) of a kernel's points (n N bits; per chunk of this process's
+    particles, ``words`` by first row), which :meth:`CPUBackend.matvec` fills in its first
+    product and reads in the later ones (relu: each pass is then one GEMM instead of two)."""
+
+    def __init__(self, words):
+        self.words = words
+        self.ready = False
+
+    @property
+    def nbytes(self):
+        return sum(w.nbytes for w in self.words.values())
+
+
+def _matvec_class(p):
+    return _core.EmpiricalMatvec64 if p.a.dtype == np.float64 else _core.EmpiricalMatvec32
 
 
 def _rows(p, j0, j1):

@@ -20,7 +20,8 @@ w_std^2 |x|^2 + b_std^2, w_std^2 |x'|^2 + b_std^2 and covariance w_std^2 <x, x'>
     K_ntk = K_rf + K_nt
 
 Functions: :func:`analytic`, :func:`empirical`. Kernel objects (callable as ``k(X, X2=None)``,
-usable by :class:`mfntk.KernelRegressor`): :class:`Analytic`, :class:`Empirical`.
+usable by :class:`mfntk.KernelRegressor`): :class:`Analytic`, :class:`Empirical`; the empirical
+kernel on fixed points as a linear operator: :class:`EmpiricalOperator` (``Empirical.operator``).
 neural-tangents' conventions: :func:`neural_tangents` (its kernels of a two-layer
 Dense-activation-Dense network, computed by :func:`analytic`), :func:`nt_time` and
 :func:`nt_ridge` (the time and ``diag_reg`` of its predictors in :class:`mfntk.KernelRegressor`'s
@@ -53,6 +54,7 @@ import math
 import warnings
 
 import numpy as np
+import scipy.sparse.linalg
 
 from ._backend import get_backend
 from ._registry import (
@@ -70,7 +72,7 @@ from ._solvers import check_kernel_matrix
 from ._validation import (as_matrix, check_bool, check_choice, check_float, check_gram_memory, check_int,
                           check_memory, resolve_threads)
 
-__all__ = ["Analytic", "Empirical", "QuadratureWarning", "analytic", "empirical", "neural_tangents", "nt_ridge",
+__all__ = ["Analytic", "Empirical", "EmpiricalOperator", "QuadratureWarning", "analytic", "empirical", "neural_tangents", "nt_ridge",
            "nt_time", "KINDS", "OUTPUTS", "ACTIVATIONS"]
 
 #: Kernel kinds and activations: the core's registry (mfntk._registry).
@@ -600,9 +602,9 @@ class _Particles:
                 K += 1
         return K
 
-    def matvec(self, X, V, kind, output, threads, X_rows=None):
-        """K(X_rows, X) V (X_rows None: X)."""
-        out = self.backend.matvec(self, X, V, kind, threads, output=output, X_rows=X_rows)
+    def matvec(self, X, V, kind, output, threads, X_rows=None, signs=None):
+        """K(X_rows, X) V (X_rows None: X); ``signs``: the backend's sign cache of X."""
+        out = self.backend.matvec(self, X, V, kind, threads, output=output, X_rows=X_rows, signs=signs)
         if self._with_output_bias(kind):
             if kernel_output_info(output).matrix:
                 k = self.k
@@ -804,6 +806,12 @@ class Empirical:
         V, vector = self._vectors(V, X.shape[0])
         out = self._p.matvec(X, V, self.kind, self.output, threads, X_rows=X2)
         return out[:, 0] if vector else out
+
+    def operator(self, X, cache_mb=None):
+        """K(X, X) on the fixed points X as a linear operator (:class:`EmpiricalOperator`): the
+        product of :meth:`matvec`, with the signs of X W^T kept between products where they fit
+        ``cache_mb`` (None: the default of the simulations' ``cache_mb``)."""
+        return EmpiricalOperator(self, X, cache_mb)
 
     def analytic(self, **kwargs):
         """The infinite-width counterpart of the mean kernel (the limit of every diagonal block
@@ -1061,3 +1069,80 @@ def nt_ridge(K_train, diag_reg, diag_reg_absolute_scale=False):
     if check_bool(diag_reg_absolute_scale, "diag_reg_absolute_scale"):
         return diag_reg
     return diag_reg * float(np.trace(K)) / K.shape[0]
+
+
+class EmpiricalOperator(scipy.sparse.linalg.LinearOperator):
+    """The empirical kernel K(X, X) on fixed points, as a symmetric linear operator.
+
+    ``op(V)``, ``op @ V`` and ``op.matvec`` / ``op.matmat`` give K(X, X) V, the numbers of
+    :meth:`Empirical.matvec` bit for bit; it also serves scipy's iterative solvers
+    (``scipy.sparse.linalg.cg``, ``eigsh`` for the top of K's spectrum).
+
+    For a relu network and one output per product (the "mean" kernel, or the matrix kernel of
+    one output), the first product also stores the signs of X W^T (+ b), n N bits, and every
+    later product reads them instead of recomputing X W^T: its two passes (J^T v, then J g)
+    are then one GEMM each instead of two, about half the time. The signs are kept when they fit
+    ``cache_mb``; otherwise, and for the other kernels, every product recomputes X W^T.
+
+    Parameters
+    ----------
+    kernel : Empirical
+    X : array (n, d)
+        The points; copied (the operator does not see later changes of X).
+    cache_mb : float or None
+        Memory budget of the sign cache in MiB (0: no cache); None: the default of the
+        simulations' option ``cache_mb``.
+
+    Attributes
+    ----------
+    cache_bytes : int
+        Bytes of the sign cache (0: none).
+
+    Examples
+    --------
+    >>> import numpy as np, mfntk as mf
+    >>> net = mf.TwoLayer(d=3, width=64, seed=1)
+    >>> k = mf.kernels.Empirical(net)
+    >>> X = np.random.default_rng(0).standard_normal((5, 3))
+    >>> op = k.operator(X)
+    >>> bool(np.array_equal(op(np.ones((5, 1))), k.matvec(X, np.ones((5, 1)))))
+    True
+    """
+
+    def __init__(self, kernel, X, cache_mb=None):
+        from ._options import RunOptions
+        if not isinstance(kernel, Empirical):
+            raise TypeError(f"kernel: expected a mfntk.kernels.Empirical, got {type(kernel).__name__}")
+        cache_opt = RunOptions.opts()["cache_mb"]
+        cache_mb = RunOptions.defaults()["cache_mb"] if cache_mb is None else cache_opt.check(cache_mb, "cache_mb")
+        X = np.array(kernel.validate(X, "X"), copy=True)
+        X.flags.writeable = False
+        p = kernel._p
+        rows = p.rows(X.shape[0], kernel.output)
+        super().__init__(dtype=p.dtype, shape=(rows, rows))
+        self.kernel = kernel
+        self.X = X
+        self._signs = p.backend.matvec_sign_cache(p, X.shape[0], kernel.output, cache_mb * 2 ** 20)
+        self.cache_bytes = 0 if self._signs is None else self._signs.nbytes
+
+    def _matmat(self, V):
+        kernel = self.kernel
+        V, _ = kernel._vectors(V, self.X.shape[0])
+        return kernel._p.matvec(self.X, V, kernel.kind, kernel.output, resolve_threads(kernel.threads),
+                                signs=self._signs)
+
+    def _matvec(self, v):
+        return self._matmat(np.reshape(v, (-1, 1)))[:, 0]
+
+    def _adjoint(self):
+        return self
+
+    def __call__(self, V):
+        """K(X, X) V, V of shape (rows,) or (rows, m) (a ValueError naming V otherwise)."""
+        V, vector = self.kernel._vectors(V, self.X.shape[0])
+        out = self._matmat(V)
+        return out[:, 0] if vector else out
+
+    def __repr__(self):
+        return (f"EmpiricalOperator(kernel={self.kernel!r}, n={self.X.shape[0]}, "
+                f"cache_bytes={self.cache_bytes})")

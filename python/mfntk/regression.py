@@ -271,7 +271,10 @@ class _KernelModel(BaseEstimator):
                 matvec, diag = (lambda V: K @ V), np.diag(K).copy()
                 columns = KernelColumns.from_matrix(K, dtype=kdtype)
             elif hasattr(self.kernel, "matvec"):
-                matvec = lambda V: self.kernel.matvec(Xfit, V)  # noqa: E731
+                # K(X, X) on the training points: the kernel's operator where it has one (it keeps
+                # what the products share, e.g. the empirical kernel's signs of X W^T)
+                matvec = (self.kernel.operator(Xfit) if hasattr(self.kernel, "operator")
+                          else lambda V: self.kernel.matvec(Xfit, V))
                 diag = self.kernel.diag(Xfit) if hasattr(self.kernel, "diag") else None
                 columns = KernelColumns.from_kernel(self.kernel, Xfit, outputs=1)
             else:

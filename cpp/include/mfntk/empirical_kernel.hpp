@@ -19,7 +19,9 @@
 //                     The mean output's products run in the packed SIMD kernel (simd.hpp) where there is
 //                     one, each tile's factors packed once; the matrix output's in Eigen's GEMM.
 //   EmpiricalMatvec : K(Xr, Xc) V without forming K, column by column: g = J_c^T v over particle tiles,
-//                     then J_r g over sample tiles; O((nr + nc) N d) per column.
+//                     then J_r g over sample tiles; O((nr + nc) N d) per column. For K(X, X) with the
+//                     sign-mask passes (relu, one output per product) a caller may keep the signs of
+//                     X W^T (n N bits) between products: then each pass is one GEMM, not two.
 #pragma once
 
 #include <omp.h>
@@ -376,15 +378,25 @@ template <class T> class EmpiricalGram {
 // Column by column, K v = (1/N) J_r (J_c^T v): for the matrix output J is the network's Jacobian; for
 // the mean output J_c has a_j = 1 and J_r has a_j = |a_j|^2 / k (both with one output).
 // Units: per column, the particle tiles of the vjp, then the sample tiles of the jvp.
+// The sign cache (`signs`, sign_cache_words() words, or null): when `signs_ready` it holds the
+// signs of X W^T (+ b) and both passes read them; otherwise a first pass over the sample tiles
+// writes them (units before the first column's). Either way the result is the same, bit for bit.
 template <class T> class EmpiricalMatvec {
  public:
   EmpiricalMatvec(ActivationId act, double c0, const Particles<T>& p, const T* Xr, Index nr, const T* Xc, Index nc,
-                  const T* V, Index m, KernelKind kind, KernelOutput output, T* KV, int threads, Tiling tiling = {})
+                  const T* V, Index m, KernelKind kind, KernelOutput output, T* KV, int threads, Tiling tiling = {},
+                  std::uint64_t* signs = nullptr, bool signs_ready = false)
       : act_(act), c0_(c0), p_(p), Xr_(Xr ? Xr : Xc), Xc_(Xc), nr_(Xr ? nr : nc), nc_(nc), V_(V), m_(m),
         kind_(kind), KV_(KV), threads_(threads), matrix_(output.matrix && p.k > 1) {
     if (threads < 1) throw std::invalid_argument("threads: must be at least 1");
     ws_.tiling = tiling;
     kk_ = matrix_ ? p.k : 1;
+    if (signs) {
+      if (Xr || sign_cache_words(act, p.N, p.k, output, nc, tiling) == 0)
+        throw std::invalid_argument("signs: a sign cache needs K(X, X) with relu and one output per product");
+      signs_ = signs;
+      fill_tiles_ = signs_ready ? 0 : num_tiles(nc_, tiling.samples);
+    }
     if (!matrix_) {
       ones_ = Vec<T>::Ones(p.N);
       a2_ = CMapMat<T>(p.a, p.N, p.k).rowwise().squaredNorm();
@@ -397,31 +409,56 @@ template <class T> class EmpiricalMatvec {
     out_.resize(nr_ * kk_);
   }
 
-  Index units() const { return m_ * (vjp_tiles_ + jvp_tiles_); }
+  // Words of the sign cache of K(X, X) V on n points, or 0 where the passes do not take the sign-mask
+  // path (then no cache applies).
+  static Index sign_cache_words(ActivationId act, Index N, Index k, KernelOutput output, Index n,
+                                Tiling tiling = {}) {
+    const bool masked = with_activation(act, 0.0, [&](auto a) { return uses_sign_mask<decltype(a)>(output.matrix ? k : 1); });
+    return masked ? n * TilePlan(n, N, tiling).sign_words_per_sample : 0;
+  }
+
+  Index units() const { return fill_tiles_ + m_ * (vjp_tiles_ + jvp_tiles_); }
   Index done() const { return done_; }
 
   void advance(Index count) {
     const Index per_column = vjp_tiles_ + jvp_tiles_;
     const T invN = T(1) / static_cast<T>(p_.N);
+    const Index words = signs_ ? TilePlan(nc_, p_.N, ws_.tiling).sign_words_per_sample : 0;
     const Particles<T> pc = matrix_ ? p_ : Particles<T>{ones_.data(), p_.W, p_.b, p_.N, p_.d, 1};
     const Particles<T> pr = matrix_ ? p_ : Particles<T>{a2_.data(), p_.W, p_.b, p_.N, p_.d, 1};
     const ParticleVec<T> gv = particle_vec(g_.data(), p_.N, p_.d, kk_, p_.bias());
     const Particles<T> t{kind_.second_layer ? gv.a : nullptr, kind_.first_layer ? gv.W : nullptr, gv.b, p_.N,
                          p_.d, kk_};
+    ZCache<T> read;
+    read.signs = signs_;
+    read.read = signs_ != nullptr;
     with_activation(act_, c0_, [&](auto act) {
       while (count > 0 && done_ < units()) {
-        const Index c = done_ / per_column, u = done_ % per_column;
         Index todo;
+        if (done_ < fill_tiles_) {  // the signs of sample tiles [done_, done_ + todo), by a forward pass
+          todo = std::min(count, fill_tiles_ - done_);
+          const Index r0 = done_ * ws_.tiling.samples, r1 = std::min(nc_, (done_ + todo) * ws_.tiling.samples);
+          ZCache<T> write;
+          write.signs = signs_ + r0 * words;
+          write.write = true;
+          forward(act, pc, Xc_ + r0 * p_.d, r1 - r0, out_.data() + r0, ws_, threads_, write);
+          count -= todo;
+          done_ += todo;
+          continue;
+        }
+        const Index c = (done_ - fill_tiles_) / per_column, u = (done_ - fill_tiles_) % per_column;
         if (u < vjp_tiles_) {  // g = J_c^T v on particle tiles [u, u + todo)
           if (u == 0)
             for (Index i = 0; i < nc_ * kk_; ++i) v_[i] = V_[i * m_ + c];
           todo = std::min(count, vjp_tiles_ - u);
-          vjp(act, pc, Xc_, nc_, v_.data(), gv, ws_, threads_, ZCache<T>{}, u, u + todo);
+          vjp(act, pc, Xc_, nc_, v_.data(), gv, ws_, threads_, read, u, u + todo);
         } else {  // J_r g on sample tiles [s, s + todo)
           const Index s = u - vjp_tiles_;
           todo = std::min(count, jvp_tiles_ - s);
           const Index r0 = s * ws_.tiling.samples, r1 = std::min(nr_, (s + todo) * ws_.tiling.samples);
-          jvp(act, pr, Xr_ + r0 * p_.d, r1 - r0, t, out_.data() + r0 * kk_, ws_, threads_);
+          ZCache<T> rows = read;
+          if (signs_) rows.signs = signs_ + r0 * words;
+          jvp(act, pr, Xr_ + r0 * p_.d, r1 - r0, t, out_.data() + r0 * kk_, ws_, threads_, rows);
           for (Index i = r0 * kk_; i < r1 * kk_; ++i) KV_[i * m_ + c] = invN * out_[i];
         }
         count -= todo;
@@ -442,7 +479,8 @@ template <class T> class EmpiricalMatvec {
   T* KV_;
   int threads_;
   bool matrix_;
-  Index kk_ = 1, vjp_tiles_ = 0, jvp_tiles_ = 0, done_ = 0;
+  Index kk_ = 1, vjp_tiles_ = 0, jvp_tiles_ = 0, fill_tiles_ = 0, done_ = 0;
+  std::uint64_t* signs_ = nullptr;
   Vec<T> ones_, a2_, g_, v_, out_;
   Workspaces<T> ws_;
 };
