@@ -98,6 +98,29 @@ def test_full_rank_factor_is_exact():
         assert conjugate_gradient(lambda V: K @ V, Y, 0.2, tol=1e-10, preconditioner=P)[1]["iterations"] <= 3
 
 
+@pytest.mark.parametrize("n,r,m", [(70000, 40, 3), (5000, 300, 1), (1, 4, 2), (900, 0, 2), (900, 3, 0)])
+def test_low_rank_update_equals_numpy_for_any_thread_count(n, r, m):
+    """The core's V + U diag(scale) U^T V (blocks of rows, their partial products added in
+    block order) against numpy's, and the same bits on 1, 2 and 3 threads."""
+    rng = np.random.default_rng(n + r + m)
+    U, scale, V = rng.standard_normal((n, r)), rng.uniform(-1.0, 0.0, r), rng.standard_normal((n, m))
+    want = V + U @ (scale[:, None] * (U.T @ V))
+    one = mf._core.low_rank_update(U, scale, V, 1)
+    np.testing.assert_allclose(one, want, rtol=1e-12, atol=1e-12 * max(1.0, np.abs(want).max(initial=0.0)))
+    for threads in (2, 3):
+        np.testing.assert_array_equal(mf._core.low_rank_update(U, scale, V, threads), one)
+
+
+def test_low_rank_update_refuses_mismatched_shapes():
+    U, V = np.ones((10, 3)), np.ones((10, 2))
+    with pytest.raises(ValueError, match="scale"):
+        mf._core.low_rank_update(U, np.ones(4), V, 1)
+    with pytest.raises(ValueError, match="V"):
+        mf._core.low_rank_update(U, np.ones(3), np.ones((9, 2)), 1)
+    with pytest.raises(ValueError, match="threads"):
+        mf._core.low_rank_update(U, np.ones(3), V, 0)
+
+
 @pytest.mark.parametrize("shape", [(50, 7, 7), (50, 7, 3), (1, 4, 2), (33, 5, 0)])
 def test_in_place_product_equals_the_product(monkeypatch, shape):
     """B @ T written over B, in row blocks of a few rows (each block read before it is written)."""

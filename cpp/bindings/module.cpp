@@ -12,6 +12,7 @@ void bind_diagonal(py::module_& m);
 void bind_kernels(py::module_& m);
 void bind_analytic(py::module_& m);
 void bind_registry(py::module_& m);
+void bind_low_rank(py::module_& m);
 
 PYBIND11_MODULE(_core, m) {
   m.doc() = "mfntk compiled core: tiled OpenMP passes over the particles of a two-layer network";
@@ -21,6 +22,7 @@ PYBIND11_MODULE(_core, m) {
   bind_kernels(m);
   bind_analytic(m);
   bind_registry(m);
+  bind_low_rank(m);
 #ifdef MFNTK_MKL
   // MKL's strict conditional numerical reproducibility: its GEMMs give the same bits whatever
   // the alignment of their operands, so the tiles' results stay independent of the thread count.

@@ -227,6 +227,12 @@ class CPUBackend(Backend):
             return None
         return SignCache({j0: np.empty(w, dtype=np.uint64) for j0, w in count.items()})
 
+    def low_rank_update(self, U, scale, V, threads):
+        """V + U diag(scale) U^T V (U (n, r), V (n, m), float64): the low-rank preconditioner's
+        product, in the core's threads (no BLAS thread pool between the kernel products of a
+        solver, whose idle workers would slow them down)."""
+        return _core.low_rank_update(U, scale, V, threads)
+
     def analytic_gram(self, activation, c0, X, X2, kind, w_std, a_std, b_std, bias, method, order, tol, threads):
         """The infinite-width kernel (SPEC 5) and its quadrature report."""
         return _core.analytic_gram(activation, c0, X, X2, kind, w_std, a_std, b_std, bias, method, order, tol,

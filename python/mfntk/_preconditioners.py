@@ -47,7 +47,9 @@ import math
 import numpy as np
 import scipy.linalg
 
-from ._validation import as_generator, check_choice, check_int, check_memory, format_bytes, memory_left
+from ._backend import get_backend
+from ._validation import (as_generator, check_choice, check_int, check_memory, format_bytes, memory_left,
+                          resolve_threads)
 
 __all__ = ["CENTER_SELECTIONS", "KernelColumns", "LowRankPreconditioner", "check_centers", "check_centers_memory",
            "default_centers", "eigen_factor", "in_place_product", "leading_columns", "nystrom", "nystrom_features",
@@ -271,9 +273,9 @@ class LowRankPreconditioner:
 
     def __call__(self, V):
         V = np.asarray(V, dtype=np.float64)
-        W = self.U.T @ V
-        W *= self._scale[:, None] if V.ndim == 2 else self._scale
-        return V + self.U @ W
+        out = get_backend().low_rank_update(self.U, self._scale, np.ascontiguousarray(V.reshape(V.shape[0], -1)),
+                                            resolve_threads(None))
+        return out.reshape(V.shape)
 
 
 def _rows_to_front(B, q, rows):
