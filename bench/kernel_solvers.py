@@ -7,11 +7,12 @@ timings wall-clock medians of ``--repeats`` fits (1 by default: the large fits t
     The empirical NTK of a ReLU network (N particles, d inputs) as a matrix-free kernel
     (``mf.kernels.Empirical``, no n x n matrix), kernel ridge regression by conjugate gradient
     to a relative residual ``--tol``: plain CG (the empirical kernel has no diagonal, so
-    "jacobi" is no preconditioner: CG as in 0.1) against the Nystrom preconditioner for several
+    "jacobi" is no preconditioner) as in 0.1 (each product recomputes X W^T) and with the
+    operator that keeps the signs of X W^T, against the Nystrom preconditioner for several
     numbers of centres M. The network has the NTK scaling, the inputs are Gaussian and the
     target is sin(x_1) + x_2 x_3 / 2 plus noise. Reported: iterations, time to solution,
     the time spent building the preconditioner, peak RSS, and the difference of the
-    predictions from the Jacobi solution (both solve the same system).
+    predictions from those of the first row (all solve the same system).
 ``analytic``
     The infinite-width ReLU NTK (``mf.kernels.Analytic``) on MNIST-shaped data (n training
     points in d = 784, 10 classes, one-hot targets): exact kernel ridge regression by
@@ -140,7 +141,24 @@ def _timed_fit(make, X, Y, repeats):
     return model, statistics.median(times), times
 
 
-def empirical_task(n, width, d, ridge, tol, preconditioner, centers, threads, seed, repeats, n_test):
+class KernelAsIn01:
+    """A kernel as mfntk 0.1 used it: the products of ``matvec`` only (no ``operator``, whose
+    products keep the signs of X W^T, and no ``astype``, whose float32 copy builds the
+    preconditioner's columns)."""
+
+    def __init__(self, kernel):
+        self._kernel = kernel
+
+    def __getattr__(self, name):
+        if name in ("operator", "astype"):
+            raise AttributeError(name)
+        return getattr(self._kernel, name)
+
+    def __call__(self, X, X2=None):
+        return self._kernel(X, X2)
+
+
+def empirical_task(n, width, d, ridge, tol, preconditioner, centers, as_in_01, threads, seed, repeats, n_test):
     import mfntk as mf
     from mfntk._preconditioners import KernelColumns, nystrom
     rng = np.random.default_rng(seed)
@@ -149,6 +167,8 @@ def empirical_task(n, width, d, ridge, tol, preconditioner, centers, threads, se
     X, X_test, y = X[:n], X[n:], y[:n]
     net = mf.TwoLayer(d, width, "relu", scaling="ntk", seed=seed + 1)
     kernel = mf.kernels.Empirical(net, kind="ntk", threads=threads)
+    if as_in_01:
+        kernel = KernelAsIn01(kernel)
 
     def make():
         return mf.KernelRegressor(kernel=kernel, ridge=ridge, solver="cg", tol=tol, max_iter=2000,
@@ -158,7 +178,7 @@ def empirical_task(n, width, d, ridge, tol, preconditioner, centers, threads, se
     setup = 0.0
     if preconditioner == "nystrom":  # the same factor again, timed alone: the set-up part of a fit
         t0 = time.perf_counter()
-        nystrom(KernelColumns.from_kernel(kernel, X), centers, ridge, "uniform", seed)
+        nystrom(KernelColumns.from_kernel(kernel, X, outputs=1, fast=True), centers, ridge, "uniform", seed)
         setup = time.perf_counter() - t0
     return {"iterations": int(model.n_iter_), "seconds": median, "times": times, "setup_seconds": setup,
             "residual": float(np.max(model.residual_)), "predictions": model.predict(X_test).tolist()}
@@ -267,13 +287,14 @@ def machine():
 
 def run_empirical(args):
     rows = []
-    configs = [("jacobi", None)] + [("nystrom", m) for m in args.center_list]
-    for pre, m in configs:
-        print(f"empirical n={args.n} N={args.width} d={args.d}: {pre} M={m} ...", flush=True)
+    # first the baseline of every ratio: plain CG as in 0.1
+    configs = [("jacobi", None, True), ("jacobi", None, False)] + [("nystrom", m, False) for m in args.center_list]
+    for pre, m, as_in_01 in configs:
+        print(f"empirical n={args.n} N={args.width} d={args.d}: {pre} M={m} as in 0.1: {as_in_01} ...", flush=True)
         out = in_child(empirical_task, n=args.n, width=args.width, d=args.d, ridge=args.ridge, tol=args.tol,
-                       preconditioner=pre, centers=m, threads=args.threads, seed=args.seed,
+                       preconditioner=pre, centers=m, as_in_01=as_in_01, threads=args.threads, seed=args.seed,
                        repeats=args.repeats, n_test=args.n_test)
-        out.update(preconditioner=pre, centers=m)
+        out.update(preconditioner=pre, centers=m, as_in_01=as_in_01)
         rows.append(out)
         print({k: v for k, v in out.items() if k not in ("predictions", "traceback")}, flush=True)
     ref = rows[0].get("predictions")
@@ -303,14 +324,19 @@ def markdown(case, args, rows):
     if case == "empirical":
         lines += [f"n = {args.n}, N = {args.width}, d = {args.d}, ridge = {args.ridge}, tol = {args.tol}, "
                   f"threads = {args.threads}", "",
-                  "| preconditioner | M | iterations | time to solution (s) | of which setup (s) | speed-up | "
-                  "peak RSS (GiB) | rel. diff. of predictions |", "|---|---|---|---|---|---|---|---|"]
+                  "Products: \"as in 0.1\" recompute X W^T in each (`Empirical.matvec`); \"signs kept\" read the "
+                  "signs of X W^T stored by the first (`Empirical.operator`, what `KernelRegressor` uses); the "
+                  "Nystrom columns in float32 (`KernelColumns.fast`). Speed-up: against the first row.", "",
+                  "| preconditioner | M | products | iterations | time to solution (s) | of which setup (s) | "
+                  "speed-up | peak RSS (GiB) | rel. diff. of predictions |", "|---|---|---|---|---|---|---|---|---|"]
         for r in rows:
+            products = "as in 0.1" if r.get("as_in_01") else "signs kept"
             if "error" in r:
-                lines.append(f"| {r['preconditioner']} | {r['centers']} | error: {r['error']} | | | | | |")
+                lines.append(f"| {r['preconditioner']} | {r['centers']} | {products} | error: {r['error']} "
+                             "| | | | | |")
                 continue
-            lines.append(f"| {r['preconditioner']} | {r['centers'] or ''} | {r['iterations']} | {r['seconds']:.1f} | "
-                         f"{r['setup_seconds']:.1f} | {r.get('speedup', float('nan')):.2f} | "
+            lines.append(f"| {r['preconditioner']} | {r['centers'] or ''} | {products} | {r['iterations']} | "
+                         f"{r['seconds']:.1f} | {r['setup_seconds']:.1f} | {r.get('speedup', float('nan')):.2f} | "
                          f"{r['peak_rss_gib']:.2f} | {r.get('prediction_difference', float('nan')):.1e} |")
     else:
         data = f"MNIST from {args.mnist}" if args.mnist else "synthetic MNIST-shaped data"

@@ -98,6 +98,63 @@ def test_full_rank_factor_is_exact():
         assert conjugate_gradient(lambda V: K @ V, Y, 0.2, tol=1e-10, preconditioner=P)[1]["iterations"] <= 3
 
 
+def test_astype_is_the_kernel_of_the_rounded_particles():
+    X, _, net = problem(n=200)
+    k32 = mf.kernels.Empirical(net, kind="ntk").astype("float32")
+    net32 = mf.TwoLayer(8, 256, scaling="ntk", seed=1, dtype="float32")
+    net32.set_flat(net.get_flat().astype(np.float32))
+    X = X.astype(np.float32)
+    assert k32.dtype == np.float32 and k32(X).dtype == np.float32
+    np.testing.assert_array_equal(k32(X, X[:7]), mf.kernels.Empirical(net32, kind="ntk")(X, X[:7]))
+    assert mf.kernels.Empirical(net).astype(np.float64).dtype == np.float64
+    with pytest.raises(ValueError, match="dtype"):
+        mf.kernels.Empirical(net).astype("float16")
+
+
+def test_fast_columns_are_float32_for_a_float64_kernel_that_has_astype():
+    X, _, net = problem(n=300)
+    k = mf.kernels.Empirical(net, kind="ntk")
+    cols = pc.KernelColumns.from_kernel(k, X, outputs=1, fast=True)
+    assert cols.fast.dtype == np.float32 and cols.fast.fast is None
+    idx = np.array([3, 50, 299])
+    np.testing.assert_array_equal(cols.fast(idx), k.astype("float32")(X.astype(np.float32), X[idx].astype(
+        np.float32)).astype(np.float64))
+    assert rel(cols.fast(idx), cols(idx)) < 1e-5
+    assert pc.KernelColumns.from_kernel(k, X, outputs=1).fast is None            # not asked for
+    assert pc.KernelColumns.from_kernel(k.astype("float32"), X.astype(np.float32), fast=True).fast is None
+    analytic = mf.kernels.Analytic()
+    assert pc.KernelColumns.from_kernel(analytic, X, fast=True).fast is None    # no astype
+    centred = cols.centred(np.full(300, 0.5))
+    np.testing.assert_allclose(centred.fast(idx), centred(idx), rtol=0, atol=1e-5 * np.abs(centred(idx)).max())
+
+
+def test_nystrom_builds_from_the_fast_columns_unless_float32_loses_the_rank(monkeypatch):
+    """Well-separated centres: the factor is that of the float32 columns, and CG converges to
+    the float64 solution. Centres closer than float32 resolves (K_MM's smallest eigenvalues below
+    M eps_32 of its largest): the float32 factor would drop them, so the float64 columns build it."""
+    X, Y, net = problem(n=400)
+    k = mf.kernels.Empirical(net, kind="ntk")
+    ridge = 0.5
+    cols = pc.KernelColumns.from_kernel(k, X, outputs=1, fast=True)
+    P = pc.nystrom(cols, 60, ridge, random_state=2)
+    P32 = pc.nystrom(cols.fast, 60, ridge, random_state=2)
+    np.testing.assert_array_equal(P.s, P32.s)
+    sol, info = conjugate_gradient(lambda V: k.matvec(X, V), Y, shift=ridge, tol=1e-11, preconditioner=P)
+    assert info["converged"] and rel(sol, dense_solve(k(X), Y, ridge)) < CG64
+
+    rng = np.random.default_rng(9)
+    Xc = X[:1] + 1e-4 * rng.standard_normal((400, 8))     # every point near one: K's spectrum falls fast
+    cols = pc.KernelColumns.from_kernel(k, Xc, outputs=1, fast=True)
+    built = []
+    features = pc.nystrom_features
+    monkeypatch.setattr(pc, "nystrom_features", lambda c, idx: built.append(c.dtype) or features(c, idx))
+    P = pc.nystrom(cols, 12, 1e-9, random_state=2)
+    assert built == [np.float32, np.float64]
+    assert P.rank > pc.nystrom(cols.fast, 12, 1e-9, random_state=2).rank
+    sol, info = conjugate_gradient(lambda V: k.matvec(Xc, V), Y, shift=1e-2, tol=1e-11, preconditioner=P)
+    assert info["converged"] and rel(sol, dense_solve(k(Xc), Y, 1e-2)) < CG64
+
+
 @pytest.mark.parametrize("n,r,m", [(70000, 40, 3), (5000, 300, 1), (1, 4, 2), (900, 0, 2), (900, 3, 0)])
 def test_low_rank_update_equals_numpy_for_any_thread_count(n, r, m):
     """The core's V + U diag(scale) U^T V (blocks of rows, their partial products added in

@@ -120,15 +120,20 @@ class KernelColumns:
         () -> diag(K), (n k,), float64.
     dtype : numpy dtype
         The precision the kernel is computed in (its rounding sets the cutoffs).
+    fast : KernelColumns or None
+        The same columns computed faster in a lower precision (float32), which :func:`nystrom`
+        builds its preconditioner from where that precision suffices: a preconditioner need only
+        be close to K, and the solver's products stay in the kernel's own precision.
     """
 
-    def __init__(self, block, n, outputs, diagonal, dtype=np.float64):
+    def __init__(self, block, n, outputs, diagonal, dtype=np.float64, fast=None):
         self._block = block
         self.n = int(n)
         self.outputs = int(outputs)
         self._diagonal = diagonal
         dtype = np.dtype(dtype)
         self.dtype = dtype if dtype.kind == "f" else np.dtype(np.float64)
+        self.fast = fast
 
     @property
     def eps(self):
@@ -174,7 +179,7 @@ class KernelColumns:
         return self
 
     @classmethod
-    def from_kernel(cls, kernel, X, outputs=None):
+    def from_kernel(cls, kernel, X, outputs=None, fast=False):
         """The columns K(X, X_C) of a kernel object (a callable k(X, X2)), row block by row block.
 
         Parameters
@@ -184,12 +189,22 @@ class KernelColumns:
         X : ndarray (n, d)
         outputs : int or None
             k; None: read from the shape of one kernel call (rows / points).
+        fast : bool
+            Also give the columns in float32 (``fast``) when the kernel is float64 and has
+            ``astype`` (its float32 copy).
 
         Notes
         -----
         The diagonal is ``kernel.diag(X)`` for a scalar kernel that has one, otherwise the
         diagonals of the blocks K(X_b, X_b) of 64 points (only the pivoted Cholesky needs it).
         """
+        self = cls._from_kernel(kernel, X, outputs)
+        if fast and hasattr(kernel, "astype") and np.dtype(getattr(kernel, "dtype", None)) == np.float64:
+            self.fast = cls._from_kernel(kernel.astype(np.float32), X.astype(np.float32), self.outputs)
+        return self
+
+    @classmethod
+    def _from_kernel(cls, kernel, X, outputs):
         n = X.shape[0]
         if outputs is None:
             probe = np.asarray(kernel(X[:1], X[:1]))
@@ -229,7 +244,8 @@ class KernelColumns:
             out = parent(points) - m[:, None]
             return out - out.mean(axis=0)
 
-        return KernelColumns(block, self.n, 1, lambda: parent.diagonal() - 2.0 * m + float(m.mean()), self.dtype)
+        return KernelColumns(block, self.n, 1, lambda: parent.diagonal() - 2.0 * m + float(m.mean()), self.dtype,
+                             None if self.fast is None else self.fast.centred(row_means))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -411,6 +427,11 @@ def select_centers(columns, size, selection="uniform", ridge=0.0, random_state=0
 def nystrom(columns, centers=None, ridge=0.0, selection="uniform", random_state=0):
     """The Nystrom preconditioner of K + ridge I ([FTU23]_ with the centres of [RCR17]_).
 
+    With ``columns.fast`` the factor comes from the float32 columns, unless K_MM then has
+    eigenvalues below float32's resolution (M k eps_32 times its largest: dropped, the factor's
+    rank < M k), where the approximation error would be float32's rounding rather than K's
+    spectrum beyond the centres; then from the exact columns.
+
     Parameters
     ----------
     columns : KernelColumns
@@ -442,6 +463,12 @@ def nystrom(columns, centers=None, ridge=0.0, selection="uniform", random_state=
         if idx.size == 0 or idx[0] < 0 or idx[-1] >= columns.n:
             raise ValueError(f"centers: indices must lie in [0, {columns.n}), got {np.asarray(centers)!r}")
         check_centers_memory(columns, idx.size)
+    if columns.fast is not None:
+        B, T = nystrom_features(columns.fast, idx)
+        if T.shape[1] == T.shape[0]:
+            return _low_rank(B, ridge, idx)
+        # K_MM lost rank to float32's rounding: its spectrum reaches below what float32 resolves
+        del B, T
     return _low_rank(nystrom_features(columns, idx)[0], ridge, idx)
 
 

@@ -50,6 +50,7 @@ References
 """
 from __future__ import annotations
 
+import copy
 import math
 import warnings
 
@@ -70,7 +71,7 @@ from ._registry import (
 )
 from ._solvers import check_kernel_matrix
 from ._validation import (as_matrix, check_bool, check_choice, check_float, check_gram_memory, check_int,
-                          check_memory, resolve_threads)
+                          check_memory, resolve_dtype, resolve_threads)
 
 __all__ = ["Analytic", "Empirical", "EmpiricalOperator", "QuadratureWarning", "analytic", "empirical", "neural_tangents", "nt_ridge",
            "nt_time", "KINDS", "OUTPUTS", "ACTIVATIONS"]
@@ -582,6 +583,14 @@ class _Particles:
     def check(self, X, name):
         return as_matrix(X, name, dtype=self.dtype, columns=self.d, copy_note=True)
 
+    def astype(self, dtype):
+        """These particles in ``dtype`` (copies)."""
+        other = copy.copy(self)
+        other.dtype = np.dtype(dtype)
+        other.a, other.W = (np.ascontiguousarray(x, dtype=other.dtype) for x in (self.a, self.W))
+        other.b = None if self.b is None else np.ascontiguousarray(self.b, dtype=other.dtype)
+        return other
+
     def rows(self, n, output):
         """Rows of a kernel's result on n points: n (mean), n k (matrix)."""
         return n * self.k if kernel_output_info(output).matrix else n
@@ -806,6 +815,15 @@ class Empirical:
         V, vector = self._vectors(V, X.shape[0])
         out = self._p.matvec(X, V, self.kind, self.output, threads, X_rows=X2)
         return out[:, 0] if vector else out
+
+    def astype(self, dtype):
+        """This kernel computed in ``dtype`` ("float32" or "float64"), the particles rounded to it:
+        in float32 about twice as fast, to float32's accuracy (the columns of a CG
+        preconditioner, :class:`mfntk.KernelRegressor`)."""
+        dtype = resolve_dtype(dtype)
+        other = copy.copy(self)
+        other._p = self._p.astype(dtype)
+        return other
 
     def operator(self, X, cache_mb=None):
         """K(X, X) on the fixed points X as a linear operator (:class:`EmpiricalOperator`): the

@@ -276,7 +276,7 @@ class _KernelModel(BaseEstimator):
                 matvec = (self.kernel.operator(Xfit) if hasattr(self.kernel, "operator")
                           else lambda V: self.kernel.matvec(Xfit, V))
                 diag = self.kernel.diag(Xfit) if hasattr(self.kernel, "diag") else None
-                columns = KernelColumns.from_kernel(self.kernel, Xfit, outputs=1)
+                columns = KernelColumns.from_kernel(self.kernel, Xfit, outputs=1, fast=True)
             else:
                 raw = self._kernel_matrix(Xfit)
                 Kd = check_kernel_matrix(raw, "kernel(X)")
