@@ -7,9 +7,9 @@ timings wall-clock medians of ``--repeats`` fits (1 by default: the large fits t
     The empirical NTK of a ReLU network (N particles, d inputs) as a matrix-free kernel
     (``mf.kernels.Empirical``, no n x n matrix), kernel ridge regression by conjugate gradient
     to a relative residual ``--tol``: plain CG (the empirical kernel has no diagonal, so
-    "jacobi" is no preconditioner) as in 0.1 (each product recomputes X W^T) and with the
-    operator that keeps the signs of X W^T, against the Nystrom preconditioner for several
-    numbers of centres M. The network has the NTK scaling, the inputs are Gaussian and the
+    "jacobi" is no preconditioner) as in 0.1 (each product recomputes X W^T, all in float64)
+    and as now (the operator that keeps the signs of X W^T, mixed-precision refinement), against
+    the Nystrom preconditioner for several numbers of centres M. The network has the NTK scaling, the inputs are Gaussian and the
     target is sin(x_1) + x_2 x_3 / 2 plus noise. Reported: iterations, time to solution,
     the time spent building the preconditioner, peak RSS, and the difference of the
     predictions from those of the first row (all solve the same system).
@@ -194,6 +194,8 @@ def analytic_task(method, args_dict):
     X, y, X_test, y_test = load_data(args)
     if method in ("sklearn", "gpytorch"):  # the methods that form the n x n kernel
         X, y = X[:args.sklearn_n], y[:args.sklearn_n]
+    if method == "keops":
+        return keops_task(args, X[:args.keops_n], one_hot(y[:args.keops_n]), X_test, y_test)
     Y = one_hot(y)
     kernel = mf.kernels.Analytic(activation="relu", kind="ntk", threads=args.threads)
     out = {"n": int(X.shape[0])}
@@ -273,6 +275,56 @@ class GPyTorchCG:
         return np.asarray(self.kernel(X2, self.X)) @ self.coef
 
 
+def keops_relu_ntk(X, w_std2):
+    """The infinite-width ReLU NTK of ``mf.kernels.Analytic(activation="relu", kind="ntk")`` (no
+    bias) as a KeOps LazyTensor: with c the cosine of the angle theta of x and x',
+    K = |x| |x'| [w_std^2 (sqrt(1 - c^2) + (pi - theta) c) + c (pi - theta)] / (2 pi)."""
+    import math
+    from pykeops.numpy import LazyTensor
+    norms = np.linalg.norm(X, axis=1, keepdims=True)
+    U = X / norms
+    u_i, u_j = LazyTensor(U[:, None, :]), LazyTensor(U[None, :, :])
+    r_i, r_j = LazyTensor(norms[:, None, :]), LazyTensor(norms[None, :, :])
+    c = (u_i | u_j).clamp(-1.0, 1.0)
+    rest = math.pi - c.acos()
+    return r_i * r_j * (w_std2 * ((1 - c * c).sqrt() + rest * c) + c * rest) / (2 * math.pi)
+
+
+def keops_task(args, X, Y, X_test, y_test):
+    """pykeops' product against mfntk's in one process, at n = ``--keops-n``: the same
+    Nystrom-preconditioned CG (mfntk's, same centres, same stopping rule) with the kernel product
+    K V of KeOps (the NTK's closed form as a LazyTensor reduction, tile by tile, no n x n matrix)
+    and with mfntk's matrix-free product. KeOps' own ``solve`` is CG without a preconditioner and
+    an absolute stopping rule, so it would not solve to the same tolerance."""
+    import mfntk as mf
+    from mfntk._preconditioners import KernelColumns, nystrom
+    from mfntk._solvers import conjugate_gradient
+    kernel = mf.kernels.Analytic(activation="relu", kind="ntk", threads=args.threads)
+    n, d = X.shape
+    K_keops = keops_relu_ntk(X, 1.0 / d)
+    probe = np.random.default_rng(1).standard_normal((n, 2))
+    formula_error = float(np.abs(K_keops @ probe - kernel.matvec(X, probe)).max() / np.abs(kernel.matvec(X, probe)).max())
+    out = {"n": n, "formula_relative_difference": formula_error}
+    for name, product in (("mfntk", lambda V: kernel.matvec(X, V)), ("keops", lambda V: K_keops @ V)):
+        t0 = time.perf_counter()
+        P = nystrom(KernelColumns.from_kernel(kernel, X), args.cg_centers, args.ridge, "uniform", args.seed)
+        setup = time.perf_counter() - t0
+        product(probe)   # KeOps compiles its formula on first use
+        t1 = time.perf_counter()
+        product(probe)
+        per_product = time.perf_counter() - t1
+        t1 = time.perf_counter()
+        coef, info = conjugate_gradient(lambda V: np.ascontiguousarray(product(np.ascontiguousarray(V))), Y,
+                                        shift=args.ridge, tol=args.tol, preconditioner=P, max_iter=500)
+        solve = time.perf_counter() - t1
+        pred = kernel(X_test, X) @ coef
+        out[name] = {"iterations": int(info["iterations"]), "residual": float(np.max(info["residual"])),
+                     "seconds": setup + solve, "setup_seconds": setup, "product_seconds": per_product,
+                     "test_accuracy": _accuracy(pred, y_test)}
+    out["seconds"] = out["keops"]["seconds"]
+    return out
+
+
 # ---------------------------------------------------------------------------------------------
 # driver
 # ---------------------------------------------------------------------------------------------
@@ -324,13 +376,14 @@ def markdown(case, args, rows):
     if case == "empirical":
         lines += [f"n = {args.n}, N = {args.width}, d = {args.d}, ridge = {args.ridge}, tol = {args.tol}, "
                   f"threads = {args.threads}", "",
-                  "Products: \"as in 0.1\" recompute X W^T in each (`Empirical.matvec`); \"signs kept\" read the "
-                  "signs of X W^T stored by the first (`Empirical.operator`, what `KernelRegressor` uses); the "
-                  "Nystrom columns in float32 (`KernelColumns.fast`). Speed-up: against the first row.", "",
-                  "| preconditioner | M | products | iterations | time to solution (s) | of which setup (s) | "
+                  "Solver: \"as in 0.1\": every product recomputes X W^T (`Empirical.matvec`), all in float64; "
+                  "\"current\": what `KernelRegressor` does now, the products of `Empirical.operator` (the signs of "
+                  "X W^T kept), CG by mixed-precision refinement (inner solves with the float32 kernel, residuals "
+                  "in float64) and the Nystrom factor from float32 columns. Speed-up: against the first row.", "",
+                  "| preconditioner | M | solver | iterations | time to solution (s) | of which setup (s) | "
                   "speed-up | peak RSS (GiB) | rel. diff. of predictions |", "|---|---|---|---|---|---|---|---|---|"]
         for r in rows:
-            products = "as in 0.1" if r.get("as_in_01") else "signs kept"
+            products = "as in 0.1" if r.get("as_in_01") else "current"
             if "error" in r:
                 lines.append(f"| {r['preconditioner']} | {r['centers']} | {products} | error: {r['error']} "
                              "| | | | | |")
@@ -348,8 +401,21 @@ def markdown(case, args, rows):
             if "error" in r:
                 lines.append(f"| {r['method']} | | {m} | error: {r['error']} | | | | |")
                 continue
+            if r["method"] == "keops":
+                continue
             lines.append(f"| {r['method']} | {r['n']} | {m} | {r.get('iterations', '')} | {r['seconds']:.1f} | "
                          f"{r['predict_seconds']:.1f} | {r['test_accuracy']:.4f} | {r['peak_rss_gib']:.2f} |")
+        for r in rows:
+            if r["method"] == "keops" and "error" not in r:
+                lines += ["", f"pykeops against mfntk at n = {r['n']}: the same Nystrom-preconditioned CG "
+                          f"(M = {args.cg_centers or 'default'}), only the kernel product differs (KeOps' closed "
+                          f"form agrees with mfntk's kernel to {r['formula_relative_difference']:.1e}):", "",
+                          "| product | iterations | one product, 2 columns (s) | fit (s) | of which set-up (s) | "
+                          "test accuracy |", "|---|---|---|---|---|---|"]
+                for name in ("mfntk", "keops"):
+                    q = r[name]
+                    lines.append(f"| {name} | {q['iterations']} | {q['product_seconds']:.2f} | {q['seconds']:.1f} | "
+                                 f"{q['setup_seconds']:.1f} | {q['test_accuracy']:.4f} |")
     return "\n".join(lines) + "\n"
 
 
@@ -368,7 +434,10 @@ def main(argv=None):
     ap.add_argument("--cg-centers", type=int, default=None, help="centres of the CG preconditioner (default: its own)")
     ap.add_argument("--sklearn-n", type=int, default=16384,
                     help="training points given to KernelRidge and GPyTorch (both multiply by a formed matrix)")
-    ap.add_argument("--methods", type=lambda s: s.split(","), default=["falkon", "cg", "sklearn"])
+    ap.add_argument("--methods", type=lambda s: s.split(","), default=["falkon", "cg", "sklearn"],
+                    help="of falkon, cg, sklearn, gpytorch, keops")
+    ap.add_argument("--keops-n", type=int, default=4096,
+                    help="training points of the keops comparison (its CPU product is slow at large n)")
     ap.add_argument("--mnist", default=None, help="a folder with the four MNIST IDX files")
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--repeats", type=int, default=1)

@@ -137,8 +137,10 @@ def test_nystrom_builds_from_the_fast_columns_unless_float32_loses_the_rank(monk
     ridge = 0.5
     cols = pc.KernelColumns.from_kernel(k, X, outputs=1, fast=True)
     P = pc.nystrom(cols, 60, ridge, random_state=2)
-    P32 = pc.nystrom(cols.fast, 60, ridge, random_state=2)
-    np.testing.assert_array_equal(P.s, P32.s)
+    P32 = pc.nystrom(cols.fast, 60, ridge, random_state=2)   # the float32 columns, factored as float64 ones
+    np.testing.assert_allclose(P.s, P32.s, rtol=0, atol=1e-11 * P.s[0])
+    v = np.random.default_rng(8).standard_normal((400, 2))
+    assert rel(P(v), P32(v)) < 1e-9
     sol, info = conjugate_gradient(lambda V: k.matvec(X, V), Y, shift=ridge, tol=1e-11, preconditioner=P)
     assert info["converged"] and rel(sol, dense_solve(k(X), Y, ridge)) < CG64
 
@@ -146,10 +148,12 @@ def test_nystrom_builds_from_the_fast_columns_unless_float32_loses_the_rank(monk
     Xc = X[:1] + 1e-4 * rng.standard_normal((400, 8))     # every point near one: K's spectrum falls fast
     cols = pc.KernelColumns.from_kernel(k, Xc, outputs=1, fast=True)
     built = []
-    features = pc.nystrom_features
+    features, float32_factor = pc.nystrom_features, pc._float32_factor
     monkeypatch.setattr(pc, "nystrom_features", lambda c, idx: built.append(c.dtype) or features(c, idx))
+    monkeypatch.setattr(pc, "_float32_factor",
+                        lambda c, idx: built.append((c.dtype, float32_factor(c, idx) is None)) or None)
     P = pc.nystrom(cols, 12, 1e-9, random_state=2)
-    assert built == [np.float32, np.float64]
+    assert built == [(np.float32, True), np.float64]
     assert P.rank > pc.nystrom(cols.fast, 12, 1e-9, random_state=2).rank
     sol, info = conjugate_gradient(lambda V: k.matvec(Xc, V), Y, shift=1e-2, tol=1e-11, preconditioner=P)
     assert info["converged"] and rel(sol, dense_solve(k(Xc), Y, 1e-2)) < CG64

@@ -113,6 +113,79 @@ def test_cg_equals_cholesky_including_matrix_free_empirical_kernel():
     assert rel(auto.predict(X2), chol.predict(X2)) < CG
 
 
+def _spd_system(n=300, seed=0):
+    X, _, _ = data(n=n, seed=seed)
+    A = KERNEL(X)
+    B = np.random.default_rng(seed + 1).standard_normal((n, 3))
+    return A, B
+
+
+def test_mixed_precision_refinement_reaches_the_float64_tolerance(recwarn):
+    """Iterations with the float32 product, true residuals with the float64 one: the true
+    residual meets tol, far below what float32 alone resolves."""
+    A, B = _spd_system()
+    A32 = A.astype(np.float32)
+    fast = []
+
+    def fast_matvec(V):
+        fast.append(V.shape[1])
+        return (A32 @ V.astype(np.float32)).astype(np.float64)
+
+    from mfntk._preconditioners import KernelColumns, nystrom
+    want = np.linalg.solve(A + 1e-2 * np.eye(len(A)), B)
+    for P in (None, nystrom(KernelColumns.from_matrix(A), 60, 1e-2)):
+        fast.clear()
+        X, info = _solvers.conjugate_gradient(lambda V: A @ V, B, shift=1e-2, tol=1e-10, fast_matvec=fast_matvec,
+                                              preconditioner=P)
+        plain = _solvers.conjugate_gradient(lambda V: A @ V, B, shift=1e-2, tol=1e-10, preconditioner=P)[1]
+        assert info["converged"] and info["true_residuals"] >= 9 and len(fast) == info["iterations"]
+        assert plain["true_residuals"] == 0
+        if P is not None:   # well conditioned: about the iterations of float64 CG, a few true residuals a decade
+            assert info["iterations"] <= 1.2 * plain["iterations"] and info["true_residuals"] <= 30
+        R = B - A @ X - 1e-2 * X
+        assert np.all(np.linalg.norm(R, axis=0) <= 1e-10 * np.linalg.norm(B, axis=0))
+        assert rel(X, want) < 1e-8
+    assert not [w for w in recwarn if issubclass(w.category, _solvers.ConvergenceWarning)]
+
+
+def test_mixed_precision_hands_over_to_float64_when_the_fast_product_is_too_poor(recwarn):
+    A, B = _spd_system()
+    fast = []
+    X, info = _solvers.conjugate_gradient(lambda V: A @ V, B, shift=1e-2, tol=1e-10,
+                                          fast_matvec=lambda V: fast.append(1) or 0.3 * (A @ V))
+    assert info["converged"] and info["true_residuals"] == 1 and len(fast) < 30
+    assert rel(X, np.linalg.solve(A + 1e-2 * np.eye(len(A)), B)) < 1e-8
+    assert not [w for w in recwarn if issubclass(w.category, _solvers.ConvergenceWarning)]
+
+
+def test_mixed_precision_is_not_used_at_the_numerical_floor():
+    A, B = _spd_system(n=60)
+    calls = []
+    X, info = _solvers.conjugate_gradient(lambda V: A @ V, B[:, :1], shift=0.0, tol=1e-8, diag=np.diag(A),
+                                          fast_matvec=lambda V: calls.append(1) or A @ V)
+    assert info["true_residuals"] == 0 and not calls
+
+
+def test_kernel_regressor_iterates_with_the_float32_copy_of_an_empirical_kernel(monkeypatch):
+    """A float64 Empirical kernel: CG's iterations run the float32 operator, the true residuals
+    the float64 one; the fit equals the dense solve (with and without fit_intercept)."""
+    X, X2, y = data(n=400, k=2)
+    net = mf.TwoLayer(4, 512, activation="relu", bias=True, b_std=0.2, seed=4)
+    kernel = mf.kernels.Empirical(net, kind="ntk", threads=2)
+    dtypes = []
+    original = mf.kernels.EmpiricalOperator._matmat
+    monkeypatch.setattr(mf.kernels.EmpiricalOperator, "_matmat",
+                        lambda self, V: dtypes.append(self.dtype) or original(self, V))
+    for intercept in (False, True):
+        dtypes.clear()
+        cg = mf.KernelRegressor(kernel=kernel, ridge=1e-2, solver="cg", tol=1e-10, preconditioner=None,
+                                fit_intercept=intercept).fit(X, y)
+        chol = mf.KernelRegressor(kernel=kernel, ridge=1e-2, fit_intercept=intercept).fit(X, y)
+        assert np.float32 in dtypes and np.float64 in dtypes
+        assert np.all(cg.residual_ <= 1e-10)
+        assert rel(cg.predict(X2), chol.predict(X2)) < CG
+
+
 def test_float32_kernels_fit_without_warnings():
     """A float32 kernel sets the pseudo-inverse cutoff (n eps_32) and the CG tolerance (1e-5)."""
     X, X2, y = data(n=60)

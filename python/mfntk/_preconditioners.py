@@ -46,6 +46,7 @@ import math
 
 import numpy as np
 import scipy.linalg
+import scipy.linalg.blas
 
 from ._backend import get_backend
 from ._validation import (as_generator, check_choice, check_int, check_memory, format_bytes, memory_left,
@@ -295,16 +296,18 @@ class LowRankPreconditioner:
 
 
 def _rows_to_front(B, q, rows):
-    """Write ``rows(i0, i1)`` ((i1 - i0, q), computed from B's rows [i0, i1) before it is
-    written) for consecutive row blocks over B's flat memory from its start, and return the
-    (n, q) view. Row i lands at flat offsets [i q, (i + 1) q), over rows of B at most i when
-    q <= r: rows already read, so nothing is overwritten before it is used."""
+    """Write ``rows(i0, i1, out)`` ((i1 - i0, q), computed into ``out`` from B's rows [i0, i1)
+    before they are written) for consecutive row blocks over B's flat memory from its start, and
+    return the (n, q) view. Row i lands at flat offsets [i q, (i + 1) q), over rows of B at most
+    i when q <= r: rows already read, so nothing is overwritten before it is used. ``out`` is one
+    scratch block, reused (a new array per block would fault in its pages every time)."""
     n, r = B.shape
     flat = B.reshape(-1)
     step = max(1, PRODUCT_BLOCK // max(r, 1))
+    scratch = np.empty((min(step, n), q), dtype=B.dtype)
     for i0 in range(0, n, step):
         i1 = min(n, i0 + step)
-        flat[i0 * q:i1 * q] = rows(i0, i1).reshape(-1)
+        flat[i0 * q:i1 * q] = rows(i0, i1, scratch[:i1 - i0]).reshape(-1)
     return flat[:n * q].reshape(n, q)
 
 
@@ -313,7 +316,8 @@ def in_place_product(B, T):
     (an (n, q) view of it is returned; B is then no longer valid), otherwise a new array."""
     if T.shape[1] > B.shape[1] or not B.flags.c_contiguous or not B.flags.writeable:
         return B @ T
-    return _rows_to_front(B, T.shape[1], lambda i0, i1: B[i0:i1] @ T)
+    T = np.ascontiguousarray(T, dtype=B.dtype)
+    return _rows_to_front(B, T.shape[1], lambda i0, i1, out: np.matmul(B[i0:i1], T, out=out))
 
 
 def leading_columns(B, q):
@@ -321,7 +325,11 @@ def leading_columns(B, q):
     no longer valid)."""
     if q == B.shape[1] or not B.flags.c_contiguous or not B.flags.writeable:
         return np.ascontiguousarray(B[:, :q])
-    return _rows_to_front(B, q, lambda i0, i1: B[i0:i1, :q].copy())
+
+    def rows(i0, i1, out):
+        out[...] = B[i0:i1, :q]
+        return out
+    return _rows_to_front(B, q, rows)
 
 
 def eigen_factor(B):
@@ -464,12 +472,37 @@ def nystrom(columns, centers=None, ridge=0.0, selection="uniform", random_state=
             raise ValueError(f"centers: indices must lie in [0, {columns.n}), got {np.asarray(centers)!r}")
         check_centers_memory(columns, idx.size)
     if columns.fast is not None:
-        B, T = nystrom_features(columns.fast, idx)
-        if T.shape[1] == T.shape[0]:
-            return _low_rank(B, ridge, idx)
-        # K_MM lost rank to float32's rounding: its spectrum reaches below what float32 resolves
-        del B, T
+        factor = _float32_factor(columns.fast, idx)
+        if factor is not None:
+            return LowRankPreconditioner(*factor, ridge, idx)
     return _low_rank(nystrom_features(columns, idx)[0], ridge, idx)
+
+
+def _float32_factor(columns, centers):
+    """U, s of the Nystrom approximation from float32 columns, or None when K_MM loses rank to
+    float32's rounding (its spectrum reaches below M k eps_32 of its largest eigenvalue).
+
+    One product with the n k x M k columns instead of three: B^T B = T^T (K_nM^T K_nM) T (a
+    syrk) and U = K_nM (T Q s^{-1/2}). Forming K_nM^T K_nM squares K_nM's range, but T is
+    bounded by the float32 cutoff, |T|^2 <= 1 / (M k eps_32 lam_1), and
+    K_nM^T K_nM <= |K| K_MM, so its rounding reaches B^T B as at most
+    eps_64 |K| / (M k eps_32) ~ 1e-12 s_1: below GRAM_RCOND s_1, where eigen_factor cuts anyway.
+    """
+    centers = np.asarray(centers, dtype=np.intp)
+    K_nM = columns(centers)
+    K_MM = K_nM[columns.row_indices(centers)]
+    lam, V = scipy.linalg.eigh(0.5 * (K_MM + K_MM.T), check_finite=False)
+    keep = lam > max(K_MM.shape[0] * columns.eps * float(lam[-1]), 0.0)
+    if not keep.all():
+        return None
+    T = V / np.sqrt(lam)
+    G = scipy.linalg.blas.dsyrk(1.0, K_nM.T, trans=0, lower=0)   # K_nM^T K_nM, upper triangle
+    G = np.triu(G) + np.triu(G, 1).T
+    s, Q = scipy.linalg.eigh(T.T @ G @ T, check_finite=False, overwrite_a=True)
+    s, Q = s[::-1], Q[:, ::-1]
+    keep = s > GRAM_RCOND * max(float(s[0]), 0.0)
+    s, Q = s[keep], Q[:, keep]
+    return in_place_product(K_nM, T @ (Q / np.sqrt(s))), s
 
 
 def pivoted_cholesky(columns, rank=None, ridge=0.0, tol=1e-10, batch=PIVOT_BATCH):

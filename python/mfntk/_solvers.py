@@ -641,8 +641,20 @@ def solve_psd(K, Y, ridge=0.0, solver="auto", rcond=None, stacklevel=3):
 
 
 # ---------------------------------------------------------------------------------------------
+#: Mixed precision (``conjugate_gradient(fast_matvec=...)``): the recursive residual of CG with
+#: the fast product drifts from the true one by that product's error, so when it has fallen to
+#: RELIABLE_DROP times the last true residual (or below tol) the true one replaces it, computed
+#: with the float64 product ("reliable updates"); a replacement that finds less than
+#: 1 / STALL_GAIN of progress since the last one ends the fast products.
+RELIABLE_DROP = 0.1
+STALL_GAIN = 2.0
+#: A replaced residual more than RESTART_GAP times the recursive one restarts its column's search
+#: directions (they were conjugate for the drifted residual, not the true one).
+RESTART_GAP = 2.0
+
+
 def conjugate_gradient(matvec, B, shift=0.0, tol=1e-8, max_iter=None, diag=None, x0=None, stacklevel=3, rcond=None,
-                       preconditioner=None, progress=False):
+                       preconditioner=None, progress=False, fast_matvec=None):
     """Block conjugate gradient for (A + shift I) X = B, A symmetric positive semi-definite.
 
     Each column is an independent CG run (its own step sizes); the product A V is taken for
@@ -678,13 +690,29 @@ def conjugate_gradient(matvec, B, shift=0.0, tol=1e-8, max_iter=None, diag=None,
         stopping rule stays the unpreconditioned relative residual.
     progress : bool or None
         The iterations and the largest relative residual on stderr (:class:`SolverProgress`).
+    fast_matvec : callable or None
+        A cheaper, less accurate product V -> A' V with A' ~ A (e.g. the kernel in float32):
+        mixed-precision CG with reliable updates [SV96]_. The iterations take their products
+        A' P from it (the iterate and every vector stay float64); whenever a column's recursive
+        residual has fallen to RELIABLE_DROP times its last true residual, or below ``tol``, the
+        true residual B - (A + shift I) X, from ``matvec``, replaces it. A column stops only on
+        a true residual <= ``tol``: the result is that of ``matvec``'s system. Where the fast
+        product is too inaccurate for the system (a replacement finds too little progress) the
+        iterations go on with ``matvec``. Not used at or below the numerical floor.
 
     Returns
     -------
     X : ndarray (n, k)
     info : dict
         ``iterations`` (int), ``residual`` (ndarray (k,), relative residual norms reached),
-        ``converged`` (bool).
+        ``converged`` (bool), ``true_residuals`` (int, the products with ``matvec`` that
+        replaced recursive residuals; 0 without ``fast_matvec``).
+
+    References
+    ----------
+    .. [SV96] G. L. G. Sleijpen and H. A. van der Vorst, "Reliable updated residuals in hybrid
+       Bi-CG methods", Computing 56, 1996; M. A. Clark et al., "Solving lattice QCD systems of
+       equations using mixed precision solvers on GPUs", Comput. Phys. Commun. 181, 2010.
 
     Warns
     -----
@@ -732,15 +760,22 @@ def conjugate_gradient(matvec, B, shift=0.0, tol=1e-8, max_iter=None, diag=None,
         def precondition(V):
             return V
 
-    def op(V):
-        out = np.asarray(matvec(V), dtype=np.float64)
-        if out.shape != V.shape:
-            raise ValueError(f"matvec: returned shape {out.shape}, expected {V.shape}")
-        if not np.all(np.isfinite(out)):
-            raise FloatingPointError("matvec: returned non-finite values")
-        if shift:
-            out = out + shift * V
-        return out
+    def product(function, name):
+        def op(V):
+            out = np.asarray(function(V), dtype=np.float64)
+            if out.shape != V.shape:
+                raise ValueError(f"{name}: returned shape {out.shape}, expected {V.shape}")
+            if not np.all(np.isfinite(out)):
+                raise FloatingPointError(f"{name}: returned non-finite values")
+            if shift:
+                out = out + shift * V
+            return out
+        return op
+
+    op = product(matvec, "matvec")
+    # the iterations' product: the fast one above the floor (below it the floor's checks need A's own)
+    fast = fast_matvec is not None and shift > rcond * top
+    step_op = product(fast_matvec, "fast_matvec") if fast else op
 
     bnorm = np.linalg.norm(B, axis=0)
     bnorm_safe = np.where(bnorm > 0.0, bnorm, 1.0)
@@ -752,11 +787,12 @@ def conjugate_gradient(matvec, B, shift=0.0, tol=1e-8, max_iter=None, diag=None,
     active = res > tol
     broke = np.zeros(k, dtype=bool)
     blown = np.zeros(k, dtype=bool)
-    it = 0
+    it = true_residuals = 0
+    last_true = res.copy()   # each column's relative residual at its last true residual
     with SolverProgress("conjugate gradient", progress) as report:
         while active.any() and it < max_iter:
             cols = np.flatnonzero(active)
-            AP = op(np.ascontiguousarray(P[:, cols]))
+            AP = step_op(np.ascontiguousarray(P[:, cols]))
             pAp = np.einsum("ij,ij->j", P[:, cols], AP)
             pp = np.einsum("ij,ij->j", P[:, cols], P[:, cols])
             ok = pp > 0.0
@@ -774,9 +810,31 @@ def conjugate_gradient(matvec, B, shift=0.0, tol=1e-8, max_iter=None, diag=None,
             X[:, cols] += alpha * P[:, cols]
             R[:, cols] -= alpha * AP
             res[cols] = np.linalg.norm(R[:, cols], axis=0) / bnorm_safe[cols]
+            restart = np.zeros(cols.size, dtype=bool)
+            if fast:
+                dropped = res[cols] <= RELIABLE_DROP * last_true[cols]
+                due = dropped | (res[cols] <= tol)
+                if due.any():
+                    d = cols[due]
+                    recursive = res[d]
+                    R[:, d] = B[:, d] - op(np.ascontiguousarray(X[:, d]))
+                    res[d] = np.linalg.norm(R[:, d], axis=0) / bnorm_safe[d]
+                    true_residuals += 1
+                    # a true residual far from the recursive one: the directions are no longer
+                    # conjugate for it, start them afresh
+                    restart[due] = res[d] > RESTART_GAP * recursive
+                    if np.any(res[cols[dropped]] * STALL_GAIN > last_true[cols[dropped]]):
+                        # the fast product is too inaccurate for this system: on with A's own,
+                        # every column from its true residual
+                        fast, step_op = False, op
+                        rest = cols[~due]
+                        R[:, rest] = B[:, rest] - op(np.ascontiguousarray(X[:, rest]))
+                        res[rest] = np.linalg.norm(R[:, rest], axis=0) / bnorm_safe[rest]
+                        restart[:] = True
+                    last_true[d] = res[d]
             Zc = precondition(R[:, cols])
             rz_new = np.einsum("ij,ij->j", R[:, cols], Zc)
-            beta = rz_new / rz[cols]
+            beta = np.where(restart, 0.0, rz_new / rz[cols])
             P[:, cols] = Zc + beta * P[:, cols]
             rz[cols] = rz_new
             active[cols] = res[cols] > tol
@@ -811,7 +869,7 @@ def conjugate_gradient(matvec, B, shift=0.0, tol=1e-8, max_iter=None, diag=None,
             f"did not converge in {it} iterations")
         warnings.warn(f"conjugate gradient {why}: relative residual {float(np.max(res)):.3g} > tol {tol:.3g}; "
                       f"returning the last iterate", ConvergenceWarning, stacklevel=stacklevel)
-    return X, {"iterations": it, "residual": res, "converged": converged}
+    return X, {"iterations": it, "residual": res, "converged": converged, "true_residuals": true_residuals}
 
 
 # ---------------------------------------------------------------------------------------------

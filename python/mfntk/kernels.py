@@ -713,7 +713,9 @@ class Empirical:
 
     Callable as ``k(X, X2=None)``; :meth:`matvec` gives K(X, X) V and :meth:`cross_matvec`
     K(X2, X) V without forming any n x n matrix (O(n N d) per column: one vjp and one jvp of
-    the network), which :class:`mfntk.KernelRegressor` uses with its conjugate-gradient solver.
+    the network); :meth:`operator` gives K(X, X) on fixed points as a linear operator whose
+    products keep what they share (for relu, the signs of X W^T: half the work), which
+    :class:`mfntk.KernelRegressor` uses with its conjugate-gradient solver.
 
     Parameters
     ----------

@@ -113,6 +113,16 @@ def _check_regression_data(estimator, X, Y, dtype):
     return X, Y2, vector
 
 
+def _fast_operator(kernel, X):
+    """The product of ``kernel``'s float32 copy on X, V -> K32 V in float64, for CG's
+    mixed-precision iterations; None unless the kernel is float64 and has ``astype`` and
+    ``operator`` (kernels.Empirical)."""
+    if not (hasattr(kernel, "astype") and hasattr(kernel, "operator")) or np.dtype(kernel.dtype) != np.float64:
+        return None
+    op = kernel.astype("float32").operator(np.asarray(X, dtype=np.float32))
+    return lambda V: np.asarray(op(np.asarray(V, dtype=np.float32)), dtype=np.float64)
+
+
 def _check_preconditioner(value):
     if value is not None and not (isinstance(value, str) and value in PRECONDITIONERS):
         raise ValueError(f"preconditioner: unknown value {value!r}; expected one of "
@@ -267,6 +277,8 @@ class _KernelModel(BaseEstimator):
         # the fitted attributes are set together at the end: an interrupted fit (Ctrl-C) changes none
         fitted = {"centers_": None, "preconditioner_": None}
         if solver == "cg":
+            flow = t is not None and not math.isinf(t)  # t = inf: the ridge solve
+            fast = None   # a float32 product for CG's mixed-precision iterations, where the kernel has one
             if K is not None:
                 matvec, diag = (lambda V: K @ V), np.diag(K).copy()
                 columns = KernelColumns.from_matrix(K, dtype=kdtype)
@@ -275,6 +287,7 @@ class _KernelModel(BaseEstimator):
                 # what the products share, e.g. the empirical kernel's signs of X W^T)
                 matvec = (self.kernel.operator(Xfit) if hasattr(self.kernel, "operator")
                           else lambda V: self.kernel.matvec(Xfit, V))
+                fast = None if flow else _fast_operator(self.kernel, Xfit)
                 diag = self.kernel.diag(Xfit) if hasattr(self.kernel, "diag") else None
                 columns = KernelColumns.from_kernel(self.kernel, Xfit, outputs=1, fast=True)
             else:
@@ -285,9 +298,10 @@ class _KernelModel(BaseEstimator):
             if centred:
                 matvec, diag, row_means = centred_matvec(matvec, diag, n)
                 columns = columns.centred(row_means)
+                if fast is not None:
+                    fast = centred_matvec(fast, None, n)[0]
             kind = self.preconditioner
             sharded = bool(getattr(getattr(self.kernel, "net", None), "sharded", False))
-            flow = t is not None and not math.isinf(t)  # t = inf: the ridge solve
             if flow:
                 kind = None  # Lanczos is not preconditioned
             elif kind == "auto":
@@ -323,7 +337,8 @@ class _KernelModel(BaseEstimator):
             else:
                 coef, info = conjugate_gradient(matvec, Yfit, shift=ridge, tol=tol, max_iter=max_iter, diag=diag,
                                                 stacklevel=4, preconditioner=precond, progress=self.progress,
-                                                rcond=n * float(np.finfo(kdtype).eps) if rcond is None else rcond)
+                                                rcond=n * float(np.finfo(kdtype).eps) if rcond is None else rcond,
+                                                fast_matvec=fast)
             if centred:  # C K C ignores the coefficients' mean; K does not
                 coef -= coef.mean(axis=0)
                 const = Ybar - row_means @ coef
@@ -427,7 +442,10 @@ class KernelRegressor(RegressorMixin, _KernelModel):
         "eigh": symmetric eigendecomposition; ridgeless solutions use the pseudo-inverse with
         relative cutoff ``rcond``. "cg": conjugate gradient on (K + ridge I) c = Y, matrix-free
         for kernels with a ``matvec`` (the empirical NTK: O(n N d) per iteration and column, no
-        n x n matrix), preconditioned (see ``preconditioner``); at a finite flow time t, Lanczos
+        n x n matrix), preconditioned (see ``preconditioner``); for a float64 empirical kernel in
+        mixed precision: the iterations take the products of its float32 copy, and true
+        residuals from the float64 one replace the recursive ones once a decade and decide
+        convergence (reliable updates); at a finite flow time t, Lanczos
         on K for phi_t(K) Y (:func:`mfntk._solvers.lanczos_flow`: O(n) memory per step and
         column, an error estimate and a ConvergenceWarning; not with ``fit_intercept``).
         "auto": "cg" for a matvec kernel with n > max_dense (with t and fit_intercept: "eigh"),
