@@ -8,7 +8,7 @@ timings wall-clock medians of ``--repeats`` fits (1 by default: the large fits t
     (``mf.kernels.Empirical``, no n x n matrix), kernel ridge regression by conjugate gradient
     to a relative residual ``--tol``: plain CG (the empirical kernel has no diagonal, so
     "jacobi" is no preconditioner) as in 0.1 (each product recomputes X W^T, all in float64)
-    and as now (the operator that keeps the signs of X W^T, mixed-precision refinement), against
+    and as now (the operator that keeps the signs of X W^T, CG in mixed precision), against
     the Nystrom preconditioner for several numbers of centres M. The network has the NTK scaling, the inputs are Gaussian and the
     target is sin(x_1) + x_2 x_3 / 2 plus noise. Reported: iterations, time to solution,
     the time spent building the preconditioner, peak RSS, and the difference of the
@@ -19,7 +19,9 @@ timings wall-clock medians of ``--repeats`` fits (1 by default: the large fits t
     Nystrom-preconditioned CG with the matrix-free analytic product, the FALKON-style
     ``mf.NystromRegressor`` with M centres, and, on the dense kernel at the largest n it fits
     (``--sklearn-n``), scikit-learn's ``KernelRidge`` and GPyTorch's preconditioned CG
-    (``--methods gpytorch``, if installed). Test accuracy beside each. The data are
+    (``--methods gpytorch``, if installed); ``--methods keops`` (pykeops, if installed) runs
+    the same preconditioned CG with KeOps' product against mfntk's at n = ``--keops-n``. Test
+    accuracy beside each. The data are
     synthetic (class templates with smooth structure plus pixel noise, values in [0, 1]) unless
     ``--mnist DIR`` names a folder with the four MNIST IDX files.
 
@@ -378,8 +380,8 @@ def markdown(case, args, rows):
                   f"threads = {args.threads}", "",
                   "Solver: \"as in 0.1\": every product recomputes X W^T (`Empirical.matvec`), all in float64; "
                   "\"current\": what `KernelRegressor` does now, the products of `Empirical.operator` (the signs of "
-                  "X W^T kept), CG by mixed-precision refinement (inner solves with the float32 kernel, residuals "
-                  "in float64) and the Nystrom factor from float32 columns. Speed-up: against the first row.", "",
+                  "X W^T kept), CG in mixed precision (products of the float32 kernel, true float64 residuals every "
+                  "hundredfold fall) and the Nystrom factor from float32 columns. Speed-up: against the first row.", "",
                   "| preconditioner | M | solver | iterations | time to solution (s) | of which setup (s) | "
                   "speed-up | peak RSS (GiB) | rel. diff. of predictions |", "|---|---|---|---|---|---|---|---|---|"]
         for r in rows:

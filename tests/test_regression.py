@@ -140,7 +140,7 @@ def test_mixed_precision_refinement_reaches_the_float64_tolerance(recwarn):
         plain = _solvers.conjugate_gradient(lambda V: A @ V, B, shift=1e-2, tol=1e-10, preconditioner=P)[1]
         assert info["converged"] and info["true_residuals"] >= 9 and len(fast) == info["iterations"]
         assert plain["true_residuals"] == 0
-        if P is not None:   # well conditioned: about the iterations of float64 CG, a few true residuals a decade
+        if P is not None:   # well conditioned: about the iterations of float64 CG, about one true residual per hundredfold fall
             assert info["iterations"] <= 1.2 * plain["iterations"] and info["true_residuals"] <= 30
         R = B - A @ X - 1e-2 * X
         assert np.all(np.linalg.norm(R, axis=0) <= 1e-10 * np.linalg.norm(B, axis=0))
@@ -153,7 +153,7 @@ def test_mixed_precision_hands_over_to_float64_when_the_fast_product_is_too_poor
     fast = []
     X, info = _solvers.conjugate_gradient(lambda V: A @ V, B, shift=1e-2, tol=1e-10,
                                           fast_matvec=lambda V: fast.append(1) or 0.3 * (A @ V))
-    assert info["converged"] and info["true_residuals"] == 1 and len(fast) < 30
+    assert info["converged"] and info["true_residuals"] == 1 and len(fast) < 60   # handed over at the first
     assert rel(X, np.linalg.solve(A + 1e-2 * np.eye(len(A)), B)) < 1e-8
     assert not [w for w in recwarn if issubclass(w.category, _solvers.ConvergenceWarning)]
 

@@ -646,7 +646,7 @@ def solve_psd(K, Y, ridge=0.0, solver="auto", rcond=None, stacklevel=3):
 #: RELIABLE_DROP times the last true residual (or below tol) the true one replaces it, computed
 #: with the float64 product ("reliable updates"); a replacement that finds less than
 #: 1 / STALL_GAIN of progress since the last one ends the fast products.
-RELIABLE_DROP = 0.1
+RELIABLE_DROP = 0.01
 STALL_GAIN = 2.0
 #: A replaced residual more than RESTART_GAP times the recursive one restarts its column's search
 #: directions (they were conjugate for the drifted residual, not the true one).

@@ -444,7 +444,7 @@ class KernelRegressor(RegressorMixin, _KernelModel):
         for kernels with a ``matvec`` (the empirical NTK: O(n N d) per iteration and column, no
         n x n matrix), preconditioned (see ``preconditioner``); for a float64 empirical kernel in
         mixed precision: the iterations take the products of its float32 copy, and true
-        residuals from the float64 one replace the recursive ones once a decade and decide
+        residuals from the float64 one replace the recursive ones every hundredfold fall and decide
         convergence (reliable updates); at a finite flow time t, Lanczos
         on K for phi_t(K) Y (:func:`mfntk._solvers.lanczos_flow`: O(n) memory per step and
         column, an error estimate and a ConvergenceWarning; not with ``fit_intercept``).
