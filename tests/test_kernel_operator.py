@@ -84,10 +84,22 @@ def test_an_interrupted_first_product_leaves_the_cache_unused():
     p = kernel._p
     plan = _core.EmpiricalMatvec64(p.activation, p.c0, p.a, p.W, p.b, op.X, V, "ntk", "mean", 2, None,
                                    op._signs.words[0], False)
-    plan.advance(3)                  # part of the fill, then abandoned
-    assert not op._signs.ready
+    plan.advance(3)                  # part of the fill written into the operator's cache, then abandoned
     np.testing.assert_array_equal(op(V), want)
     assert op._signs.ready
+    np.testing.assert_array_equal(op(V), want)
+
+
+def test_the_operator_keeps_the_kernel_it_was_made_from():
+    """The signs are those of the particles at construction: a later set_params of the kernel
+    (another network of the same width) does not reach the operator."""
+    kernel, X = kernel_and_points()
+    op = kernel.operator(X)
+    V = np.random.default_rng(8).standard_normal((X.shape[0], 1))
+    want = kernel.matvec(X, V)
+    np.testing.assert_array_equal(op(V), want)
+    kernel.set_params(net=mf.TwoLayer(6, 300, activation="relu", bias=True, b_std=0.3, seed=99))
+    assert not np.array_equal(kernel.matvec(X, V), want)
     np.testing.assert_array_equal(op(V), want)
 
 

@@ -643,11 +643,16 @@ def solve_psd(K, Y, ridge=0.0, solver="auto", rcond=None, stacklevel=3):
 # ---------------------------------------------------------------------------------------------
 #: Mixed precision (``conjugate_gradient(fast_matvec=...)``): the recursive residual of CG with
 #: the fast product drifts from the true one by that product's error, so when it has fallen to
-#: RELIABLE_DROP times the last true residual (or below tol) the true one replaces it, computed
-#: with the float64 product ("reliable updates"); a replacement that finds less than
-#: 1 / STALL_GAIN of progress since the last one ends the fast products.
+#: RELIABLE_DROP times the last true residual, below tol, or RELIABLE_EVERY iterations after the
+#: last, the true one replaces it, computed with the float64 product ("reliable updates"); a
+#: replacement that finds less than 1 / STALL_GAIN of progress since the last ends the fast
+#: products. They are used only while the shift exceeds FAST_RCOND sqrt(n) lambda_max (the fast
+#: product's rounding, float32 summed over sqrt(n)-ish terms, would otherwise make A' + shift I
+#: indefinite or swamp the small eigenvalues).
 RELIABLE_DROP = 0.01
+RELIABLE_EVERY = 100
 STALL_GAIN = 2.0
+FAST_RCOND = float(np.finfo(np.float32).eps)
 #: A replaced residual more than RESTART_GAP times the recursive one restarts its column's search
 #: directions (they were conjugate for the drifted residual, not the true one).
 RESTART_GAP = 2.0
@@ -697,8 +702,10 @@ def conjugate_gradient(matvec, B, shift=0.0, tol=1e-8, max_iter=None, diag=None,
         residual has fallen to RELIABLE_DROP times its last true residual, or below ``tol``, the
         true residual B - (A + shift I) X, from ``matvec``, replaces it. A column stops only on
         a true residual <= ``tol``: the result is that of ``matvec``'s system. Where the fast
-        product is too inaccurate for the system (a replacement finds too little progress) the
-        iterations go on with ``matvec``. Not used at or below the numerical floor.
+        product is too inaccurate for the system (a replacement finds too little progress, a
+        non-positive curvature p^T (A' + shift I) p, or the shift at or below FAST_RCOND
+        sqrt(n) times the largest eigenvalue seen) every column restarts from its true residual
+        and the iterations go on with ``matvec``.
 
     Returns
     -------
@@ -773,8 +780,9 @@ def conjugate_gradient(matvec, B, shift=0.0, tol=1e-8, max_iter=None, diag=None,
         return op
 
     op = product(matvec, "matvec")
-    # the iterations' product: the fast one above the floor (below it the floor's checks need A's own)
-    fast = fast_matvec is not None and shift > rcond * top
+    # the iterations' product: the fast one while the shift is above its floor
+    fast_floor = FAST_RCOND * math.sqrt(n)
+    fast = fast_matvec is not None and shift > fast_floor * top
     step_op = product(fast_matvec, "fast_matvec") if fast else op
 
     bnorm = np.linalg.norm(B, axis=0)
@@ -789,9 +797,26 @@ def conjugate_gradient(matvec, B, shift=0.0, tol=1e-8, max_iter=None, diag=None,
     blown = np.zeros(k, dtype=bool)
     it = true_residuals = 0
     last_true = res.copy()   # each column's relative residual at its last true residual
+    since = np.zeros(k, dtype=np.int64)   # iterations since it
+
+    def hand_over(cols):
+        """On with ``matvec``'s product: every column restarts from its true residual."""
+        nonlocal fast, step_op, true_residuals
+        fast, step_op = False, op
+        R[:, cols] = B[:, cols] - op(np.ascontiguousarray(X[:, cols]))
+        true_residuals += 1
+        res[cols] = np.linalg.norm(R[:, cols], axis=0) / bnorm_safe[cols]
+        Zc = precondition(R[:, cols])
+        P[:, cols] = Zc
+        rz[cols] = np.einsum("ij,ij->j", R[:, cols], Zc)
+        active[cols] = res[cols] > tol
+
     with SolverProgress("conjugate gradient", progress) as report:
         while active.any() and it < max_iter:
             cols = np.flatnonzero(active)
+            if fast and shift <= fast_floor * top:   # the largest eigenvalue seen has grown past the fast floor
+                hand_over(cols)
+                continue
             AP = step_op(np.ascontiguousarray(P[:, cols]))
             pAp = np.einsum("ij,ij->j", P[:, cols], AP)
             pp = np.einsum("ij,ij->j", P[:, cols], P[:, cols])
@@ -799,6 +824,9 @@ def conjugate_gradient(matvec, B, shift=0.0, tol=1e-8, max_iter=None, diag=None,
             if ok.any():
                 top = max(top, float(np.max(pAp[ok] / pp[ok])) - shift)
             bad = ~(pAp > 0.0)
+            if bad.any() and fast:   # A' + shift I need not be positive definite where A + shift I is
+                hand_over(cols)
+                continue
             if bad.any():
                 broke[cols[bad]] = True
                 active[cols[bad]] = False
@@ -812,26 +840,26 @@ def conjugate_gradient(matvec, B, shift=0.0, tol=1e-8, max_iter=None, diag=None,
             res[cols] = np.linalg.norm(R[:, cols], axis=0) / bnorm_safe[cols]
             restart = np.zeros(cols.size, dtype=bool)
             if fast:
-                dropped = res[cols] <= RELIABLE_DROP * last_true[cols]
-                due = dropped | (res[cols] <= tol)
+                since[cols] += 1
+                judged = (res[cols] <= RELIABLE_DROP * last_true[cols]) | (since[cols] >= RELIABLE_EVERY)
+                due = judged | (res[cols] <= tol)
                 if due.any():
                     d = cols[due]
                     recursive = res[d]
                     R[:, d] = B[:, d] - op(np.ascontiguousarray(X[:, d]))
                     res[d] = np.linalg.norm(R[:, d], axis=0) / bnorm_safe[d]
                     true_residuals += 1
+                    since[d] = 0
                     # a true residual far from the recursive one: the directions are no longer
                     # conjugate for it, start them afresh
                     restart[due] = res[d] > RESTART_GAP * recursive
-                    if np.any(res[cols[dropped]] * STALL_GAIN > last_true[cols[dropped]]):
-                        # the fast product is too inaccurate for this system: on with A's own,
-                        # every column from its true residual
-                        fast, step_op = False, op
-                        rest = cols[~due]
-                        R[:, rest] = B[:, rest] - op(np.ascontiguousarray(X[:, rest]))
-                        res[rest] = np.linalg.norm(R[:, rest], axis=0) / bnorm_safe[rest]
-                        restart[:] = True
+                    stalled = np.any(res[cols[judged]] * STALL_GAIN > last_true[cols[judged]])
                     last_true[d] = res[d]
+                    if stalled:   # the fast product is too inaccurate for this system
+                        hand_over(cols)
+                        it += 1
+                        report.update(it, float(np.max(res)))
+                        continue
             Zc = precondition(R[:, cols])
             rz_new = np.einsum("ij,ij->j", R[:, cols], Zc)
             beta = np.where(restart, 0.0, rz_new / rz[cols])

@@ -820,8 +820,9 @@ class Empirical:
 
     def astype(self, dtype):
         """This kernel computed in ``dtype`` ("float32" or "float64"), the particles rounded to it:
-        in float32 about twice as fast, to float32's accuracy (the columns of a CG
-        preconditioner, :class:`mfntk.KernelRegressor`)."""
+        in float32 about twice as fast, to float32's accuracy (what :class:`mfntk.KernelRegressor`'s
+        CG iterates with and builds its preconditioner from). The copy keeps ``net``, so its
+        ``get_params`` (and ``clone``, ``set_params``) give the kernel in the network's dtype."""
         dtype = resolve_dtype(dtype)
         other = copy.copy(self)
         other._p = self._p.astype(dtype)
@@ -1137,19 +1138,20 @@ class EmpiricalOperator(scipy.sparse.linalg.LinearOperator):
         cache_mb = RunOptions.defaults()["cache_mb"] if cache_mb is None else cache_opt.check(cache_mb, "cache_mb")
         X = np.array(kernel.validate(X, "X"), copy=True)
         X.flags.writeable = False
-        p = kernel._p
-        rows = p.rows(X.shape[0], kernel.output)
-        super().__init__(dtype=p.dtype, shape=(rows, rows))
+        # the kernel as it is now: its particles, kind and output are the cached signs' (a later
+        # set_params of the kernel does not reach the operator)
+        self._p, self._kind, self._output, self._threads = kernel._p, kernel.kind, kernel.output, kernel.threads
+        self._vectors = kernel._vectors
+        rows = self._p.rows(X.shape[0], self._output)
+        super().__init__(dtype=self._p.dtype, shape=(rows, rows))
         self.kernel = kernel
         self.X = X
-        self._signs = p.backend.matvec_sign_cache(p, X.shape[0], kernel.output, cache_mb * 2 ** 20)
+        self._signs = self._p.backend.matvec_sign_cache(self._p, X.shape[0], self._output, cache_mb * 2 ** 20)
         self.cache_bytes = 0 if self._signs is None else self._signs.nbytes
 
     def _matmat(self, V):
-        kernel = self.kernel
-        V, _ = kernel._vectors(V, self.X.shape[0])
-        return kernel._p.matvec(self.X, V, kernel.kind, kernel.output, resolve_threads(kernel.threads),
-                                signs=self._signs)
+        V, _ = self._vectors(V, self.X.shape[0])
+        return self._p.matvec(self.X, V, self._kind, self._output, resolve_threads(self._threads), signs=self._signs)
 
     def _matvec(self, v):
         return self._matmat(np.reshape(v, (-1, 1)))[:, 0]
@@ -1159,7 +1161,7 @@ class EmpiricalOperator(scipy.sparse.linalg.LinearOperator):
 
     def __call__(self, V):
         """K(X, X) V, V of shape (rows,) or (rows, m) (a ValueError naming V otherwise)."""
-        V, vector = self.kernel._vectors(V, self.X.shape[0])
+        V, vector = self._vectors(V, self.X.shape[0])
         out = self._matmat(V)
         return out[:, 0] if vector else out
 

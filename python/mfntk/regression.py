@@ -44,6 +44,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 
+from ._options import RunOptions
 from ._registry import check_activation
 from ._preconditioners import (CENTER_SELECTIONS, CENTERS_PER_ROOT_N, KernelColumns, check_centers,
                                 check_centers_memory, default_centers, nystrom, nystrom_features, pivoted_cholesky,
@@ -113,14 +114,23 @@ def _check_regression_data(estimator, X, Y, dtype):
     return X, Y2, vector
 
 
-def _fast_operator(kernel, X):
-    """The product of ``kernel``'s float32 copy on X, V -> K32 V in float64, for CG's
-    mixed-precision iterations; None unless the kernel is float64 and has ``astype`` and
-    ``operator`` (kernels.Empirical)."""
+class _Float32Product:
+    """V -> K32 V in float64 by the operator of a kernel's float32 copy, for CG's mixed-precision
+    iterations; ``cache_bytes``: what that operator keeps."""
+
+    def __init__(self, operator):
+        self.operator, self.cache_bytes = operator, operator.cache_bytes
+
+    def __call__(self, V):
+        return np.asarray(self.operator(np.asarray(V, dtype=np.float32)), dtype=np.float64)
+
+
+def _fast_operator(kernel, X, cache_mb):
+    """A :class:`_Float32Product` of ``kernel`` on X, or None unless the kernel is float64 and has
+    ``astype`` and ``operator`` (kernels.Empirical)."""
     if not (hasattr(kernel, "astype") and hasattr(kernel, "operator")) or np.dtype(kernel.dtype) != np.float64:
         return None
-    op = kernel.astype("float32").operator(np.asarray(X, dtype=np.float32))
-    return lambda V: np.asarray(op(np.asarray(V, dtype=np.float32)), dtype=np.float64)
+    return _Float32Product(kernel.astype("float32").operator(np.asarray(X, dtype=np.float32), cache_mb=cache_mb))
 
 
 def _check_preconditioner(value):
@@ -284,10 +294,14 @@ class _KernelModel(BaseEstimator):
                 columns = KernelColumns.from_matrix(K, dtype=kdtype)
             elif hasattr(self.kernel, "matvec"):
                 # K(X, X) on the training points: the kernel's operator where it has one (it keeps
-                # what the products share, e.g. the empirical kernel's signs of X W^T)
-                matvec = (self.kernel.operator(Xfit) if hasattr(self.kernel, "operator")
-                          else lambda V: self.kernel.matvec(Xfit, V))
-                fast = None if flow else _fast_operator(self.kernel, Xfit)
+                # what the products share, e.g. the empirical kernel's signs of X W^T), its float32
+                # copy's for the iterations of mixed-precision CG; one memory budget for both
+                budget = RunOptions.defaults()["cache_mb"]
+                fast = None if flow else _fast_operator(self.kernel, Xfit, budget)
+                if hasattr(self.kernel, "operator"):
+                    matvec = self.kernel.operator(Xfit, cache_mb=budget - getattr(fast, "cache_bytes", 0) / 2 ** 20)
+                else:
+                    matvec = lambda V: self.kernel.matvec(Xfit, V)  # noqa: E731
                 diag = self.kernel.diag(Xfit) if hasattr(self.kernel, "diag") else None
                 columns = KernelColumns.from_kernel(self.kernel, Xfit, outputs=1, fast=True)
             else:
