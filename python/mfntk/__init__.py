@@ -34,7 +34,7 @@ from ._solvers import ConvergenceWarning, IndefiniteKernelWarning, NumericalRidg
 from .regression import (KernelClassifier, KernelRegressor, NeuralTangent, NystromClassifier, NystromRegressor,
                          RandomFeatures)
 
-__version__ = "0.1.0"
+__version__ = "0.2.0.dev0"
 
 __all__ = [
     "TwoLayer", "DiagonalLinear", "simulate", "Simulation", "Trajectory", "DivergenceError", "dd_field", "euler_dt",
