@@ -9,10 +9,13 @@ timings wall-clock medians of ``--repeats`` fits (1 by default: the large fits t
     to a relative residual ``--tol``: plain CG (the empirical kernel has no diagonal, so
     "jacobi" is no preconditioner) as in 0.1 (each product recomputes X W^T, all in float64)
     and as now (the operator that keeps the signs of X W^T, CG in mixed precision), against
-    the Nystrom preconditioner for several numbers of centres M. The network has the NTK scaling, the inputs are Gaussian and the
-    target is sin(x_1) + x_2 x_3 / 2 plus noise. Reported: iterations, time to solution,
-    the time spent building the preconditioner, peak RSS, and the difference of the
-    predictions from those of the first row (all solve the same system).
+    the Nystrom preconditioner for several numbers of centres M; ``--release DIR`` adds the CG of
+    an earlier release itself (installed in DIR, e.g. 0.1.0: ``git worktree add /tmp/mfntk-0.1.0
+    c8604d9 && pip install --no-deps --no-build-isolation --target DIR /tmp/mfntk-0.1.0``), timed
+    in the same run. The network has the NTK scaling, the inputs are Gaussian and the target is
+    sin(x_1) + x_2 x_3 / 2 plus noise. Reported: iterations, time to solution, the time spent
+    building the preconditioner, peak RSS, and the difference of the predictions from those of
+    the first row (all solve the same system).
 ``analytic``
     The infinite-width ReLU NTK (``mf.kernels.Analytic``) on MNIST-shaped data (n training
     points in d = 784, 10 classes, one-hot targets): exact kernel ridge regression by
@@ -160,9 +163,13 @@ class KernelAsIn01:
         return self._kernel(X, X2)
 
 
-def empirical_task(n, width, d, ridge, tol, preconditioner, centers, as_in_01, threads, seed, repeats, n_test):
+def empirical_task(n, width, d, ridge, tol, preconditioner, centers, as_in_01, threads, seed, repeats, n_test,
+                   release=None):
+    if release is not None:  # an installed earlier release, its own CG (it has no preconditioner option)
+        sys.path.insert(0, release)
     import mfntk as mf
-    from mfntk._preconditioners import KernelColumns, nystrom
+    if release is not None and not os.path.abspath(mf.__file__).startswith(os.path.abspath(release) + os.sep):
+        raise RuntimeError(f"--release: mfntk was imported from {mf.__file__}, not from {release}")
     rng = np.random.default_rng(seed)
     X = rng.standard_normal((n + n_test, d))
     y = np.sin(X[:, 0]) + 0.5 * X[:, 1] * X[:, 2] + 0.1 * rng.standard_normal(n + n_test)
@@ -173,17 +180,21 @@ def empirical_task(n, width, d, ridge, tol, preconditioner, centers, as_in_01, t
         kernel = KernelAsIn01(kernel)
 
     def make():
+        if release is not None:
+            return mf.KernelRegressor(kernel=kernel, ridge=ridge, solver="cg", tol=tol, max_iter=2000)
         return mf.KernelRegressor(kernel=kernel, ridge=ridge, solver="cg", tol=tol, max_iter=2000,
                                   preconditioner=preconditioner, centers=centers, random_state=seed)
 
     model, median, times = _timed_fit(make, X, y, repeats)
     setup = 0.0
     if preconditioner == "nystrom":  # the same factor again, timed alone: the set-up part of a fit
+        from mfntk._preconditioners import KernelColumns, nystrom
         t0 = time.perf_counter()
         nystrom(KernelColumns.from_kernel(kernel, X, outputs=1, fast=True), centers, ridge, "uniform", seed)
         setup = time.perf_counter() - t0
     return {"iterations": int(model.n_iter_), "seconds": median, "times": times, "setup_seconds": setup,
-            "residual": float(np.max(model.residual_)), "predictions": model.predict(X_test).tolist()}
+            "residual": float(np.max(model.residual_)), "predictions": model.predict(X_test).tolist(),
+            "version": mf.__version__, "module": os.path.dirname(mf.__file__)}
 
 
 def _accuracy(pred, y_test):
@@ -342,13 +353,15 @@ def machine():
 def run_empirical(args):
     rows = []
     # first the baseline of every ratio: plain CG as in 0.1
-    configs = [("jacobi", None, True), ("jacobi", None, False)] + [("nystrom", m, False) for m in args.center_list]
-    for pre, m, as_in_01 in configs:
-        print(f"empirical n={args.n} N={args.width} d={args.d}: {pre} M={m} as in 0.1: {as_in_01} ...", flush=True)
+    configs = [("jacobi", None, True, None)] + ([("jacobi", None, False, args.release)] if args.release else [])
+    configs += [("jacobi", None, False, None)] + [("nystrom", m, False, None) for m in args.center_list]
+    for pre, m, as_in_01, release in configs:
+        print(f"empirical n={args.n} N={args.width} d={args.d}: {pre} M={m} as in 0.1: {as_in_01} "
+              f"release: {release} ...", flush=True)
         out = in_child(empirical_task, n=args.n, width=args.width, d=args.d, ridge=args.ridge, tol=args.tol,
                        preconditioner=pre, centers=m, as_in_01=as_in_01, threads=args.threads, seed=args.seed,
-                       repeats=args.repeats, n_test=args.n_test)
-        out.update(preconditioner=pre, centers=m, as_in_01=as_in_01)
+                       repeats=args.repeats, n_test=args.n_test, release=release)
+        out.update(preconditioner=pre, centers=m, as_in_01=as_in_01, release=release)
         rows.append(out)
         print({k: v for k, v in out.items() if k not in ("predictions", "traceback")}, flush=True)
     ref = rows[0].get("predictions")
@@ -359,6 +372,8 @@ def run_empirical(args):
         r.pop("predictions", None)
         if "seconds" in r and "seconds" in rows[0]:
             r["speedup"] = rows[0]["seconds"] / r["seconds"]
+        if "seconds" in r and args.release and "seconds" in rows[1]:
+            r["speedup_release"] = rows[1]["seconds"] / r["seconds"]
     return rows
 
 
@@ -381,18 +396,26 @@ def markdown(case, args, rows):
                   "Solver: \"as in 0.1\": every product recomputes X W^T (`Empirical.matvec`), all in float64; "
                   "\"current\": what `KernelRegressor` does now, the products of `Empirical.operator` (the signs of "
                   "X W^T kept), CG in mixed precision (products of the float32 kernel, true float64 residuals every "
-                  "hundredfold fall) and the Nystrom factor from float32 columns. Speed-up: against the first row.", "",
-                  "| preconditioner | M | solver | iterations | time to solution (s) | of which setup (s) | "
-                  "speed-up | peak RSS (GiB) | rel. diff. of predictions |", "|---|---|---|---|---|---|---|---|---|"]
+                  "hundredfold fall) and the Nystrom factor from float32 columns. Speed-up: against the first row."]
+        release = rows[1] if args.release else None
+        if release is not None:
+            lines[-1] += (f" \"release\": mfntk {release.get('version', '?')} itself, installed in `{args.release}` "
+                          "and timed in the same run; the last column is the speed-up against it.")
+        extra = " speed-up against the release |" if release is not None else ""
+        lines += ["", "| preconditioner | M | solver | iterations | time to solution (s) | of which setup (s) | "
+                  "speed-up | peak RSS (GiB) | rel. diff. of predictions |" + extra,
+                  "|---|---|---|---|---|---|---|---|---|" + ("---|" if extra else "")]
         for r in rows:
-            products = "as in 0.1" if r.get("as_in_01") else "current"
+            products = (f"release {r.get('version', '')}" if r.get("release") else
+                        "as in 0.1" if r.get("as_in_01") else "current")
             if "error" in r:
                 lines.append(f"| {r['preconditioner']} | {r['centers']} | {products} | error: {r['error']} "
-                             "| | | | | |")
+                             "| | | | | |" + (" |" if extra else ""))
                 continue
             lines.append(f"| {r['preconditioner']} | {r['centers'] or ''} | {products} | {r['iterations']} | "
                          f"{r['seconds']:.1f} | {r['setup_seconds']:.1f} | {r.get('speedup', float('nan')):.2f} | "
-                         f"{r['peak_rss_gib']:.2f} | {r.get('prediction_difference', float('nan')):.1e} |")
+                         f"{r['peak_rss_gib']:.2f} | {r.get('prediction_difference', float('nan')):.1e} |"
+                         + (f" {r.get('speedup_release', float('nan')):.2f} |" if extra else ""))
     else:
         data = f"MNIST from {args.mnist}" if args.mnist else "synthetic MNIST-shaped data"
         lines += [f"{data}, d = 784, 10 classes, ridge = {args.ridge}, tol = {args.tol}, threads = {args.threads}",
@@ -440,6 +463,9 @@ def main(argv=None):
                     help="of falkon, cg, sklearn, gpytorch, keops")
     ap.add_argument("--keops-n", type=int, default=4096,
                     help="training points of the keops comparison (its CPU product is slow at large n)")
+    ap.add_argument("--release", default=None,
+                    help="empirical case: a folder with an earlier mfntk installed (pip install --no-deps "
+                         "--target DIR <its source>), whose own CG is timed in the same run")
     ap.add_argument("--mnist", default=None, help="a folder with the four MNIST IDX files")
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--repeats", type=int, default=1)
