@@ -799,13 +799,21 @@ def conjugate_gradient(matvec, B, shift=0.0, tol=1e-8, max_iter=None, diag=None,
     last_true = res.copy()   # each column's relative residual at its last true residual
     since = np.zeros(k, dtype=np.int64)   # iterations since it
 
-    def hand_over(cols):
-        """On with ``matvec``'s product: every column restarts from its true residual."""
-        nonlocal fast, step_op, true_residuals
-        fast, step_op = False, op
+    def true_residual(cols):
+        """R and res of the columns from ``matvec``'s product, replacing the recursive ones."""
+        nonlocal true_residuals
         R[:, cols] = B[:, cols] - op(np.ascontiguousarray(X[:, cols]))
-        true_residuals += 1
         res[cols] = np.linalg.norm(R[:, cols], axis=0) / bnorm_safe[cols]
+        true_residuals += 1
+
+    def hand_over(cols, fresh=None):
+        """On with ``matvec``'s product: every column restarts from its true residual (computed
+        here unless it is among ``fresh``, whose true residuals were just computed)."""
+        nonlocal fast, step_op
+        fast, step_op = False, op
+        stale = cols if fresh is None else np.setdiff1d(cols, fresh)
+        if stale.size:
+            true_residual(stale)
         Zc = precondition(R[:, cols])
         P[:, cols] = Zc
         rz[cols] = np.einsum("ij,ij->j", R[:, cols], Zc)
@@ -846,9 +854,7 @@ def conjugate_gradient(matvec, B, shift=0.0, tol=1e-8, max_iter=None, diag=None,
                 if due.any():
                     d = cols[due]
                     recursive = res[d]
-                    R[:, d] = B[:, d] - op(np.ascontiguousarray(X[:, d]))
-                    res[d] = np.linalg.norm(R[:, d], axis=0) / bnorm_safe[d]
-                    true_residuals += 1
+                    true_residual(d)
                     since[d] = 0
                     # a true residual far from the recursive one: the directions are no longer
                     # conjugate for it, start them afresh
@@ -856,7 +862,7 @@ def conjugate_gradient(matvec, B, shift=0.0, tol=1e-8, max_iter=None, diag=None,
                     stalled = np.any(res[cols[judged]] * STALL_GAIN > last_true[cols[judged]])
                     last_true[d] = res[d]
                     if stalled:   # the fast product is too inaccurate for this system
-                        hand_over(cols)
+                        hand_over(cols, fresh=d)
                         it += 1
                         report.update(it, float(np.max(res)))
                         continue
