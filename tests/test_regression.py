@@ -4,6 +4,7 @@ References: numpy.linalg.solve, scikit-learn's KernelRidge, scipy.linalg.expm fo
 flow, the t = 0 and t = infinity limits, CG against Cholesky, the kernel trick against the
 normal equations, and GMMM's Theorems 1-2 for the RF and NT risks on a quadratic target.
 """
+import itertools
 import math
 
 import numpy as np
@@ -140,7 +141,8 @@ def test_mixed_precision_refinement_reaches_the_float64_tolerance(recwarn):
         plain = _solvers.conjugate_gradient(lambda V: A @ V, B, shift=1e-2, tol=1e-10, preconditioner=P)[1]
         assert info["converged"] and info["true_residuals"] >= 9 and len(fast) == info["iterations"]
         assert plain["true_residuals"] == 0
-        if P is not None:   # well conditioned: about the iterations of float64 CG, about one true residual per hundredfold fall
+        # well conditioned: about the iterations of float64 CG, about one true residual per hundredfold fall
+        if P is not None:
             assert info["iterations"] <= 1.2 * plain["iterations"] and info["true_residuals"] <= 30
         R = B - A @ X - 1e-2 * X
         assert np.all(np.linalg.norm(R, axis=0) <= 1e-10 * np.linalg.norm(B, axis=0))
@@ -156,6 +158,12 @@ def test_mixed_precision_hands_over_to_float64_when_the_fast_product_is_too_poor
     # one replacement finds too little progress: the hand-over's true residuals follow
     assert info["converged"] and info["true_residuals"] == 2 and len(fast) < 60
     assert rel(X, np.linalg.solve(A + 1e-2 * np.eye(len(A)), B)) < 1e-8
+    # one column: the replacement that finds the stall is the hand-over's, not computed twice
+    fast.clear()
+    x, info = _solvers.conjugate_gradient(lambda V: A @ V, B[:, :1], shift=1e-2, tol=1e-10,
+                                          fast_matvec=lambda V: fast.append(1) or 0.3 * (A @ V))
+    assert info["converged"] and info["true_residuals"] == 1 and len(fast) < 60
+    assert rel(x, np.linalg.solve(A + 1e-2 * np.eye(len(A)), B[:, :1])) < 1e-8
     assert not [w for w in recwarn if issubclass(w.category, _solvers.ConvergenceWarning)]
 
 
@@ -213,15 +221,17 @@ def test_kernel_regressor_in_mixed_precision_solves_ill_conditioned_empirical_sy
 
 def test_kernel_regressor_iterates_with_the_float32_copy_of_an_empirical_kernel(monkeypatch):
     """A float64 Empirical kernel: CG's iterations run the float32 operator, the true residuals
-    the float64 one; the fit equals the dense solve (with and without fit_intercept)."""
+    the float64 one; the fit equals the dense solve (with and without fit_intercept; relu with a
+    bias, whose operator keeps the signs, and a three-output tanh network, whose does not)."""
     X, X2, y = data(n=400, k=2)
-    net = mf.TwoLayer(4, 512, activation="relu", bias=True, b_std=0.2, seed=4)
-    kernel = mf.kernels.Empirical(net, kind="ntk", threads=2)
+    nets = [mf.TwoLayer(4, 512, activation="relu", bias=True, b_std=0.2, seed=4),
+            mf.TwoLayer(4, 256, activation="tanh", outputs=3, seed=5)]
     dtypes = []
     original = mf.kernels.EmpiricalOperator._matmat
     monkeypatch.setattr(mf.kernels.EmpiricalOperator, "_matmat",
                         lambda self, V: dtypes.append(self.dtype) or original(self, V))
-    for intercept in (False, True):
+    for net, intercept in itertools.product(nets, (False, True)):
+        kernel = mf.kernels.Empirical(net, kind="ntk", threads=2)
         dtypes.clear()
         cg = mf.KernelRegressor(kernel=kernel, ridge=1e-2, solver="cg", tol=1e-10, preconditioner=None,
                                 fit_intercept=intercept).fit(X, y)
