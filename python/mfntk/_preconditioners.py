@@ -85,10 +85,10 @@ def default_centers(n, outputs=1, per_root=4.0):
     eigenvalues of sizes about n, n / d, n / d^2, ...), and M of about twice the count above the
     ridge removes them. The empirical NTK with d = 32, n = 20,000 and ridge 1 has 561 such
     eigenvalues (degrees 0 to 2); M = 200, 566, 700, 1000, 1400 and 2000 took CG from 133
-    iterations to 82, 82, 59, 33, 23 and 19, and 1000 gave the shortest fit (docs/TUNING.md). FALKON's statistical rate needs M of
-    order sqrt(n) [RCR17]_, hence the growth with n. Where a kernel product costs O(n^2) (a
-    matrix, an analytic kernel) the columns K(X, X_C) cost about M / n of one product and more
-    centres pay: :data:`CENTERS_PER_ROOT_N`.
+    iterations to 82, 82, 59, 33, 23 and 19, and 1000 gave the shortest fit (docs/TUNING.md).
+    FALKON's statistical rate needs M of order sqrt(n) [RCR17]_, hence the growth with n. Where a
+    kernel product costs O(n^2) (a matrix, an analytic kernel) the columns K(X, X_C) cost about
+    M / n of one product and more centres pay: :data:`CENTERS_PER_ROOT_N`.
     """
     size = int(min(n, max(1000, math.ceil(per_root * math.sqrt(n)))))
     free = memory_left()
@@ -343,10 +343,7 @@ def eigen_factor(B):
     """
     if B.shape[1] == 0:
         return np.zeros((B.shape[0], 0)), np.zeros(0)
-    s, Q = scipy.linalg.eigh(B.T @ B, check_finite=False, overwrite_a=True)
-    s, Q = s[::-1], Q[:, ::-1]
-    keep = s > GRAM_RCOND * max(float(s[0]), 0.0)
-    s, Q = s[keep], Q[:, keep]
+    s, Q = _gram_eigenpairs(B.T @ B)
     return in_place_product(B, Q / np.sqrt(s)), s
 
 
@@ -394,16 +391,30 @@ def nystrom_features(columns, centers, rcond=None):
     T : ndarray (M k, r)
         K_MM's pseudo-inverse square root on its range: B = K_nM T, T^T K_MM T = I.
     """
+    K_nM, T = _columns_and_inverse_root(columns, centers, rcond)
+    return in_place_product(K_nM, T), T
+
+
+def _columns_and_inverse_root(columns, centers, rcond=None):
+    """K_nM = columns(centers) and T = V lam^{-1/2} over the eigenpairs of K_MM above rcond
+    times its largest (None: M k eps, as :func:`nystrom_features`), so T^T K_MM T = I."""
     centers = np.asarray(centers, dtype=np.intp)
     K_nM = columns(centers)
     K_MM = K_nM[columns.row_indices(centers)]
-    K_MM = 0.5 * (K_MM + K_MM.T)
-    lam, V = scipy.linalg.eigh(K_MM, check_finite=False)
+    lam, V = scipy.linalg.eigh(0.5 * (K_MM + K_MM.T), check_finite=False)
     top = float(lam[-1]) if lam.size else 0.0
     rcond = K_MM.shape[0] * columns.eps if rcond is None else float(rcond)
     keep = lam > max(rcond * top, 0.0)
-    T = V[:, keep] / np.sqrt(lam[keep])
-    return in_place_product(K_nM, T), T
+    return K_nM, V[:, keep] / np.sqrt(lam[keep])
+
+
+def _gram_eigenpairs(G):
+    """s (descending) and Q of the symmetric r x r Gram matrix G (overwritten), the eigenvalues at
+    or below ``GRAM_RCOND`` s_1 dropped (see :func:`eigen_factor`)."""
+    s, Q = scipy.linalg.eigh(G, check_finite=False, overwrite_a=True)
+    s, Q = s[::-1], Q[:, ::-1]
+    keep = s > GRAM_RCOND * max(float(s[0]), 0.0)
+    return s[keep], Q[:, keep]
 
 
 def select_centers(columns, size, selection="uniform", ridge=0.0, random_state=0):
@@ -491,20 +502,12 @@ def _float32_factor(columns, centers):
     eigenvalues s; U stays orthonormal and s >= 0, so P stays positive definite and the CG
     solution exact, at most a little less well preconditioned.
     """
-    centers = np.asarray(centers, dtype=np.intp)
-    K_nM = columns(centers)
-    K_MM = K_nM[columns.row_indices(centers)]
-    lam, V = scipy.linalg.eigh(0.5 * (K_MM + K_MM.T), check_finite=False)
-    keep = lam > max(K_MM.shape[0] * columns.eps * float(lam[-1]), 0.0)
-    if not keep.all():
+    K_nM, T = _columns_and_inverse_root(columns, centers)
+    if T.shape[1] < T.shape[0]:
         return None
-    T = V / np.sqrt(lam)
     G = scipy.linalg.blas.dsyrk(1.0, K_nM.T, trans=0, lower=0)   # K_nM^T K_nM, upper triangle
     G = np.triu(G) + np.triu(G, 1).T
-    s, Q = scipy.linalg.eigh(T.T @ G @ T, check_finite=False, overwrite_a=True)
-    s, Q = s[::-1], Q[:, ::-1]
-    keep = s > GRAM_RCOND * max(float(s[0]), 0.0)
-    s, Q = s[keep], Q[:, keep]
+    s, Q = _gram_eigenpairs(T.T @ G @ T)
     return in_place_product(K_nM, T @ (Q / np.sqrt(s))), s
 
 
