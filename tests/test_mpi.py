@@ -215,6 +215,7 @@ def test_sharded_runs_match_one_process(tmp_path, single_process, ranks):
         assert got["predict"] == want["predict"], name
         assert got["series"] == want["series"], name          # every recorded series, bit for bit
         assert got["particles"] == want["particles"], name    # the particles, gathered in order
+        assert got == want, name   # and the kernels, their products and the regressor's CG solve
     # the runs did something: the risk fell
     assert all(r["train_risk"][-1] < r["train_risk"][0] for r in single_process.values())
 
